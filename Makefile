@@ -1,0 +1,39 @@
+# Two commands do everything: `make run` (demo) and `make test` (the suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test bench lint format clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## Set up, migrate, seed the demo (if empty) and serve it on http://$(HOST):$(PORT)
+run: $(STAMP)
+	PORTAL_DEMO=1 $(BIN)/flask --app portal db upgrade
+	PORTAL_DEMO=1 $(BIN)/flask --app portal demo seed
+	PORTAL_DEMO=1 $(BIN)/flask --app portal demo serve --host $(HOST) --port $(PORT)
+
+## Set up and run the whole suite (SQLite; PostgreSQL when TEST_DATABASE_URL is set)
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache
