@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test bench lint format clean
+.PHONY: run test lint format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,14 +18,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	PORTAL_DEMO=1 $(BIN)/flask --app portal db upgrade
 	PORTAL_DEMO=1 $(BIN)/flask --app portal demo seed
-	PORTAL_DEMO=1 $(BIN)/flask --app portal demo serve --host $(HOST) --port $(PORT)
+	PORTAL_DEMO=1 $(BIN)/flask --app portal run --host $(HOST) --port $(PORT)
 
 ## Set up and run the whole suite (SQLite; PostgreSQL when TEST_DATABASE_URL is set)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
-
-bench: $(STAMP)
-	$(BIN)/python -m bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

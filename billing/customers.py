@@ -1,0 +1,99 @@
+"""Customers: the companies invoices are issued to, each with one or more member logins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, Index, String, Text, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from billing.db import Base, UTCDateTime, utcnow
+from billing.errors import BillingError, NotFound
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (
+        CheckConstraint("payment_terms_days BETWEEN 0 AND 365", name="terms_in_range"),
+        Index("uq_customers_ledger_code", "ledger_code", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    contact_name: Mapped[str] = mapped_column(String(255), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    phone: Mapped[str] = mapped_column(String(50), default="")
+    address: Mapped[str] = mapped_column(Text, default="")
+    #: The customer's account code; becomes the Xero contact's ContactNumber. Unique when set.
+    ledger_code: Mapped[str | None] = mapped_column(String(50))
+    #: Xero's ContactID once the customer is linked to a Xero contact.
+    xero_contact_id: Mapped[str | None] = mapped_column(String(36))
+    #: Days from the issue date to the due date.
+    payment_terms_days: Mapped[int] = mapped_column(default=14)
+    #: A clearly marked customer that admins use to try the payment chain end to end.
+    is_test: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    members = relationship("User", back_populates="customer", order_by="User.name")
+    invoices = relationship("Invoice", back_populates="customer", lazy="raise")
+
+
+@dataclass
+class CustomerDetails:
+    name: str
+    contact_name: str = ""
+    email: str = ""
+    phone: str = ""
+    address: str = ""
+    ledger_code: str | None = None
+    payment_terms_days: int = 14
+
+
+def _check_ledger_code_free(db: Session, code: str | None, customer_id: int | None) -> None:
+    if not code:
+        return
+    clash = db.scalar(select(Customer.id).where(Customer.ledger_code == code))
+    if clash is not None and clash != customer_id:
+        raise BillingError(f"Ledger code {code} is already used by another customer.")
+
+
+def create_customer(db: Session, details: CustomerDetails) -> Customer:
+    _check_ledger_code_free(db, details.ledger_code or None, None)
+    customer = Customer(**{**details.__dict__, "ledger_code": details.ledger_code or None})
+    db.add(customer)
+    db.flush()
+    return customer
+
+
+def update_customer(db: Session, customer: Customer, details: CustomerDetails) -> Customer:
+    _check_ledger_code_free(db, details.ledger_code or None, customer.id)
+    for key, value in details.__dict__.items():
+        setattr(customer, key, value)
+    customer.ledger_code = details.ledger_code or None
+    db.flush()
+    return customer
+
+
+def get_customer(db: Session, customer_id: int) -> Customer:
+    customer = db.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("No such customer.")
+    return customer
+
+
+def amounts_owed(db: Session, customer_ids: list[int]) -> dict[int, dict[str, Decimal]]:
+    """What each customer owes on awaiting-payment invoices, per currency, in one query."""
+    from billing.invoices import Invoice, InvoiceStatus
+
+    rows = db.execute(
+        select(Invoice.customer_id, Invoice.currency, func.sum(Invoice.total - Invoice.amount_paid))
+        .where(Invoice.customer_id.in_(customer_ids))
+        .where(Invoice.status == InvoiceStatus.AWAITING_PAYMENT)
+        .group_by(Invoice.customer_id, Invoice.currency)
+    )
+    owed: dict[int, dict[str, Decimal]] = {}
+    for customer_id, currency, amount in rows:
+        owed.setdefault(customer_id, {})[currency] = Decimal(amount)
+    return owed

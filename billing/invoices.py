@@ -1,0 +1,163 @@
+"""Invoices, their lines and payments, and the invoice state machine.
+
+draft -> awaiting_payment -> paid        (issue, then payments)
+draft -> deleted                         (a draft that was never issued)
+awaiting_payment -> voided               (only while nothing is paid)
+paid -> awaiting_payment                 (a payment was refunded or deleted in Xero)
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from billing.db import ZERO, Base, Money, UnitPrice, UTCDateTime, utcnow
+from billing.errors import IllegalTransition
+from billing.tax import LineAmountType
+
+
+class InvoiceStatus(enum.StrEnum):
+    DRAFT = "draft"
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAID = "paid"
+    VOIDED = "voided"
+    DELETED = "deleted"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+TRANSITIONS: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
+    InvoiceStatus.DRAFT: frozenset({InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.DELETED}),
+    InvoiceStatus.AWAITING_PAYMENT: frozenset({InvoiceStatus.PAID, InvoiceStatus.VOIDED}),
+    InvoiceStatus.PAID: frozenset({InvoiceStatus.AWAITING_PAYMENT}),
+    InvoiceStatus.VOIDED: frozenset(),
+    InvoiceStatus.DELETED: frozenset(),
+}
+
+_STATUS_SQL = ", ".join(f"'{s.value}'" for s in InvoiceStatus)
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUS_SQL})", name="status_known"),
+        CheckConstraint("line_amount_type IN ('Exclusive', 'Inclusive', 'NoTax')", name="lat"),
+        CheckConstraint("total >= 0 AND subtotal >= 0 AND total_tax >= 0", name="totals_positive"),
+        CheckConstraint("amount_paid >= 0 AND amount_paid <= total", name="paid_within_total"),
+        CheckConstraint("due_date >= issue_date", name="due_after_issue"),
+        # Issued invoices always carry a number; drafts get one when they are issued.
+        CheckConstraint("status IN ('draft', 'deleted') OR number IS NOT NULL", name="numbered"),
+        Index("ix_invoices_customer_status", "customer_id", "status", "due_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Assigned from the numbering sequence at issue; unique across the portal.
+    number: Mapped[str | None] = mapped_column(String(50), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    status: Mapped[str] = mapped_column(String(20), default=InvoiceStatus.DRAFT)
+    currency: Mapped[str] = mapped_column(String(3))
+    line_amount_type: Mapped[str] = mapped_column(String(10), default=LineAmountType.EXCLUSIVE)
+    reference: Mapped[str] = mapped_column(String(255), default="")
+    issue_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    #: When the customer said they would pay (Xero's ExpectedPaymentDate); optional.
+    expected_payment_date: Mapped[date | None] = mapped_column(Date)
+    #: Excludes tax for every line amount type; total = subtotal + total_tax.
+    subtotal: Mapped[Decimal] = mapped_column(Money(), default=ZERO)
+    total_tax: Mapped[Decimal] = mapped_column(Money(), default=ZERO)
+    total: Mapped[Decimal] = mapped_column(Money(), default=ZERO)
+    #: Sum of the payments recorded against the invoice, kept with each payment.
+    amount_paid: Mapped[Decimal] = mapped_column(Money(), default=ZERO)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    customer = relationship("Customer", back_populates="invoices", lazy="joined")
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        back_populates="invoice",
+        order_by="InvoiceLine.position",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+    )
+    payments: Mapped[list[Payment]] = relationship(
+        back_populates="invoice", order_by="Payment.paid_on", lazy="selectin"
+    )
+
+    @hybrid_property
+    def amount_due(self) -> Decimal:
+        return self.total - self.amount_paid
+
+    @property
+    def state(self) -> InvoiceStatus:
+        return InvoiceStatus(self.status)
+
+    @property
+    def display_number(self) -> str:
+        return self.number or f"Draft {self.id}"
+
+    def is_overdue(self, today: date) -> bool:
+        return self.state is InvoiceStatus.AWAITING_PAYMENT and self.due_date < today
+
+    def move_to(self, new: InvoiceStatus) -> bool:
+        """Apply one transition. Asking for the state it already has is a no-op (False)."""
+        current = self.state
+        if new is current:
+            return False
+        if new not in TRANSITIONS[current]:
+            raise IllegalTransition(current.label.lower(), new.label.lower())
+        self.status = new
+        return True
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
+        CheckConstraint("line_amount >= 0 AND tax_amount >= 0", name="amounts_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    quantity: Mapped[Decimal] = mapped_column(Numeric(14, 4, asdecimal=True))
+    unit_price: Mapped[Decimal] = mapped_column(UnitPrice())
+    #: Copied from the service when the line is written, so later edits to the service
+    #: never change an issued invoice.
+    account_code: Mapped[str] = mapped_column(String(10))
+    tax_rate_id: Mapped[int] = mapped_column(ForeignKey("tax_rates.id"))
+    tax_rate_percent: Mapped[Decimal] = mapped_column(Numeric(7, 4, asdecimal=True))
+    #: Quantity x unit price rounded to cents (tax included on tax-inclusive invoices).
+    line_amount: Mapped[Decimal] = mapped_column(Money())
+    tax_amount: Mapped[Decimal] = mapped_column(Money())
+
+    invoice: Mapped[Invoice] = relationship(back_populates="lines")
+    service = relationship("Service", lazy="joined")
+    tax_rate = relationship("TaxRate", lazy="joined")
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money())
+    currency: Mapped[str] = mapped_column(String(3))
+    paid_on: Mapped[date] = mapped_column(Date)
+    #: How the money came in: card (portal), xero (online invoice / bank), manual.
+    method: Mapped[str] = mapped_column(String(20))
+    #: The gateway's or bank's transaction reference, shown on receipts and sent to Xero.
+    reference: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="payments")

@@ -1,0 +1,50 @@
+"""The web layer: ``create_app()`` builds the portal. Views parse input, call one service
+from ``billing`` (or ``xero``), and render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.orm import Session
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from portal import db
+from portal.settings import load_settings
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def create_app(
+    overrides: dict[str, Any] | None = None,
+    session_factory: Callable[[], Session] | None = None,
+) -> Flask:
+    app = Flask(__name__, template_folder=str(TEMPLATES), instance_relative_config=True)
+    app.config.update(load_settings(overrides))
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        count = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
+
+    db.init_app(app, session_factory)
+
+    from portal import errors, extensions, formatting, health
+
+    extensions.init_app(app)
+    formatting.init_app(app)
+    errors.init_app(app)
+    health.init_app(app)
+
+    from portal.admin import bp as admin_bp
+    from portal.auth import bp as auth_bp
+    from portal.member import bp as member_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(member_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+
+    from portal import cli
+
+    cli.init_app(app)
+    return app

@@ -1,0 +1,121 @@
+from datetime import date
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from billing.customers import (
+    Customer,
+    CustomerDetails,
+    amounts_owed,
+    create_customer,
+    get_customer,
+    update_customer,
+)
+from billing.errors import BillingError
+from billing.statements import invoice_list
+from billing.users import Role, create_user
+from portal.admin import bp
+from portal.admin.forms import CustomerForm, MemberForm
+from portal.db import get_db
+from portal.views import form_status, found, paginated
+
+
+@bp.get("/customers")
+def customers():
+    query = request.args.get("q", "")[:100].strip()
+    stmt = select(Customer).order_by(Customer.name)
+    if query:
+        like = f"%{query}%"
+        stmt = stmt.where(
+            Customer.name.ilike(like)
+            | Customer.email.ilike(like)
+            | Customer.ledger_code.ilike(like)
+        )
+    page = paginated(get_db(), stmt)
+    owed = amounts_owed(get_db(), [c.id for c in page.items])
+    return render_template("admin/customers.html", page=page, owed=owed, query=query)
+
+
+def _details(form: CustomerForm) -> CustomerDetails:
+    return CustomerDetails(
+        name=form.name.data,
+        contact_name=form.contact_name.data or "",
+        email=(form.email.data or "").lower(),
+        phone=form.phone.data or "",
+        address=form.address.data or "",
+        ledger_code=form.ledger_code.data or None,
+        payment_terms_days=form.payment_terms_days.data,
+    )
+
+
+def _save(form, save, **context):
+    if form.validate_on_submit():
+        try:
+            customer = save(_details(form))
+        except BillingError as error:
+            form.form_errors.append(str(error))
+        else:
+            flash(f"{customer.name} saved.", "success")
+            return redirect(url_for("admin.customer", customer_id=customer.id))
+    return render_template("admin/customer_form.html", form=form, **context), form_status(form)
+
+
+@bp.route("/customers/new", methods=["GET", "POST"])
+def new_customer():
+    form = CustomerForm()
+    if not form.is_submitted():
+        form.payment_terms_days.data = current_app.config["DEFAULT_PAYMENT_TERMS_DAYS"]
+    return _save(form, lambda d: create_customer(get_db(), d))
+
+
+@bp.route("/customers/<int:customer_id>/edit", methods=["GET", "POST"])
+def edit_customer(customer_id: int):
+    customer = found(get_customer, customer_id)
+    form = CustomerForm(obj=customer)
+    return _save(form, lambda d: update_customer(get_db(), customer, d), customer=customer)
+
+
+def _customer_page(customer, member_form, status=200):
+    from billing.invoices import Invoice
+
+    stmt = invoice_list(customer_id=customer.id).order_by(
+        Invoice.issue_date.desc(), Invoice.id.desc()
+    )
+    return render_template(
+        "admin/customer.html",
+        customer=customer,
+        page=paginated(get_db(), stmt),
+        owed=amounts_owed(get_db(), [customer.id]).get(customer.id, {}),
+        member_form=member_form,
+        today=date.today(),
+    ), status
+
+
+@bp.get("/customers/<int:customer_id>")
+def customer(customer_id: int):
+    return _customer_page(found(get_customer, customer_id), MemberForm())
+
+
+@bp.post("/customers/<int:customer_id>/members")
+def add_member(customer_id: int):
+    customer = found(get_customer, customer_id)
+    form = MemberForm()
+    if form.validate_on_submit():
+        try:
+            create_user(
+                get_db(),
+                email=form.email.data,
+                name=form.name.data,
+                password=form.password.data,
+                role=Role.MEMBER,
+                customer_id=customer.id,
+            )
+        except BillingError as error:
+            form.email.errors = [*form.email.errors, str(error)]
+        else:
+            flash(
+                f"{form.email.data} can now sign in and see {customer.name}'s invoices.",
+                "success",
+            )
+            return redirect(url_for("admin.customer", customer_id=customer.id))
+    return _customer_page(customer, form, 422)

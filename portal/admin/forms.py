@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    EmailField,
+    FieldList,
+    Form,
+    FormField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+)
+
+from billing.money import MAX_QUANTITY
+from billing.tax import LineAmountType
+from billing.users import MIN_PASSWORD_LENGTH
+from portal.fields import DecimalText
+
+EMAIL = Regexp(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$", message="Enter a valid email address.")
+CODE = Regexp(r"^[A-Za-z0-9._-]*$", message="Use letters, digits, dot, dash or underscore.")
+CURRENCY = Regexp(r"^[A-Za-z]{3}$", message="Use a three-letter ISO code such as GBP.")
+
+
+def strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class ServiceForm(FlaskForm):
+    code = StringField("Code", validators=[DataRequired(), Length(max=30), CODE], filters=[strip])
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)], filters=[strip])
+    description = TextAreaField("Description", validators=[Length(max=2000)], filters=[strip])
+    unit_price = DecimalText("Unit price", validators=[InputRequired()], places=4)
+    currency = StringField("Currency", validators=[DataRequired(), CURRENCY], filters=[strip])
+    sales_account_code = StringField(
+        "Sales account code",
+        validators=[DataRequired(), Length(max=10), CODE],
+        filters=[strip],
+    )
+    tax_rate_id = SelectField("Tax rate", coerce=int, validators=[InputRequired()])
+
+
+class CustomerForm(FlaskForm):
+    name = StringField(
+        "Company name", validators=[DataRequired(), Length(max=255)], filters=[strip]
+    )
+    contact_name = StringField("Contact name", validators=[Length(max=255)], filters=[strip])
+    email = EmailField("Email", validators=[Optional(), Length(max=254), EMAIL], filters=[strip])
+    phone = StringField(
+        "Phone",
+        validators=[
+            Length(max=50),
+            Regexp(r"^[0-9 +()./-]*$", message="Use digits, spaces and + ( ) - only."),
+        ],
+        filters=[strip],
+    )
+    address = TextAreaField("Address", validators=[Length(max=1000)], filters=[strip])
+    ledger_code = StringField("Ledger code", validators=[Length(max=50), CODE], filters=[strip])
+    payment_terms_days = IntegerField(
+        "Payment terms (days)",
+        validators=[InputRequired(), NumberRange(min=0, max=365)],
+    )
+
+
+class MemberForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)], filters=[strip])
+    email = EmailField(
+        "Email", validators=[DataRequired(), Length(max=254), EMAIL], filters=[strip]
+    )
+    password = PasswordField(
+        "Initial password",
+        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
+    )
+
+
+class LineForm(Form):
+    service_id = SelectField("Service", coerce=str, validate_choice=False)
+    description = TextAreaField("Description", validators=[Length(max=4000)], filters=[strip])
+    quantity = DecimalText(
+        "Quantity",
+        places=4,
+        minimum=Decimal(0),
+        exclusive_minimum=True,
+        maximum=MAX_QUANTITY,
+    )
+    unit_price = DecimalText("Unit price", places=4)
+
+    def is_blank(self) -> bool:
+        return not any(
+            (
+                self.service_id.data or "",
+                self.description.data,
+                self.quantity.data,
+                self.unit_price.data,
+            )
+        )
+
+
+class InvoiceForm(FlaskForm):
+    customer_id = SelectField("Customer", coerce=int, validators=[InputRequired()])
+    currency = StringField("Currency", validators=[DataRequired(), CURRENCY], filters=[strip])
+    line_amount_type = SelectField(
+        "Amounts are",
+        choices=[(t.value, t.label) for t in LineAmountType],
+        default=LineAmountType.EXCLUSIVE.value,
+    )
+    issue_date = DateField("Invoice date", validators=[InputRequired()])
+    due_date = DateField("Due date", validators=[Optional()])
+    expected_payment_date = DateField("Expected payment date", validators=[Optional()])
+    reference = StringField("Reference", validators=[Length(max=255)], filters=[strip])
+    lines = FieldList(FormField(LineForm), min_entries=1, max_entries=100)
+
+
+class IssuedInvoiceForm(FlaskForm):
+    """What may change once an invoice is awaiting payment."""
+
+    reference = StringField("Reference", validators=[Length(max=255)], filters=[strip])
+    due_date = DateField("Due date", validators=[InputRequired()])
+    expected_payment_date = DateField("Expected payment date", validators=[Optional()])
+
+
+class ConfirmForm(FlaskForm):
+    """A bare form for buttons: it carries only the CSRF token."""
+
+
+class TaxRateForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=100)], filters=[strip])
+    rate_percent = DecimalText(
+        "Rate (%)", validators=[InputRequired()], places=4, maximum=Decimal(100)
+    )

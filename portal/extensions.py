@@ -1,0 +1,40 @@
+"""Flask extensions: sessions (flask-login), CSRF (flask-wtf) and secret encryption."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+from flask_login import LoginManager
+from flask_wtf import CSRFProtect
+
+from billing.encryption import SecretBox
+
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please sign in to see that page."
+login_manager.login_message_category = "info"
+# Bind the session to the client's IP/agent hash: a stolen cookie is less useful elsewhere.
+login_manager.session_protection = "strong"
+
+csrf = CSRFProtect()
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    key = app.config["ENCRYPTION_KEY"]
+    app.extensions["secret_box"] = (
+        SecretBox(key) if key else SecretBox.from_secret_key(app.config["SECRET_KEY"])
+    )
+
+
+def secret_box() -> SecretBox:
+    return current_app.extensions["secret_box"]
+
+
+@login_manager.user_loader
+def _load_user(user_id: str):
+    from billing.users import User
+    from portal.db import get_db
+
+    user = get_db().get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.active else None

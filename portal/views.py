@@ -1,0 +1,44 @@
+"""Small helpers every blueprint's views share."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, request
+
+from billing.statements import Page, paginate
+
+
+def form_status(form) -> int:
+    """200 for a first display, 422 for a submitted form that came back with errors."""
+    return 422 if form.is_submitted() else 200
+
+
+def page_arg() -> int:
+    page = request.args.get("page", "1")
+    if not page.isdigit() or not 1 <= int(page) <= 100_000:
+        abort(404)
+    return int(page)
+
+
+def paginated(db, stmt) -> Page:
+    return paginate(db, stmt, page_arg(), current_app.config["PAGE_SIZE"])
+
+
+def id_arg(name: str) -> int | None:
+    """An optional integer id from the query string; anything else is a 400."""
+    raw = request.args.get(name, "")
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 12:
+        abort(400, f"{name} must be a number.")
+    return int(raw)
+
+
+def found(fetch, *args):
+    """Call a ``billing`` getter; its NotFound becomes a 404 page."""
+    from billing.errors import NotFound
+    from portal.db import get_db
+
+    try:
+        return fetch(get_db(), *args)
+    except NotFound:
+        abort(404)

@@ -1,0 +1,125 @@
+"""factory_boy factories for test data. ``bind(session)`` points them at the test's session."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+
+from billing.customers import Customer
+from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
+from billing.services import Service, TaxRate
+from billing.tax import LineAmountType
+from billing.users import Role, User
+
+PASSWORD = "correct horse battery"
+# Hashing with argon2's defaults costs ~50 ms; hash the shared test password once.
+_PASSWORD_HASH: str | None = None
+
+
+def _password_hash() -> str:
+    global _PASSWORD_HASH
+    if _PASSWORD_HASH is None:
+        user = User()
+        user.set_password(PASSWORD)
+        _PASSWORD_HASH = user.password_hash
+    return _PASSWORD_HASH
+
+
+class Base(SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session_persistence = "flush"
+
+
+class TaxRateFactory(Base):
+    class Meta:
+        model = TaxRate
+
+    name = factory.Sequence(lambda n: f"VAT {n}")
+    rate_percent = Decimal("20")
+
+
+class ServiceFactory(Base):
+    class Meta:
+        model = Service
+
+    code = factory.Sequence(lambda n: f"SVC-{n}")
+    name = factory.Sequence(lambda n: f"Service {n}")
+    description = ""
+    unit_price = Decimal("100.00")
+    currency = "GBP"
+    sales_account_code = "200"
+    tax_rate = factory.SubFactory(TaxRateFactory)
+
+
+class CustomerFactory(Base):
+    class Meta:
+        model = Customer
+
+    name = factory.Sequence(lambda n: f"Company {n} Ltd")
+    email = factory.Sequence(lambda n: f"accounts{n}@company.example")
+    payment_terms_days = 14
+
+
+class UserFactory(Base):
+    class Meta:
+        model = User
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    name = factory.Sequence(lambda n: f"User {n}")
+    password_hash = factory.LazyFunction(_password_hash)
+
+
+class AdminFactory(UserFactory):
+    role = Role.ADMIN
+
+
+class MemberFactory(UserFactory):
+    role = Role.MEMBER
+    customer = factory.SubFactory(CustomerFactory)
+
+
+def bind(session) -> None:
+    for f in (
+        TaxRateFactory,
+        ServiceFactory,
+        CustomerFactory,
+        UserFactory,
+        AdminFactory,
+        MemberFactory,
+    ):
+        f._meta.sqlalchemy_session = session
+
+
+def make_invoice(
+    db,
+    customer: Customer,
+    lines: list[tuple[Service, str]] | None = None,
+    *,
+    issue: bool = True,
+    issue_date: date | None = None,
+    due_in_days: int | None = None,
+    amounts: LineAmountType = LineAmountType.EXCLUSIVE,
+    currency: str = "GBP",
+):
+    """An invoice through the real operations, issued unless ``issue=False``."""
+    if lines is None:
+        lines = [(ServiceFactory(currency=currency), "1")]
+    issue_date = issue_date or date.today()
+    draft = create_draft(
+        db,
+        DraftDetails(
+            customer_id=customer.id,
+            currency=currency,
+            line_amount_type=amounts,
+            issue_date=issue_date,
+            due_date=issue_date + timedelta(days=due_in_days) if due_in_days is not None else None,
+            lines=[DraftLine(s.id, s.name, Decimal(q), s.unit_price) for s, q in lines],
+        ),
+    )
+    if issue:
+        issue_invoice(db, draft, prefix="INV-", today=issue_date)
+    return draft
