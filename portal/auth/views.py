@@ -47,12 +47,14 @@ def login():
         verify_dummy_password()
     if user is None or not user.active or not user.check_password(form.password.data):
         return _refuse(form, "auth/login.html", email, "Email or password is incorrect.")
-    login_throttle.clear_failures(db, email)
     # A fresh session on sign-in stops session fixation.
     session.clear()
     if user.is_admin and user.totp_enabled:
+        # Failures are cleared only once the code is right too: clearing them here would
+        # give anyone who knows the password a fresh budget of code guesses every minute.
         session[PENDING_KEY] = user.id
         return redirect(url_for("auth.two_factor_login"))
+    login_throttle.clear_failures(db, email)
     login_user(user)
     return redirect(_home_for(user))
 
@@ -75,6 +77,7 @@ def two_factor_login():
         return render_template("auth/two_factor_login.html", form=form), 429
     if not two_factor.verify(user, form.code.data):
         return _refuse(form, "auth/two_factor_login.html", user.email, "That code is not valid.")
+    login_throttle.clear_failures(get_db(), user.email)
     session.pop(PENDING_KEY, None)
     login_user(user)
     return redirect(_home_for(user))
