@@ -80,7 +80,11 @@ def _condition(tokens: list[tuple[str, str]], pos: int) -> tuple[Predicate, int]
     pos += 1
     if pos < len(tokens) and tokens[pos][0] == "method":
         method = tokens[pos][1][1:-1].lower()
-        if pos + 2 >= len(tokens) or tokens[pos + 1][0] != "literal" or tokens[pos + 2][0] != "close":
+        if (
+            pos + 2 >= len(tokens)
+            or tokens[pos + 1][0] != "literal"
+            or tokens[pos + 2][0] != "close"
+        ):
             raise ValueError(f"{method} takes one quoted argument")
         needle = tokens[pos + 1][1].casefold()
 

@@ -93,7 +93,9 @@ def prepare_payment(org: Organisation, data: dict[str, Any], batch: Batch) -> Pl
         if invoice.amount_due == ZERO:
             invoice.status = "PAID"
             invoice.fully_paid_on = day
-        payment.history.append(HistoryRecord("Created", f"Payment of {amount}.", batch.user, batch.now))
+        payment.history.append(
+            HistoryRecord("Created", f"Payment of {amount}.", batch.user, batch.now)
+        )
         return payment
 
     return apply
@@ -118,7 +120,9 @@ def prepare_payment_deletion(
             invoice.fully_paid_on = None
         invoice.updated = batch.now
         invoice.history.append(
-            HistoryRecord("Payment Deleted", f"Payment of {payment.amount} deleted.", batch.user, batch.now)
+            HistoryRecord(
+                "Payment Deleted", f"Payment of {payment.amount} deleted.", batch.user, batch.now
+            )
         )
         payment.history.append(HistoryRecord("Deleted", "", batch.user, batch.now))
         return payment

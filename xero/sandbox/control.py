@@ -1,0 +1,178 @@
+"""The sandbox's own control API and pages under /_sandbox/ (not part of Xero).
+
+Lets a test, the benchmark or a person at the demo steer the sandbox over HTTP: add
+organisations, attach a payment service to a theme, queue faults or a fault rate, move the
+clock, change rate limits, read contract violations, and view an online invoice.
+Unauthenticated on purpose: the sandbox only ever listens on loopback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from .errors import json_response
+from .serialise import invoice_json
+
+bp = Blueprint(
+    "xero_sandbox_control", __name__, url_prefix="/_sandbox", template_folder="templates"
+)
+
+
+def _sandbox():
+    return current_app.extensions["xero_sandbox"]
+
+
+def _body() -> dict:
+    return request.get_json(silent=True) or {}
+
+
+def _problem(message: str, status: int = 400) -> Response:
+    return json_response({"error": message}, status=status)
+
+
+@bp.get("/")
+def overview():
+    sandbox = _sandbox()
+    with sandbox.lock:
+        organisations = [
+            {
+                "tenantId": org.tenant_id,
+                "name": org.name,
+                "country": org.country_code,
+                "contacts": len(org.contacts),
+                "invoices": len(org.invoices),
+                "payments": len(org.payments),
+                "brandingThemes": [
+                    {
+                        "id": theme.branding_theme_id,
+                        "name": theme.name,
+                        "paymentServices": [s.name for s in theme.payment_services],
+                    }
+                    for theme in org.branding_themes.values()
+                ],
+            }
+            for org in sandbox.organisations.values()
+        ]
+    return json_response({"organisations": organisations, "now": sandbox.clock.now()})
+
+
+@bp.post("/organisations")
+def add_organisation():
+    body = _body()
+    try:
+        org = _sandbox().add_organisation(
+            body.get("name", "Demo Company"), body.get("country", "GB")
+        )
+    except ValueError as exc:
+        return _problem(str(exc))
+    return json_response({"tenantId": org.tenant_id, "name": org.name}, status=201)
+
+
+@bp.post("/organisations/<tenant_id>/branding-themes/<theme_id>/payment-services")
+def attach_payment_service(tenant_id: str, theme_id: str):
+    body = _body()
+    try:
+        service = _sandbox().attach_payment_service(
+            tenant_id,
+            theme_id,
+            body.get("name", "Stripe"),
+            body.get("url", "https://checkout.stripe.com/pay"),
+        )
+    except KeyError:
+        return _problem("no such organisation or branding theme", 404)
+    return json_response({"paymentServiceId": service.payment_service_id}, status=201)
+
+
+@bp.get("/faults")
+def list_faults():
+    faults = _sandbox().faults
+    return json_response(
+        {
+            "pending": [f.as_dict() for f in faults.pending()],
+            "fired": [list(f) for f in faults.fired],
+        }
+    )
+
+
+@bp.post("/faults")
+def add_fault():
+    """Queue ``{"kind": "status"|"slow"|"drop", "count": N, ...}``.
+
+    Or set a fault rate with ``{"probability": p, "seed": s}``.
+    """
+    body = dict(_body())
+    faults = _sandbox().faults
+    try:
+        if "probability" in body:
+            rate = faults.set_rate(
+                float(body.pop("probability")),
+                int(body.pop("seed", 0)),
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in body.items()},
+            )
+            return json_response({"probability": rate.probability, "seed": rate.seed}, status=201)
+        kind = body.pop("kind")
+        fault = faults.add(kind, int(body.pop("count", 1)), **body)
+    except (KeyError, TypeError, ValueError) as exc:
+        return _problem(f"bad fault: {exc}")
+    return json_response(fault.as_dict(), status=201)
+
+
+@bp.delete("/faults")
+def clear_faults():
+    _sandbox().faults.clear()
+    return Response("", status=204)
+
+
+@bp.post("/clock/advance")
+def advance_clock():
+    sandbox = _sandbox()
+    try:
+        sandbox.advance_clock(float(_body().get("seconds", 0)))
+    except ValueError as exc:
+        return _problem(str(exc))
+    return json_response({"now": sandbox.clock.now()})
+
+
+@bp.post("/rate-limits")
+def configure_rate_limits():
+    try:
+        settings = _sandbox().rate_limiter.configure(**_body())
+    except ValueError as exc:
+        return _problem(str(exc))
+    return json_response(asdict(settings))
+
+
+@bp.get("/contract-violations")
+def contract_violations():
+    sandbox = _sandbox()
+    return json_response(
+        {
+            "enabled": sandbox.contract is not None,
+            "violations": [asdict(v) for v in sandbox.contract_violations],
+        }
+    )
+
+
+@bp.get("/invoices/<invoice_id>/online")
+def online_invoice_page(invoice_id: str):
+    """The page OnlineInvoiceUrl points at: what the customer sees."""
+    sandbox = _sandbox()
+    with sandbox.lock:
+        found = sandbox.find_invoice(invoice_id)
+        if found is None:
+            return Response("Invoice not found", status=404, content_type="text/plain")
+        org, invoice = found
+        theme = org.branding_themes.get(invoice.branding_theme_id or "")
+        services = list(theme.payment_services) if theme else []
+        view = invoice_json(org, invoice)
+        contact = org.contacts[invoice.contact_id]
+    return render_template(
+        "sandbox/online_invoice.html",
+        org=org,
+        invoice=invoice,
+        contact=contact,
+        view=view,
+        payment_services=services,
+    )
