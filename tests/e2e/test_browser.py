@@ -1,0 +1,116 @@
+"""The whole billing round trip in a real browser: an admin builds a service and an invoice
+through the pages and issues it; the customer's member then signs in and sees what is owed."""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+from babel.numbers import format_currency
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+CENT = Decimal("0.01")
+SERVICE_CODE = "ROOM-E2E"
+SERVICE_NAME = "Meeting room (hour)"
+UNIT_PRICE = Decimal("24.95")
+QUANTITY = Decimal("3")
+
+
+def gbp(amount: Decimal) -> str:
+    """How the portal (Babel, en_GB) shows an amount; computed here, not by the portal."""
+    return format_currency(amount, "GBP", locale="en_GB")
+
+
+def sign_in(page: Page, base_url: str, email: str, password: str) -> None:
+    page.goto(f"{base_url}/login")
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def test_admin_issues_invoice_and_member_sees_it_awaiting_payment(
+    page: Page, live_server, tmp_path
+):
+    base = live_server.url
+    seed = live_server.seed
+    # Exclusive amounts, tax per line rounded half-up to 2 places: 74.85 + 14.97 = 89.82.
+    line_amount = (QUANTITY * UNIT_PRICE).quantize(CENT, ROUND_HALF_UP)
+    tax = (line_amount * seed.tax_rate_percent / 100).quantize(CENT, ROUND_HALF_UP)
+    due = gbp(line_amount + tax)
+    assert due == "£89.82"  # the worked example; a change here means the constants changed
+
+    # --- The admin adds a service to the library.
+    sign_in(page, base, seed.admin.email, seed.admin.password)
+    page.goto(f"{base}/admin/services/new")
+    page.get_by_label("Code", exact=True).fill(SERVICE_CODE)
+    page.get_by_label("Name", exact=True).fill(SERVICE_NAME)
+    page.get_by_label("Unit price", exact=True).fill(f"{UNIT_PRICE}")
+    page.get_by_label("Tax rate", exact=True).select_option(
+        label=f"{seed.tax_rate_name} ({seed.tax_rate_percent.normalize():f}%)"
+    )
+    page.get_by_role("button", name="Save service").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Service {SERVICE_CODE} saved.")
+
+    # --- ...and writes an invoice for the customer from it.
+    page.goto(f"{base}/admin/invoices/new")
+    page.get_by_label("Customer", exact=True).select_option(label=seed.customer_name)
+    page.get_by_label("Service, line 1", exact=True).select_option(
+        label=f"{SERVICE_CODE} - {SERVICE_NAME}"
+    )
+    # The page's script fills the line from the service.
+    expect(page.get_by_label("Description, line 1", exact=True)).to_have_value(SERVICE_NAME)
+    expect(page.get_by_label("Unit price, line 1", exact=True)).to_have_value(f"{UNIT_PRICE}")
+    expect(page.get_by_label("Quantity, line 1", exact=True)).to_have_value("1")
+    page.get_by_label("Quantity, line 1", exact=True).fill(f"{QUANTITY}")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_role("status")).to_contain_text("saved as a draft")
+
+    page.get_by_role("button", name="Issue invoice").click()
+    issued = page.get_by_role("status").filter(has_text="issued")
+    expect(issued).to_contain_text("it is awaiting payment")
+    number = re.search(r"Invoice (\S+) issued", issued.inner_text()).group(1)
+    expect(page.get_by_role("heading", level=1)).to_contain_text(f"Invoice {number}")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("Email", exact=True)).to_be_visible()
+
+    # --- The customer's member signs in: the invoice is awaiting payment on the home page.
+    sign_in(page, base, seed.member.email, seed.member.password)
+    expect(page.get_by_role("heading", name="Awaiting payment")).to_be_visible()
+    expect(page.get_by_test_id("balance")).to_have_text(due)
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=number, exact=True))
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Awaiting payment")
+    expect(row.get_by_role("cell", name=due, exact=True)).to_be_visible()
+
+    # ...and on the Awaiting payment list.
+    page.get_by_role("navigation").get_by_role("link", name="Awaiting payment").click()
+    expect(page).to_have_url(f"{base}/invoices")
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=number, exact=True))
+    expect(row.get_by_role("cell", name=due, exact=True)).to_be_visible()
+
+    # --- The invoice page shows the line and the amount due.
+    row.get_by_role("link", name=number, exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(f"Invoice {number}")
+    line = page.get_by_role("row").filter(has_text=SERVICE_NAME)
+    expect(line.get_by_role("cell")).to_have_text(
+        [
+            SERVICE_NAME,
+            f"{QUANTITY}",
+            f"{UNIT_PRICE}",
+            seed.tax_rate_name,
+            gbp(tax),
+            gbp(line_amount),
+        ]
+    )
+    amount_due = page.get_by_role("row").filter(has_text="Amount due")
+    expect(amount_due).to_contain_text(due)
+    expect(page.get_by_test_id("amount-due")).to_have_text(due)
+
+    screenshot = tmp_path / "member-invoice.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 0, f"empty screenshot of the member's invoice: {screenshot}"
