@@ -70,7 +70,8 @@ def _details(form: InvoiceForm, services: list[Service]) -> DraftDetails | None:
     by_id = {str(s.id): s for s in services}
     lines: list[DraftLine] = []
     ok = True
-    for row in form.lines:
+    for entry in form.lines:
+        row = entry.form  # FormField's own .description would shadow the line's
         if row.is_blank():
             continue
         service = by_id.get(row.service_id.data or "")
