@@ -11,7 +11,15 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from billing.db import Base, UnitPrice, UTCDateTime, utcnow
 from billing.errors import BillingError, NotFound, ServiceUnavailable
-from billing.money import MAX_AMOUNT
+from billing.money import MAX_AMOUNT, check_currency
+
+
+class ServiceCodeTaken(BillingError):
+    """Another service already has this code."""
+
+
+class TaxRateNameTaken(BillingError):
+    """Another tax rate already has this name."""
 
 
 class TaxRate(Base):
@@ -67,12 +75,14 @@ def _check(db: Session, details: ServiceDetails, service_id: int | None) -> None
         raise BillingError("Unit price cannot be negative.")
     if details.unit_price > MAX_AMOUNT:
         raise BillingError("Unit price is larger than the portal accepts.")
+    # Raises InvalidAmount for a code that is not an ISO currency (e.g. ABC).
+    details.currency = check_currency(details.currency)
     tax_rate = db.get(TaxRate, details.tax_rate_id)
     if tax_rate is None or not tax_rate.active:
         raise BillingError("Choose one of the listed tax rates.")
     clash = db.scalar(select(Service.id).where(Service.code == details.code))
     if clash is not None and clash != service_id:
-        raise BillingError(f"Service code {details.code} is already in use.")
+        raise ServiceCodeTaken(f"Service code {details.code} is already in use.")
 
 
 def create_service(db: Session, details: ServiceDetails) -> Service:
@@ -140,7 +150,7 @@ def add_tax_rate(db: Session, name: str, rate_percent: Decimal) -> TaxRate:
     if not Decimal(0) <= rate_percent <= Decimal(100):
         raise BillingError("A tax rate is between 0 and 100 percent.")
     if db.scalar(select(TaxRate.id).where(TaxRate.name == name)) is not None:
-        raise BillingError(f"A tax rate called {name} already exists.")
+        raise TaxRateNameTaken(f"A tax rate called {name} already exists.")
     rate = TaxRate(name=name, rate_percent=rate_percent)
     db.add(rate)
     db.flush()

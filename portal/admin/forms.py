@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from babel.numbers import list_currencies
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
@@ -22,6 +23,7 @@ from wtforms.validators import (
     NumberRange,
     Optional,
     Regexp,
+    ValidationError,
 )
 
 from billing.money import MAX_QUANTITY
@@ -34,6 +36,13 @@ CODE = Regexp(r"^[A-Za-z0-9._-]*$", message="Use letters, digits, dot, dash or u
 CURRENCY = Regexp(r"^[A-Za-z]{3}$", message="Use a three-letter ISO code such as GBP.")
 
 
+def known_currency(form, field) -> None:
+    """After CURRENCY: three letters that are not an ISO 4217 code (ABC) are refused too."""
+    code = (field.data or "").upper()
+    if len(code) == 3 and code.isascii() and code.isalpha() and code not in list_currencies():
+        raise ValidationError(f"{code} is not a known currency.")
+
+
 def strip(value):
     return value.strip() if isinstance(value, str) else value
 
@@ -43,7 +52,9 @@ class ServiceForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)], filters=[strip])
     description = TextAreaField("Description", validators=[Length(max=2000)], filters=[strip])
     unit_price = DecimalText("Unit price", validators=[InputRequired()], places=4)
-    currency = StringField("Currency", validators=[DataRequired(), CURRENCY], filters=[strip])
+    currency = StringField(
+        "Currency", validators=[DataRequired(), CURRENCY, known_currency], filters=[strip]
+    )
     sales_account_code = StringField(
         "Sales account code",
         validators=[DataRequired(), Length(max=10), CODE],
@@ -110,7 +121,9 @@ class LineForm(Form):
 
 class InvoiceForm(FlaskForm):
     customer_id = SelectField("Customer", coerce=int, validators=[InputRequired()])
-    currency = StringField("Currency", validators=[DataRequired(), CURRENCY], filters=[strip])
+    currency = StringField(
+        "Currency", validators=[DataRequired(), CURRENCY, known_currency], filters=[strip]
+    )
     line_amount_type = SelectField(
         "Amounts are",
         choices=[(t.value, t.label) for t in LineAmountType],

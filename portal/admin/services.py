@@ -2,6 +2,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 
 from billing.errors import BillingError
 from billing.services import (
+    ServiceCodeTaken,
     ServiceDetails,
     active_tax_rates,
     create_service,
@@ -58,6 +59,8 @@ def _save(form, template, save, **context):
     if form.validate_on_submit():
         try:
             service = save(_details(form))
+        except ServiceCodeTaken as error:
+            form.code.errors.append(str(error))
         except BillingError as error:
             form.form_errors.append(str(error))
         else:

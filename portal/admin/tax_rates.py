@@ -2,7 +2,7 @@ from flask import flash, redirect, render_template, url_for
 from sqlalchemy import select
 
 from billing.errors import BillingError
-from billing.services import TaxRate, add_tax_rate, get_tax_rate
+from billing.services import TaxRate, TaxRateNameTaken, add_tax_rate, get_tax_rate
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, TaxRateForm
 from portal.db import get_db
@@ -15,6 +15,8 @@ def tax_rates():
     if form.validate_on_submit():
         try:
             rate = add_tax_rate(get_db(), form.name.data, form.rate_percent.decimal)
+        except TaxRateNameTaken as error:
+            form.name.errors.append(str(error))
         except BillingError as error:
             form.form_errors.append(str(error))
         else:
