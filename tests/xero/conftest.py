@@ -29,7 +29,15 @@ TIMEOUT = (2, 5)
 SCOPE = "offline_access accounting.transactions accounting.contacts accounting.settings"
 REDIRECT_URI = "http://127.0.0.1/xero/callback"
 #: The keys OAuth2Token.update_token accepts; anything else makes the SDK fail.
-TOKEN_KEYS = ("access_token", "refresh_token", "scope", "expires_in", "token_type", "expires_at", "id_token")
+TOKEN_KEYS = (
+    "access_token",
+    "refresh_token",
+    "scope",
+    "expires_in",
+    "token_type",
+    "expires_at",
+    "id_token",
+)
 
 
 @dataclass
@@ -149,7 +157,9 @@ def connect_through_oauth(
     return client.client_id, client.client_secret, response.json()
 
 
-def make_client(served: ServedSandbox, client_id: str, client_secret: str | None, token: dict) -> ApiClient:
+def make_client(
+    served: ServedSandbox, client_id: str, client_secret: str | None, token: dict
+) -> ApiClient:
     store = {"token": {k: v for k, v in token.items() if k in TOKEN_KEYS}}
     if isinstance(store["token"].get("scope"), str):
         store["token"]["scope"] = store["token"]["scope"].split()
