@@ -13,6 +13,10 @@ from billing.db import Base, UTCDateTime, utcnow
 from billing.errors import BillingError, NotFound
 
 
+class LedgerCodeTaken(BillingError):
+    """Another customer already has this ledger code."""
+
+
 class Customer(Base):
     __tablename__ = "customers"
     __table_args__ = (
@@ -56,7 +60,7 @@ def _check_ledger_code_free(db: Session, code: str | None, customer_id: int | No
         return
     clash = db.scalar(select(Customer.id).where(Customer.ledger_code == code))
     if clash is not None and clash != customer_id:
-        raise BillingError(f"Ledger code {code} is already used by another customer.")
+        raise LedgerCodeTaken(f"Ledger code {code} is already used by another customer.")
 
 
 def create_customer(db: Session, details: CustomerDetails) -> Customer:

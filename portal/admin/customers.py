@@ -6,6 +6,7 @@ from sqlalchemy import select
 from billing.customers import (
     Customer,
     CustomerDetails,
+    LedgerCodeTaken,
     amounts_owed,
     create_customer,
     get_customer,
@@ -52,6 +53,8 @@ def _save(form, save, **context):
     if form.validate_on_submit():
         try:
             customer = save(_details(form))
+        except LedgerCodeTaken as error:
+            form.ledger_code.errors.append(str(error))
         except BillingError as error:
             form.form_errors.append(str(error))
         else:
