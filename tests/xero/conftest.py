@@ -163,10 +163,11 @@ def make_client(
     store = {"token": {k: v for k, v in token.items() if k in TOKEN_KEYS}}
     if isinstance(store["token"].get("scope"), str):
         store["token"]["scope"] = store["token"]["scope"].split()
-    api_client = ApiClient(
-        Configuration(oauth2_token=OAuth2Token(client_id=client_id, client_secret=client_secret)),
-        pool_threads=1,
-    )
+    # Configuration() returns a copy of the first one ever built and ignores its arguments
+    # (TypeWithDefault), so the token object must be set on the copy, never passed in.
+    configuration = Configuration()
+    configuration.oauth2_token = OAuth2Token(client_id=client_id, client_secret=client_secret)
+    api_client = ApiClient(configuration, pool_threads=1)
     # The SDK's pool silently retries PUTs on read time-outs and sleeps on 429: never.
     api_client.rest_client.pool_manager = urllib3.PoolManager(retries=False, maxsize=8)
 
