@@ -22,9 +22,18 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     csrf.init_app(app)
     key = app.config["ENCRYPTION_KEY"]
-    app.extensions["secret_box"] = (
-        SecretBox(key) if key else SecretBox.from_secret_key(app.config["SECRET_KEY"])
-    )
+    try:
+        box = SecretBox(key) if key else SecretBox.from_secret_key(app.config["SECRET_KEY"])
+    except ValueError:
+        from portal.settings import ConfigError
+
+        raise ConfigError(
+            "ENCRYPTION_KEY is not a valid Fernet key (32 url-safe base64-encoded bytes). "
+            "Generate one with `python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'`, or leave it unset to derive one from "
+            "SECRET_KEY."
+        ) from None
+    app.extensions["secret_box"] = box
 
 
 def secret_box() -> SecretBox:

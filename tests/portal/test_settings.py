@@ -131,3 +131,24 @@ def test_demo_session_cookie_is_not_secure(database_url, db, admin):
     attributes = [part.strip().lower() for part in cookie.split(";")]
     assert "secure" not in attributes
     assert "httponly" in attributes
+
+
+def test_malformed_encryption_key_stops_start_up(database_url):
+    with pytest.raises(ConfigError, match="ENCRYPTION_KEY is not a valid Fernet key"):
+        create_app(
+            {"SECRET_KEY": TEST_SECRET_KEY, "DATABASE_URL": database_url, "ENCRYPTION_KEY": "x"}
+        )
+
+
+def test_encryption_key_is_used_when_given(database_url):
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    settings = {"SECRET_KEY": TEST_SECRET_KEY, "DATABASE_URL": database_url}
+    app = create_app({**settings, "ENCRYPTION_KEY": key})
+    token = app.extensions["secret_box"].encrypt("JBSWY3DPEHPK3PXP")
+    assert Fernet(key.encode()).decrypt(token.encode()) == b"JBSWY3DPEHPK3PXP"
+    # The key derived from SECRET_KEY is a different one.
+    derived = create_app(settings).extensions["secret_box"]
+    with pytest.raises(ValueError, match="cannot be decrypted"):
+        derived.decrypt(token)
