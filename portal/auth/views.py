@@ -43,9 +43,13 @@ def login():
         form.form_errors.append(THROTTLED)
         return render_template("auth/login.html", form=form), 429
     user = find_user_by_email(db, email)
+    # The password is checked even for an inactive login, so timing tells nothing apart.
     if user is None:
         verify_dummy_password()
-    if user is None or not user.active or not user.check_password(form.password.data):
+        password_ok = False
+    else:
+        password_ok = user.check_password(form.password.data)
+    if user is None or not user.active or not password_ok:
         return _refuse(form, "auth/login.html", email, "Email or password is incorrect.")
     # A fresh session on sign-in stops session fixation.
     session.clear()

@@ -110,6 +110,18 @@ def test_inactive_user_is_refused(client, db):
     assert signed_in_user_id(client) is None
 
 
+def test_inactive_user_password_is_still_checked(client, db, monkeypatch):
+    """Same work for an inactive login as for any other: timing does not reveal it."""
+    user = factories.MemberFactory(active=False)
+    checked = []
+    original = User.check_password
+    monkeypatch.setattr(
+        User, "check_password", lambda self, pw: checked.append(self.id) or original(self, pw)
+    )
+    assert login(client, user.email).status_code == 401
+    assert checked == [user.id]
+
+
 def test_deactivated_user_loses_their_session(member_client, db, member):
     assert member_client.get("/").status_code == 200
     reload(db, member).active = False
