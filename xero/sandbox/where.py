@@ -22,7 +22,8 @@ _TOKEN = re.compile(
       | (?P<op>==|!=|&&|\|\|)
       | (?P<method>\.(?:Contains|StartsWith|EndsWith)\()
       | (?P<close>\))
-      | (?P<word>[A-Za-z_][A-Za-z0-9_.]*|-?\d+(?:\.\d+)?)
+      | (?P<word>[A-Za-z_]\w*(?:\.(?!(?:Contains|StartsWith|EndsWith)\()[A-Za-z_]\w*)*
+                 |-?\d+(?:\.\d+)?)
     )""",
     re.VERBOSE | re.IGNORECASE,
 )
