@@ -10,6 +10,7 @@ import base64
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .errors import json_response, not_found, unauthorized
 from .gateway import bearer_token
@@ -81,7 +82,7 @@ def authorize():
     )
 
 
-def _redirect_back(redirect_uri: str, **values: str | None) -> Response:
+def _redirect_back(redirect_uri: str, **values: str | None) -> WerkzeugResponse:
     query = urlencode({k: v for k, v in values.items() if v is not None})
     separator = "&" if "?" in redirect_uri else "?"
     return redirect(f"{redirect_uri}{separator}{query}", code=302)

@@ -7,9 +7,9 @@ obvious.
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -119,8 +119,8 @@ class Invoice:
     contact_id: str
     invoice_number: str
     status: str
-    date: date
-    due_date: date | None
+    date: datetime.date
+    due_date: datetime.date | None
     line_amount_types: str
     currency_code: str
     line_items: list[LineItem]
@@ -134,7 +134,7 @@ class Invoice:
     total_tax: Decimal = ZERO
     total: Decimal = ZERO
     amount_paid: Decimal = ZERO
-    fully_paid_on: date | None = None
+    fully_paid_on: datetime.date | None = None
     payment_ids: list[str] = field(default_factory=list)
     history: list[HistoryRecord] = field(default_factory=list)
 
@@ -149,7 +149,7 @@ class Payment:
     invoice_id: str
     account_id: str
     amount: Decimal
-    date: date
+    date: datetime.date
     reference: str
     updated: float
     status: str = "AUTHORISED"

@@ -75,6 +75,7 @@ def prepare_contact(
         messages.append(f"ContactStatus {status} is not valid")  # sandbox wording
     if messages:
         raise ValidationFailure(*messages)
+    assert isinstance(name, str)  # an empty name was a message above
     batch.contact_names.add(name.casefold())
 
     def apply() -> Contact:

@@ -83,6 +83,7 @@ def _prepare_create(org: Organisation, data: dict[str, Any], batch: Batch, unitd
     messages += line_messages
     if messages:
         raise ValidationFailure(*_unique(messages))
+    assert contact is not None  # a missing contact was a message above
 
     def apply() -> Invoice:
         chosen = contact
