@@ -20,7 +20,7 @@ from billing.errors import (
     NotFound,
     Overpayment,
 )
-from billing.invoices import TRANSITIONS, Invoice, InvoiceLine, InvoiceStatus, Payment
+from billing.invoices import Invoice, InvoiceLine, InvoiceStatus, Payment
 from billing.money import MAX_AMOUNT, MAX_QUANTITY, check_currency
 from billing.numbering import next_invoice_number
 from billing.services import get_invoiceable_service
@@ -101,7 +101,10 @@ def _build_lines(db: Session, details: DraftDetails) -> list[InvoiceLine]:
 def _apply(db: Session, invoice: Invoice, details: DraftDetails) -> None:
     customer = get_customer(db, details.customer_id)
     currency = check_currency(details.currency)
-    due = details.due_date or details.issue_date + timedelta(days=customer.payment_terms_days)
+    try:
+        due = details.due_date or details.issue_date + timedelta(days=customer.payment_terms_days)
+    except OverflowError:  # an invoice date near 9999-12-31
+        raise BillingError("The due date is out of range.") from None
     _check_dates(details.issue_date, due, details.expected_payment_date)
     lines = _build_lines(db, details)
     totals = invoice_totals(
@@ -162,8 +165,11 @@ def update_issued(
 
 def issue_invoice(db: Session, invoice: Invoice, *, prefix: str, today: date) -> Invoice:
     """Draft -> awaiting payment, with the next invoice number. Issuing twice is a no-op."""
-    if invoice.state is InvoiceStatus.AWAITING_PAYMENT:
-        return invoice
+    if invoice.state in (InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.PAID):
+        return invoice  # already issued (and maybe paid since): never a second number
+    if invoice.state is not InvoiceStatus.DRAFT:
+        # TRANSITIONS allows paid -> awaiting payment (a refund), which must not renumber.
+        raise IllegalTransition(invoice.state.label.lower(), "awaiting payment")
     if not invoice.lines or invoice.total <= 0:
         raise BillingError("An invoice needs lines with a total above zero to be issued.")
     for line in invoice.lines:
@@ -171,8 +177,6 @@ def issue_invoice(db: Session, invoice: Invoice, *, prefix: str, today: date) ->
             raise BillingError(
                 f"{line.service.name} has been archived since this draft was written."
             )
-    if InvoiceStatus.AWAITING_PAYMENT not in TRANSITIONS[invoice.state]:
-        raise IllegalTransition(invoice.state.label.lower(), "awaiting payment")
     # Number first: the CHECK constraint wants every issued invoice numbered at each flush.
     invoice.number = next_invoice_number(db, prefix)
     invoice.move_to(InvoiceStatus.AWAITING_PAYMENT)

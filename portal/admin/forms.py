@@ -16,6 +16,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.utils import unset_value
 from wtforms.validators import (
     DataRequired,
     InputRequired,
@@ -26,6 +27,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from billing.invoicing import MAX_LINES
 from billing.money import MAX_QUANTITY
 from billing.tax import LineAmountType
 from billing.users import MIN_PASSWORD_LENGTH
@@ -96,6 +98,22 @@ class MemberForm(FlaskForm):
     )
 
 
+class CountedFieldList(FieldList):
+    """A FieldList that remembers how many entries were posted.
+
+    FieldList keeps the first ``max_entries`` and silently drops the rest; an invoice
+    posted with 101 lines must be refused, not saved with 100.
+    """
+
+    submitted_entries = 0
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        self.submitted_entries = (
+            len(set(self._extract_indices(self.name, formdata))) if formdata else 0
+        )
+        super().process(formdata, data, extra_filters)
+
+
 class LineForm(Form):
     service_id = SelectField("Service", coerce=str, validate_choice=False)
     description = TextAreaField("Description", validators=[Length(max=4000)], filters=[strip])
@@ -133,7 +151,11 @@ class InvoiceForm(FlaskForm):
     due_date = DateField("Due date", validators=[Optional()])
     expected_payment_date = DateField("Expected payment date", validators=[Optional()])
     reference = StringField("Reference", validators=[Length(max=255)], filters=[strip])
-    lines = FieldList(FormField(LineForm), min_entries=1, max_entries=100)
+    lines = CountedFieldList(FormField(LineForm), min_entries=1, max_entries=MAX_LINES)
+
+    def validate_lines(self, field) -> None:
+        if field.submitted_entries > MAX_LINES:
+            raise ValidationError(f"An invoice can have at most {MAX_LINES} lines.")
 
 
 class IssuedInvoiceForm(FlaskForm):

@@ -1,4 +1,5 @@
 from datetime import date
+from decimal import Decimal
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -84,8 +85,13 @@ def _details(form: InvoiceForm, services: list[Service]) -> DraftDetails | None:
                 service_id=service.id,
                 # Blank fields take the service's values, so the form works without scripts.
                 description=row.description.data or service.description or service.name,
-                quantity=row.quantity.decimal if row.quantity.data else 1,
-                unit_price=row.unit_price.decimal if row.unit_price.data else service.unit_price,
+                # .decimal is None for a blank (or all-spaces) field.
+                quantity=row.quantity.decimal if row.quantity.decimal is not None else Decimal(1),
+                unit_price=(
+                    row.unit_price.decimal
+                    if row.unit_price.decimal is not None
+                    else service.unit_price
+                ),
             )
         )
     if not form.customer_id.data:
@@ -221,8 +227,16 @@ def issue(invoice_id: int):
     return redirect(url_for("admin.invoice", invoice_id=invoice.id))
 
 
-def _confirmed_action(invoice: Invoice, *, action, verb: str, title: str, message: str):
+def _confirmed_action(
+    invoice: Invoice, *, action, verb: str, title: str, message: str, offered: bool
+):
+    """GET asks for confirmation, POST acts. ``offered`` says whether the invoice's state
+    allows the action at all; when it does not, no confirmation page is shown (the POST
+    still goes to the domain, which refuses it with a message or treats it as a no-op)."""
     form = ConfirmForm()
+    if not form.is_submitted() and not offered:
+        flash(f"A {invoice.state.label.lower()} invoice cannot be {verb}.", "error")
+        return redirect(url_for("admin.invoice", invoice_id=invoice.id))
     if form.validate_on_submit():
         try:
             action(get_db(), invoice)
@@ -251,6 +265,7 @@ def void(invoice_id: int):
         verb="voided",
         title=f"Void invoice {invoice.display_number}?",
         message="The customer will no longer owe this invoice. Voiding cannot be undone.",
+        offered=invoice.state is InvoiceStatus.AWAITING_PAYMENT and invoice.amount_paid == 0,
     )
 
 
@@ -263,4 +278,5 @@ def delete(invoice_id: int):
         verb="deleted",
         title=f"Delete draft {invoice.display_number}?",
         message="The draft and its lines will be removed. This cannot be undone.",
+        offered=invoice.state is InvoiceStatus.DRAFT,
     )
