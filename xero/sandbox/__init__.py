@@ -4,11 +4,22 @@ Quick start::
 
     from xero.sandbox import Sandbox, create_sandbox_app, serve_in_thread
 
-    sandbox = Sandbox()
-    org = sandbox.add_organisation("Demo Company (UK)", country="GB")
-    connected = sandbox.connect([org.tenant_id])     # a token, no browser needed
+    sandbox = Sandbox(rate_limits=True, validate_contract=False)
+    org = sandbox.add_organisation("Demo Company (UK)", country="GB")   # GB, AU, NZ, ZA
+    client = sandbox.register_client("CLIENT_ID", "SECRET", redirect_uris=None)
+    connected = sandbox.connect([org.tenant_id], client=client)  # token dict, no browser
     base_url, stop = serve_in_thread(create_sandbox_app(sandbox))
     # AccountingApi(api_client, base_url=f"{base_url}/api.xro/2.0")
+    # IdentityApi(api_client, base_url=base_url)
+    # TokenApi.refresh_token_url = f"{base_url}/connect/token"
+    # browser consent: f"{base_url}/identity/connect/authorize?..."
+
+Knobs: ``sandbox.faults.add("status"|"slow"|"drop", count, method=, path=, ...)`` and
+``sandbox.faults.set_rate(p, seed)``; ``sandbox.advance_clock(seconds)`` (or pass a
+``Clock``); ``sandbox.rate_limiter.configure(enabled=..., per_minute=...)``;
+``sandbox.attach_payment_service(tenant_id, theme_id, "Stripe")``;
+``sandbox.contract_violations`` when built with ``validate_contract=True``. The same knobs
+are under ``/_sandbox/`` over HTTP (see ``control.py``).
 """
 
 from __future__ import annotations
