@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, Index, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from billing import events
 from billing.db import Base, UTCDateTime, utcnow
 from billing.errors import BillingError, NotFound
 
@@ -77,6 +78,7 @@ def update_customer(db: Session, customer: Customer, details: CustomerDetails) -
         setattr(customer, key, value)
     customer.ledger_code = details.ledger_code or None
     db.flush()
+    events.publish(db, events.CUSTOMER_UPDATED, customer=customer)
     return customer
 
 

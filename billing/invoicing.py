@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from billing import events
 from billing.customers import get_customer
 from billing.db import utcnow
 from billing.errors import (
@@ -160,6 +161,7 @@ def update_issued(
     invoice.due_date = due_date
     invoice.expected_payment_date = expected_payment_date
     db.flush()
+    events.publish(db, events.INVOICE_UPDATED, invoice=invoice)
     return invoice
 
 
@@ -184,20 +186,23 @@ def issue_invoice(db: Session, invoice: Invoice, *, prefix: str, today: date) ->
     if invoice.issue_date is None:
         invoice.issue_date = today
     db.flush()
+    events.publish(db, events.INVOICE_ISSUED, invoice=invoice)
     return invoice
 
 
 def void_invoice(db: Session, invoice: Invoice) -> Invoice:
     if invoice.state is InvoiceStatus.AWAITING_PAYMENT and invoice.amount_paid > 0:
         raise InvoiceNotEditable("An invoice with payments cannot be voided.")
-    invoice.move_to(InvoiceStatus.VOIDED)
-    db.flush()
+    if invoice.move_to(InvoiceStatus.VOIDED):
+        db.flush()
+        events.publish(db, events.INVOICE_VOIDED, invoice=invoice)
     return invoice
 
 
 def delete_draft(db: Session, invoice: Invoice) -> Invoice:
-    invoice.move_to(InvoiceStatus.DELETED)
-    db.flush()
+    if invoice.move_to(InvoiceStatus.DELETED):
+        db.flush()
+        events.publish(db, events.INVOICE_DELETED, invoice=invoice)
     return invoice
 
 
@@ -229,6 +234,7 @@ def record_payment(
     if invoice.amount_due == 0:
         invoice.move_to(InvoiceStatus.PAID)
     db.flush()
+    events.publish(db, events.PAYMENT_RECORDED, payment=payment)
     return payment
 
 

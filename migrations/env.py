@@ -5,6 +5,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import billing.models  # noqa: F401 - registers every table on the metadata
+import xero.models  # noqa: F401
 from billing.db import Base
 
 config = context.config

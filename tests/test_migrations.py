@@ -5,6 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
+import xero.models  # noqa: F401 - the Xero tables are part of the schema too
 from billing.models import Base
 from portal import migrations
 from portal.db import make_engine

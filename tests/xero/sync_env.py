@@ -1,0 +1,168 @@
+"""A portal database wired to a served sandbox, for tests of the sync worker.
+
+The worker commits for real (it is the job runner), so these tests get a database of their
+own rather than the per-test transaction, and a clock they move by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from billing.customers import Customer, CustomerDetails, create_customer
+from billing.encryption import SecretBox
+from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
+from billing.services import Service, ServiceDetails, TaxRate, add_tax_rate, create_service
+from billing.tax import LineAmountType
+from portal import migrations
+from portal.db import make_engine
+from xero import outbox
+from xero.endpoints import XeroEndpoints
+from xero.models import (
+    ConnectionStatus,
+    JobStatus,
+    SyncJob,
+    TaxRateMapping,
+    XeroConnection,
+    XeroInvoiceLink,
+    XeroSettings,
+)
+from xero.service import XeroService
+from xero.tokens import OAuthApp, store_tokens
+from xero.worker import WorkerConfig
+
+REDIRECT_URI = "http://127.0.0.1/xero/callback"
+
+
+@dataclass
+class Clock:
+    """Real time plus however far a test has moved it (rows get real-time defaults)."""
+
+    offset: timedelta = field(default_factory=timedelta)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+class SyncEnv:
+    def __init__(self, served, database_url: str):
+        self.served = served
+        self.sandbox = served.sandbox
+        self.org = served.org
+        self.engine = make_engine(database_url)
+        migrations.upgrade(database_url)
+        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        self.clock = Clock()
+        self.client = self.sandbox.register_client(redirect_uris=[REDIRECT_URI])
+        self.box = SecretBox(Fernet.generate_key())
+        self.oauth = OAuthApp(
+            self.client.client_id,
+            self.client.client_secret,
+            REDIRECT_URI,
+            XeroEndpoints.sandbox(served.url),
+        )
+        self.service = XeroService(
+            self.oauth, self.box, self.Session, clock=self.clock, timeout=(2, 5)
+        )
+        outbox.register()
+        self._connect()
+
+    def _connect(self) -> None:
+        token = self.sandbox.connect([self.org.tenant_id], client=self.client).token
+        with self.Session() as db, db.begin():
+            connection = XeroConnection(
+                tenant_id=self.org.tenant_id,
+                tenant_name=self.org.name,
+                status=ConnectionStatus.ACTIVE,
+            )
+            # Real time here: the sandbox judges token expiry by its own clock.
+            store_tokens(connection, token, self.box, datetime.now(UTC))
+            db.add(connection)
+            db.add(XeroSettings(tenant_id=self.org.tenant_id, country="GB", base_currency="GBP"))
+            standard = add_tax_rate(db, "Standard", Decimal("20"))
+            zero = add_tax_rate(db, "Zero rated", Decimal("0"))
+            db.add(TaxRateMapping(tax_rate_id=standard.id, tax_type="OUTPUT2"))
+            db.add(TaxRateMapping(tax_rate_id=zero.id, tax_type="ZERORATEDOUTPUT"))
+            self.desk_id = create_service(
+                db,
+                ServiceDetails(
+                    code="DESK",
+                    name="Hot desk",
+                    unit_price=Decimal("24.95"),
+                    currency="GBP",
+                    sales_account_code="200",
+                    tax_rate_id=standard.id,
+                ),
+            ).id
+
+    def worker(self, **config):
+        return self.service.worker(WorkerConfig(**config) if config else None)
+
+    def add_service(self, **details) -> int:
+        with self.Session() as db, db.begin():
+            rate = db.scalar(select(TaxRate).where(TaxRate.name == "Standard"))
+            values = dict(
+                code="X",
+                name="X",
+                unit_price=Decimal("10"),
+                currency="GBP",
+                sales_account_code="200",
+                tax_rate_id=rate.id,
+            )
+            values.update(details)
+            return create_service(db, ServiceDetails(**values)).id
+
+    def add_customer(self, **details) -> int:
+        with self.Session() as db, db.begin():
+            customer = create_customer(db, CustomerDetails(**details))
+            return customer.id
+
+    def issue(self, customer_id: int, quantity: str = "3", service_id: int | None = None) -> int:
+        with self.Session() as db, db.begin():
+            service = db.get(Service, service_id or self.desk_id)
+            draft = create_draft(
+                db,
+                DraftDetails(
+                    customer_id=customer_id,
+                    currency="GBP",
+                    line_amount_type=LineAmountType.EXCLUSIVE,
+                    issue_date=date(2026, 11, 2),
+                    lines=[
+                        DraftLine(service.id, service.name, Decimal(quantity), service.unit_price)
+                    ],
+                ),
+            )
+            issue_invoice(db, draft, prefix="INV-", today=date(2026, 11, 2))
+            return draft.id
+
+    def jobs(self) -> list[SyncJob]:
+        with self.Session() as db:
+            return list(db.scalars(select(SyncJob).order_by(SyncJob.id)))
+
+    def link(self, invoice_id: int) -> XeroInvoiceLink | None:
+        with self.Session() as db:
+            return db.get(XeroInvoiceLink, invoice_id)
+
+    def customer(self, customer_id: int) -> Customer:
+        with self.Session() as db:
+            return db.get(Customer, customer_id)
+
+    def xero_invoices(self) -> list:
+        return list(self.org.invoices.values())
+
+    def xero_contacts(self) -> list:
+        return list(self.org.contacts.values())
+
+    def pending(self) -> list[SyncJob]:
+        return [j for j in self.jobs() if j.status not in (JobStatus.DONE, JobStatus.IGNORED)]
+
+    def close(self) -> None:
+        self.engine.dispose()

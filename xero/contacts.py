@@ -1,0 +1,177 @@
+"""Customers to Xero contacts, by the portal's matching rules.
+
+For a customer without a Xero contact id, in this order:
+1. a ledger code that exists in Xero as a ContactNumber links to that contact;
+2. else a contact with the customer's email, 3. else one with exactly its name, links to
+   it, provided that contact carries no other contact code;
+4. else the portal creates the contact, with the ledger code as its ContactNumber, or, when
+   the ledger code is blank, with a code the portal assigns and writes back to the customer.
+Xero contact names are unique: a name taken by a contact with another code is shown to the
+admin as a clash, never worked around by creating "Name 2".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from xero_python.accounting import Contacts, HistoryRecord, HistoryRecords
+
+from billing.customers import Customer
+from xero.client import XeroApi
+from xero.errors import ValidationFailed, XeroError
+from xero.mapping import contact_for, element_errors
+
+#: Customers looked up per GET (three clauses each keeps the URL well under Xero's limits).
+LOOKUP_CHUNK = 25
+BATCH = 50
+
+
+class NameClash(ValidationFailed):
+    pass
+
+
+@dataclass
+class ContactOutcome:
+    contact_id: str | None = None
+    error: XeroError | None = None
+    created: bool = False
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def assigned_code(customer: Customer) -> str:
+    return f"CUST-{customer.id:05d}"
+
+
+def _lookup(api: XeroApi, customers: Sequence[Customer]) -> list:
+    found = []
+    for start in range(0, len(customers), LOOKUP_CHUNK):
+        clauses = []
+        for customer in customers[start : start + LOOKUP_CHUNK]:
+            if customer.ledger_code:
+                clauses.append(f"ContactNumber=={_quote(customer.ledger_code)}")
+            if customer.email:
+                clauses.append(f"EmailAddress=={_quote(customer.email)}")
+            clauses.append(f"Name=={_quote(customer.name)}")
+        answer = api.call("get_contacts", where=" OR ".join(clauses), summary_only=True)
+        found.extend(answer.contacts or [])
+    return found
+
+
+def _match(customer: Customer, by_number, by_email, by_name) -> ContactOutcome | None:
+    code = (customer.ledger_code or "").lower()
+    if code and code in by_number:
+        return ContactOutcome(by_number[code].contact_id)
+    for index, key in (
+        (by_email, (customer.email or "").lower()),
+        (by_name, customer.name.lower()),
+    ):
+        contact = index.get(key) if key else None
+        if contact is None:
+            continue
+        other_code = (contact.contact_number or "").lower()
+        if not other_code or other_code == code:
+            return ContactOutcome(contact.contact_id)
+        if index is by_name:
+            return ContactOutcome(
+                error=NameClash(
+                    [
+                        f'A Xero contact named "{contact.name}" already exists with code '
+                        f"{contact.contact_number}. Link it by hand on the customer page, or "
+                        "rename one of them; the portal never creates a second contact."
+                    ]
+                )
+            )
+    return None
+
+
+def ensure_contacts(
+    api: XeroApi, customers: Sequence[Customer], key: str
+) -> dict[int, ContactOutcome]:
+    """A Xero contact id for every customer, linking or creating as the rules say.
+
+    Links are written onto the customers (xero_contact_id, and a ledger code when the
+    portal assigned one); the caller commits.
+    """
+    outcomes = {c.id: ContactOutcome(c.xero_contact_id) for c in customers if c.xero_contact_id}
+    unlinked = [c for c in customers if not c.xero_contact_id]
+    if not unlinked:
+        return outcomes
+    found = _lookup(api, unlinked)
+    by_number = {(c.contact_number or "").lower(): c for c in found if c.contact_number}
+    by_email = {(c.email_address or "").lower(): c for c in found if c.email_address}
+    by_name = {(c.name or "").lower(): c for c in found}
+    to_create: list[Customer] = []
+    for customer in unlinked:
+        outcome = _match(customer, by_number, by_email, by_name)
+        if outcome is None:
+            to_create.append(customer)
+            continue
+        outcomes[customer.id] = outcome
+        if outcome.contact_id:
+            customer.xero_contact_id = outcome.contact_id
+    for start in range(0, len(to_create), BATCH):
+        outcomes.update(_create(api, to_create[start : start + BATCH], key))
+    return outcomes
+
+
+def _create(api: XeroApi, customers: list[Customer], key: str) -> dict[int, ContactOutcome]:
+    for customer in customers:
+        if not customer.ledger_code:
+            customer.ledger_code = assigned_code(customer)
+    batch_key = hashlib.sha256(
+        (key + ":" + ",".join(str(c.id) for c in customers)).encode()
+    ).hexdigest()[:48]
+    answer = api.call(
+        "create_contacts",
+        Contacts(contacts=[contact_for(c) for c in customers]),
+        summarize_errors=False,
+        idempotency_key=batch_key,
+        write=True,
+    )
+    outcomes = {}
+    for customer, contact in zip(customers, answer.contacts or [], strict=False):
+        errors = element_errors(contact)
+        if errors or not contact.contact_id:
+            outcomes[customer.id] = ContactOutcome(error=ValidationFailed(errors))
+            continue
+        customer.xero_contact_id = contact.contact_id
+        outcomes[customer.id] = ContactOutcome(contact.contact_id, created=True)
+    return outcomes
+
+
+def update_contacts(
+    api: XeroApi, customers: Sequence[Customer], key: str
+) -> dict[int, ContactOutcome]:
+    """Send linked customers' current details to their Xero contacts (one POST a batch)."""
+    outcomes: dict[int, ContactOutcome] = {}
+    for start in range(0, len(customers), BATCH):
+        chunk = list(customers[start : start + BATCH])
+        answer = api.call(
+            "update_or_create_contacts",
+            Contacts(contacts=[contact_for(c, c.xero_contact_id) for c in chunk]),
+            summarize_errors=False,
+            idempotency_key=f"{key}-{start}",
+            write=True,
+        )
+        for customer, contact in zip(chunk, answer.contacts or [], strict=False):
+            errors = element_errors(contact)
+            outcomes[customer.id] = (
+                ContactOutcome(error=ValidationFailed(errors))
+                if errors
+                else ContactOutcome(contact.contact_id)
+            )
+    return outcomes
+
+
+def add_history_note(api: XeroApi, contact_id: str, text: str) -> None:
+    api.call(
+        "create_contact_history",
+        contact_id,
+        HistoryRecords(history_records=[HistoryRecord(details=text[:2500])]),
+        write=True,
+    )

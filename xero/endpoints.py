@@ -1,0 +1,40 @@
+"""Where Xero lives. The same code talks to Xero or to the local sandbox; only these change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCOPES = (
+    "openid profile email offline_access "
+    "accounting.transactions accounting.contacts accounting.settings"
+)
+
+
+@dataclass(frozen=True)
+class XeroEndpoints:
+    authorize_url: str
+    token_url: str
+    revoke_url: str
+    connections_url: str
+    accounting_url: str
+
+    @classmethod
+    def xero(cls) -> XeroEndpoints:
+        return cls(
+            authorize_url="https://login.xero.com/identity/connect/authorize",
+            token_url="https://identity.xero.com/connect/token",  # noqa: S106 - a URL
+            revoke_url="https://identity.xero.com/connect/revocation",
+            connections_url="https://api.xero.com/connections",
+            accounting_url="https://api.xero.com/api.xro/2.0",
+        )
+
+    @classmethod
+    def sandbox(cls, base_url: str) -> XeroEndpoints:
+        base = base_url.rstrip("/")
+        return cls(
+            authorize_url=f"{base}/identity/connect/authorize",
+            token_url=f"{base}/connect/token",
+            revoke_url=f"{base}/connect/revocation",
+            connections_url=f"{base}/connections",
+            accounting_url=f"{base}/api.xro/2.0",
+        )

@@ -1,0 +1,48 @@
+"""What can go wrong talking to Xero, as the sync worker needs to tell it apart."""
+
+from __future__ import annotations
+
+
+class XeroError(Exception):
+    """Base class. ``str(error)`` is fit to show an admin; it never contains a token."""
+
+
+class Retryable(XeroError):
+    """Worth trying again later: 5xx, time-outs, dropped connections.
+
+    ``outcome_unknown`` is set when a write may have been carried out (the request was sent
+    but no answer came back): look the object up before writing it again.
+    """
+
+    def __init__(self, message: str, *, outcome_unknown: bool = False):
+        super().__init__(message)
+        self.outcome_unknown = outcome_unknown
+
+
+class RateLimited(XeroError):
+    """429: nobody may call this organisation for ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: float, problem: str = ""):
+        super().__init__(f"Xero's {problem or 'rate'} limit reached; retry in {retry_after:.0f} s")
+        self.retry_after = retry_after
+        self.problem = problem
+
+
+class ValidationFailed(XeroError):
+    """Xero refused the data; retrying the same data cannot help. Carries Xero's messages."""
+
+    def __init__(self, messages: list[str]):
+        super().__init__("; ".join(messages) or "Xero refused the request")
+        self.messages = messages
+
+
+class AuthLost(XeroError):
+    """The connection no longer works (token revoked or expired, tenant not granted)."""
+
+
+class NotFound(XeroError):
+    """The Xero object does not exist (404)."""
+
+
+class NotConnected(XeroError):
+    """No active Xero connection: sync jobs wait until an admin connects."""

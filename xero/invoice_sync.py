@@ -1,0 +1,236 @@
+"""Invoices to Xero as AUTHORISED, voids and deletes, and the online invoice link.
+
+Each function takes a batch of claimed jobs and returns, per job id, None for done or the
+error that job met. An error raised instead (a time-out, a 429) concerns the whole batch.
+
+They run in the worker, which owns the transaction: each loads what it needs, then ends the
+read transaction (``end_reads``) so that no transaction stays open while Xero is called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from xero_python.accounting import Invoices
+
+from billing.invoices import Invoice, InvoiceStatus
+from xero.client import XeroApi
+from xero.contacts import ensure_contacts
+from xero.errors import ValidationFailed, XeroError
+from xero.mapping import element_errors, invoice_for, void_for
+from xero.models import JobKind, SyncJob, XeroInvoiceLink
+
+Results = dict[int, XeroError | None]
+
+
+@dataclass
+class TenantSettings:
+    tax_types: dict[int, str] = field(default_factory=dict)
+    branding_theme_id: str | None = None
+
+
+def batch_key(kind: str, jobs: Sequence[SyncJob]) -> str:
+    """Stable for the same logical batch across attempts, different for any other batch."""
+    keys = ",".join(sorted(job.idempotency_key for job in jobs))
+    return hashlib.sha256(f"{kind}:{keys}".encode()).hexdigest()[:48]
+
+
+def end_reads(db: Session) -> None:
+    """Commit the (read-only) transaction before the network calls; objects stay loaded."""
+    db.commit()
+
+
+def _links(db: Session, invoice_ids) -> dict[int, XeroInvoiceLink]:
+    rows = db.scalars(select(XeroInvoiceLink).where(XeroInvoiceLink.invoice_id.in_(invoice_ids)))
+    return {link.invoice_id: link for link in rows}
+
+
+def _link(db: Session, links: dict[int, XeroInvoiceLink], invoice_id: int) -> XeroInvoiceLink:
+    if invoice_id not in links:
+        links[invoice_id] = XeroInvoiceLink(invoice_id=invoice_id)
+        db.add(links[invoice_id])
+    return links[invoice_id]
+
+
+def _adopt_existing(db, api: XeroApi, invoices: Sequence[Invoice], links) -> None:
+    """After an unknown outcome, link invoices Xero already has instead of sending them again."""
+    numbers = [i.number for i in invoices if i.number]
+    if not numbers:
+        return
+    answer = api.call("get_invoices", invoice_numbers=numbers, summary_only=True)
+    by_number = {x.invoice_number: x for x in answer.invoices or []}
+    for invoice in invoices:
+        found = by_number.get(invoice.number)
+        if found is not None and str(getattr(found.status, "value", found.status)) != "DELETED":
+            link = _link(db, links, invoice.id)
+            link.xero_invoice_id = str(found.invoice_id)
+
+
+def push_invoices(
+    db: Session, api: XeroApi, jobs: Sequence[SyncJob], settings: TenantSettings, now: datetime
+) -> Results:
+    results: Results = {}
+    invoices = {
+        i.id: i
+        for i in db.scalars(select(Invoice).where(Invoice.id.in_([j.object_id for j in jobs])))
+    }
+    links = _links(db, list(invoices))
+    end_reads(db)
+    ready: list[tuple[SyncJob, Invoice]] = []
+    for job in jobs:
+        invoice = invoices.get(job.object_id)
+        # Only awaiting-payment invoices are sent; voids and deletes have jobs of their own,
+        # and a paid invoice's payments reach Xero as payments.
+        if invoice is None or invoice.state is not InvoiceStatus.AWAITING_PAYMENT:
+            results[job.id] = None
+            continue
+        unmapped = sorted(
+            {ln.tax_rate.name for ln in invoice.lines if ln.tax_rate_id not in settings.tax_types}
+        )
+        if unmapped:
+            results[job.id] = ValidationFailed(
+                [f"Map the tax rate {', '.join(unmapped)} to a Xero tax rate in the Xero settings."]
+            )
+            continue
+        ready.append((job, invoice))
+    if not ready:
+        return results
+
+    contacts = ensure_contacts(
+        api,
+        list({inv.customer_id: inv.customer for _, inv in ready}.values()),
+        batch_key("contacts", jobs),
+    )
+    sendable = []
+    for job, invoice in ready:
+        outcome = contacts[invoice.customer_id]
+        if outcome.error is not None:
+            results[job.id] = outcome.error
+        else:
+            sendable.append((job, invoice))
+    unknown = [
+        inv
+        for job, inv in sendable
+        if job.outcome_unknown and not (inv.id in links and links[inv.id].xero_invoice_id)
+    ]
+    if unknown:
+        _adopt_existing(db, api, unknown, links)
+    if not sendable:
+        return results
+
+    payload = [
+        invoice_for(
+            invoice,
+            contact_id=contacts[invoice.customer_id].contact_id,
+            tax_types=settings.tax_types,
+            branding_theme_id=settings.branding_theme_id,
+            xero_invoice_id=links[invoice.id].xero_invoice_id if invoice.id in links else None,
+        )
+        for _, invoice in sendable
+    ]
+    answer = api.call(
+        "update_or_create_invoices",
+        Invoices(invoices=payload),
+        summarize_errors=False,
+        unitdp=4,
+        idempotency_key=batch_key("invoices", [job for job, _ in sendable]),
+        write=True,
+    )
+    returned = {x.invoice_number: x for x in answer.invoices or []}
+    for job, invoice in sendable:
+        x = returned.get(invoice.number)
+        errors = element_errors(x) if x is not None else ["Xero did not return this invoice"]
+        if errors:
+            results[job.id] = ValidationFailed(errors)
+            continue
+        link = _link(db, links, invoice.id)
+        link.xero_invoice_id = str(x.invoice_id)
+        link.xero_status = str(getattr(x.status, "value", x.status))
+        link.synced_at = now
+        if x.total is not None and x.total != invoice.total:
+            results[job.id] = ValidationFailed(
+                [
+                    f"Xero's total {x.total} differs from the portal's {invoice.total}; "
+                    "check the tax rate mapping before retrying."
+                ]
+            )
+            continue
+        results[job.id] = None
+        if not link.online_invoice_url:
+            from xero.outbox import enqueue
+
+            enqueue(db, JobKind.ONLINE_INVOICE, invoice.id)
+    return results
+
+
+def change_status(
+    db: Session, api: XeroApi, jobs: Sequence[SyncJob], status: str, now: datetime
+) -> Results:
+    """Void (or delete) the Xero twins of invoices; nothing to do for ones Xero never had."""
+    results: Results = {}
+    invoices = {
+        i.id: i
+        for i in db.scalars(select(Invoice).where(Invoice.id.in_([j.object_id for j in jobs])))
+    }
+    links = _links(db, list(invoices))
+    end_reads(db)
+    unlinked = [
+        invoices[j.object_id]
+        for j in jobs
+        if j.object_id in invoices
+        and not (j.object_id in links and links[j.object_id].xero_invoice_id)
+    ]
+    if unlinked:
+        _adopt_existing(db, api, unlinked, links)
+    targets = []
+    for job in jobs:
+        link = links.get(job.object_id)
+        if link is None or not link.xero_invoice_id or link.xero_status == status:
+            results[job.id] = None
+        else:
+            targets.append((job, link))
+    if not targets:
+        return results
+    answer = api.call(
+        "update_or_create_invoices",
+        Invoices(invoices=[void_for(link.xero_invoice_id, status) for _, link in targets]),
+        summarize_errors=False,
+        idempotency_key=batch_key(status, [job for job, _ in targets]),
+        write=True,
+    )
+    returned = {str(x.invoice_id): x for x in answer.invoices or []}
+    for job, link in targets:
+        x = returned.get(link.xero_invoice_id)
+        errors = element_errors(x) if x is not None else ["Xero did not return this invoice"]
+        if errors:
+            results[job.id] = ValidationFailed(errors)
+            continue
+        link.xero_status = status
+        link.synced_at = now
+        results[job.id] = None
+    return results
+
+
+def fetch_online_links(db: Session, api: XeroApi, jobs: Sequence[SyncJob]) -> Results:
+    results: Results = {}
+    links = _links(db, [j.object_id for j in jobs])
+    end_reads(db)
+    for job in jobs:
+        link = links.get(job.object_id)
+        if link is None or not link.xero_invoice_id or link.online_invoice_url:
+            results[job.id] = None
+            continue
+        try:
+            answer = api.call("get_online_invoice", link.xero_invoice_id)
+        except ValidationFailed as error:
+            results[job.id] = error
+            continue
+        online = (answer.online_invoices or [None])[0]
+        link.online_invoice_url = getattr(online, "online_invoice_url", "") or ""
+        results[job.id] = None
+    return results

@@ -1,0 +1,197 @@
+"""What the portal keeps about Xero: the connection, its settings, the links between local
+and Xero objects, the sync outbox and its attempts, the shared rate limiter and the audit log."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from billing.db import Base, UTCDateTime, utcnow
+
+
+class ConnectionStatus(enum.StrEnum):
+    ACTIVE = "active"
+    #: Xero refused the refresh token (revoked, expired): an admin must connect again.
+    RECONNECT_NEEDED = "reconnect_needed"
+    #: "Remove integration": tokens revoked and deleted; local data and jobs kept, paused.
+    REMOVED = "removed"
+
+
+class XeroConnection(Base):
+    """The one Xero organisation this portal syncs with."""
+
+    __tablename__ = "xero_connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(36))
+    tenant_name: Mapped[str] = mapped_column(String(255))
+    #: Xero's id of the app-to-organisation connection (DELETE /connections/{id}).
+    connection_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(20), default=ConnectionStatus.ACTIVE)
+    #: Encrypted with the portal's secret box; never logged.
+    access_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    access_token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Xero refresh tokens expire 60 days after they were issued unless used.
+    refresh_token_issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    connected_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    connected_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_failure: Mapped[str] = mapped_column(Text, default="")
+
+    connected_by = relationship("User")
+
+
+class XeroSettings(Base):
+    """Per-organisation choices an admin makes from lists pulled live from Xero."""
+
+    __tablename__ = "xero_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(36), unique=True)
+    country: Mapped[str] = mapped_column(String(2), default="")
+    base_currency: Mapped[str] = mapped_column(String(3), default="")
+    default_sales_account: Mapped[str] = mapped_column(String(10), default="")
+    #: Bank account (or account with payments enabled) portal payments are recorded to.
+    payments_account: Mapped[str] = mapped_column(String(10), default="")
+    branding_theme_id: Mapped[str] = mapped_column(String(36), default="")
+    #: Whether that theme carries a payment service ("Pay now" on the online invoice).
+    branding_theme_has_payment_service: Mapped[bool] = mapped_column(default=False)
+    #: One-way: each invoice push renames the Xero contact to the portal's customer name.
+    sync_client_names: Mapped[bool] = mapped_column(default=False)
+    #: After an invoice reaches Xero: "none", "mark_sent" or "email".
+    after_push: Mapped[str] = mapped_column(String(12), default="none")
+
+
+class TaxRateMapping(Base):
+    """Which Xero TaxType a local tax rate becomes."""
+
+    __tablename__ = "xero_tax_rate_mappings"
+
+    tax_rate_id: Mapped[int] = mapped_column(ForeignKey("tax_rates.id"), primary_key=True)
+    tax_type: Mapped[str] = mapped_column(String(50))
+
+    tax_rate = relationship("TaxRate")
+
+
+class XeroInvoiceLink(Base):
+    """A local invoice's Xero twin."""
+
+    __tablename__ = "xero_invoice_links"
+
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), primary_key=True)
+    xero_invoice_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    online_invoice_url: Mapped[str] = mapped_column(Text, default="")
+    #: The Xero status last seen (AUTHORISED, PAID, VOIDED, DELETED, DRAFT).
+    xero_status: Mapped[str] = mapped_column(String(12), default="")
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class JobKind(enum.StrEnum):
+    CONTACT = "contact"
+    INVOICE = "invoice"
+    VOID_INVOICE = "void_invoice"
+    DELETE_INVOICE = "delete_invoice"
+    ONLINE_INVOICE = "online_invoice"
+    #: A history note on a Xero contact, saying what the portal created or changed.
+    CONTACT_NOTE = "contact_note"
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    #: Failed too often, or failed in a way retrying cannot fix: an admin decides.
+    NEEDS_ATTENTION = "needs_attention"
+    IGNORED = "ignored"
+
+
+class SyncJob(Base):
+    """One logical write to Xero, waiting in the outbox. Jobs carry ids, never objects."""
+
+    __tablename__ = "xero_sync_jobs"
+    __table_args__ = (
+        Index("ix_xero_sync_jobs_due", "status", "next_attempt_at"),
+        Index("ix_xero_sync_jobs_object", "kind", "object_id"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    #: The local invoice or customer id the job writes.
+    object_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.PENDING)
+    #: Sent as Idempotency-Key; stable across the job's attempts, new for each job.
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: A claim expires: a worker that died mid-job releases it when this passes.
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The last attempt's outcome was unknown (time-out, dropped response): look the object
+    #: up in Xero before writing again.
+    outcome_unknown: Mapped[bool] = mapped_column(default=False)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    #: What a job needs beyond the object id (a contact note's text).
+    payload: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    attempts_log: Mapped[list[SyncAttempt]] = relationship(
+        back_populates="job", order_by="SyncAttempt.id", cascade="all, delete-orphan"
+    )
+
+
+class SyncAttempt(Base):
+    __tablename__ = "xero_sync_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("xero_sync_jobs.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: ok, retry, rate_limited, failed, unknown
+    outcome: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text, default="")
+
+    job: Mapped[SyncJob] = relationship(back_populates="attempts_log")
+
+
+class RateLimitWindow(Base):
+    """Xero's per-organisation limits, counted here so every worker shares one budget."""
+
+    __tablename__ = "xero_rate_limits"
+
+    tenant_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    minute_started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    minute_calls: Mapped[int] = mapped_column(default=0)
+    day_started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    day_calls: Mapped[int] = mapped_column(default=0)
+    #: Set from a 429's Retry-After: nobody calls this organisation before then.
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    """Changes an admin made by hand that finance may need to trace later."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    user = relationship("User")

@@ -1,0 +1,63 @@
+"""The sync outbox: domain events become SyncJob rows in the same transaction.
+
+A job is a logical write ("this invoice must be in Xero as it is now"), so a second change
+to the same object while its job is still waiting adds nothing: the waiting job will send
+the object as it is when it runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing import events
+from billing.customers import Customer
+from billing.invoices import Invoice
+from xero.models import JobKind, JobStatus, SyncJob, XeroInvoiceLink
+
+
+def enqueue(db: Session, kind: JobKind, object_id: int) -> SyncJob:
+    waiting = db.scalar(
+        select(SyncJob).where(
+            SyncJob.kind == kind,
+            SyncJob.object_id == object_id,
+            SyncJob.status == JobStatus.PENDING,
+            SyncJob.attempts == 0,
+        )
+    )
+    if waiting is not None:
+        return waiting
+    job = SyncJob(kind=kind, object_id=object_id, idempotency_key=uuid.uuid4().hex)
+    db.add(job)
+    db.flush()
+    return job
+
+
+def _invoice_changed(db: Session, invoice: Invoice) -> None:
+    enqueue(db, JobKind.INVOICE, invoice.id)
+
+
+def _invoice_voided(db: Session, invoice: Invoice) -> None:
+    enqueue(db, JobKind.VOID_INVOICE, invoice.id)
+
+
+def _invoice_deleted(db: Session, invoice: Invoice) -> None:
+    # The portal sends invoices when they are issued, never as drafts: only a draft that
+    # somehow reached Xero (linked) has anything to delete there.
+    if db.get(XeroInvoiceLink, invoice.id) is not None:
+        enqueue(db, JobKind.DELETE_INVOICE, invoice.id)
+
+
+def _customer_updated(db: Session, customer: Customer) -> None:
+    if customer.xero_contact_id:
+        enqueue(db, JobKind.CONTACT, customer.id)
+
+
+def register() -> None:
+    events.subscribe(events.INVOICE_ISSUED, _invoice_changed)
+    events.subscribe(events.INVOICE_UPDATED, _invoice_changed)
+    events.subscribe(events.INVOICE_VOIDED, _invoice_voided)
+    events.subscribe(events.INVOICE_DELETED, _invoice_deleted)
+    events.subscribe(events.CUSTOMER_UPDATED, _customer_updated)

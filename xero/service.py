@@ -1,0 +1,81 @@
+"""Putting the Xero pieces together for one portal: its OAuth app, secret box, database
+and clock. The portal builds one at start-up; tests and the benchmark build their own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing.db import utcnow
+from billing.encryption import SecretBox
+from xero import ratelimit, tokens
+from xero.client import DEFAULT_TIMEOUT, XeroApi
+from xero.errors import RateLimited
+from xero.invoice_sync import TenantSettings
+from xero.models import TaxRateMapping, XeroSettings
+from xero.tokens import OAuthApp
+from xero.worker import Connected, SyncWorker, WorkerConfig
+
+
+@dataclass
+class CallCounter:
+    """Counts the calls that reached Xero (the benchmark reports it)."""
+
+    calls: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+
+    def __call__(self, method: str) -> None:
+        self.calls += 1
+        self.by_method[method] = self.by_method.get(method, 0) + 1
+
+
+@dataclass
+class XeroService:
+    oauth: OAuthApp
+    box: SecretBox
+    session_factory: Callable[[], Session]
+    clock: Callable[[], datetime] = utcnow
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    per_minute: int = ratelimit.PER_MINUTE
+    per_day: int = ratelimit.PER_DAY
+    counter: CallCounter = field(default_factory=CallCounter)
+
+    def api(self, db: Session) -> XeroApi:
+        """An API for the connected organisation (refreshing the token if it must)."""
+        tenant_id, access_token = tokens.access_token(db, self.oauth, self.box, self.clock())
+        return XeroApi(
+            self.oauth.endpoints.accounting_url,
+            access_token,
+            tenant_id,
+            timeout=self.timeout,
+            on_call=lambda method: self._before_call(tenant_id, method),
+        )
+
+    def _before_call(self, tenant_id: str, method: str) -> None:
+        # Its own short transaction, so every worker sees the count at once.
+        with self.session_factory() as db, db.begin():
+            wait = ratelimit.take_call(db, tenant_id, self.clock(), self.per_minute, self.per_day)
+        if wait > 0:
+            raise RateLimited(wait, "minute")
+        self.counter(method)
+
+    def connected(self, db: Session) -> Connected:
+        api = self.api(db)
+        settings = db.scalar(select(XeroSettings).where(XeroSettings.tenant_id == api.tenant_id))
+        mappings = db.scalars(select(TaxRateMapping))
+        return Connected(
+            api=api,
+            settings=TenantSettings(
+                tax_types={m.tax_rate_id: m.tax_type for m in mappings},
+                branding_theme_id=settings.branding_theme_id if settings else None,
+            ),
+        )
+
+    def worker(self, config: WorkerConfig | None = None, **kwargs) -> SyncWorker:
+        return SyncWorker(
+            self.session_factory, self.connected, clock=self.clock, config=config, **kwargs
+        )

@@ -1,0 +1,176 @@
+"""OAuth2 with Xero: the authorization-code flow (state, PKCE), connections, and the
+access token every API call needs.
+
+Xero refresh tokens rotate and are single use. Two workers refreshing at once would each
+spend the same refresh token and one would break the connection, so a refresh happens
+only while holding a row lock on the connection, and the new pair is committed at once,
+before anything else can fail and roll it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from authlib.common.security import generate_token
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing.db import utcnow
+from billing.encryption import SecretBox
+from xero.endpoints import SCOPES, XeroEndpoints
+from xero.errors import AuthLost, NotConnected, Retryable
+from xero.models import ConnectionStatus, XeroConnection
+
+HTTP_TIMEOUT = 15
+#: Refresh a little before expiry, so a token never dies in the middle of a batch.
+EARLY_REFRESH = timedelta(minutes=2)
+REFRESH_TOKEN_LIFETIME = timedelta(days=60)
+
+
+@dataclass(frozen=True)
+class OAuthApp:
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+    endpoints: XeroEndpoints
+
+    def session(self, **kwargs: Any) -> OAuth2Session:
+        return OAuth2Session(
+            self.client_id,
+            self.client_secret,
+            scope=SCOPES,
+            redirect_uri=self.redirect_uri,
+            code_challenge_method="S256",
+            token_endpoint=self.endpoints.token_url,
+            **kwargs,
+        )
+
+
+def authorization_request(app: OAuthApp) -> tuple[str, str, str]:
+    """The URL to send the admin to, with the state and PKCE verifier to keep in the session."""
+    verifier = generate_token(64)
+    url, state = app.session().create_authorization_url(
+        app.endpoints.authorize_url, code_verifier=verifier
+    )
+    return url, state, verifier
+
+
+def exchange_code(app: OAuthApp, callback_url: str, *, state: str, verifier: str) -> dict:
+    """Trade the callback's code for tokens; a forged or reused ``state`` is refused."""
+    session = app.session(state=state)
+    try:
+        return dict(
+            session.fetch_token(
+                app.endpoints.token_url,
+                authorization_response=callback_url,
+                code_verifier=verifier,
+                timeout=HTTP_TIMEOUT,
+            )
+        )
+    except OAuthError as error:
+        raise AuthLost(f"Xero refused the sign-in: {error.error}") from None
+    except requests.RequestException:
+        raise Retryable("Xero's sign-in service did not answer") from None
+
+
+def list_connections(app: OAuthApp, access_token: str) -> list[dict]:
+    """The organisations this consent granted: [{id, tenantId, tenantName, tenantType}]."""
+    response = requests.get(
+        app.endpoints.connections_url,
+        headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+        timeout=HTTP_TIMEOUT,
+    )
+    if response.status_code in (401, 403):
+        raise AuthLost("Xero refused the access token")
+    response.raise_for_status()
+    return [c for c in response.json() if c.get("tenantType", "ORGANISATION") == "ORGANISATION"]
+
+
+def store_tokens(connection: XeroConnection, token: dict, box: SecretBox, now: datetime) -> None:
+    connection.access_token_encrypted = box.encrypt(token["access_token"])
+    connection.refresh_token_encrypted = box.encrypt(token["refresh_token"])
+    connection.access_token_expires_at = now + timedelta(seconds=int(token.get("expires_in", 1800)))
+    connection.refresh_token_issued_at = now
+    connection.scopes = (
+        token.get("scope", SCOPES) if isinstance(token.get("scope"), str) else SCOPES
+    )
+
+
+def refresh(app: OAuthApp, refresh_token: str) -> dict:
+    try:
+        return dict(
+            app.session().refresh_token(
+                app.endpoints.token_url, refresh_token=refresh_token, timeout=HTTP_TIMEOUT
+            )
+        )
+    except OAuthError as error:
+        # invalid_grant: revoked, expired or already used. Only an admin can fix that.
+        raise AuthLost(f"Xero refused the refresh token ({error.error})") from None
+    except requests.RequestException:
+        raise Retryable("Xero's token service did not answer") from None
+
+
+def revoke(app: OAuthApp, refresh_token: str) -> None:
+    requests.post(
+        app.endpoints.revoke_url,
+        data={"token": refresh_token},
+        auth=(app.client_id, app.client_secret),
+        timeout=HTTP_TIMEOUT,
+    ).raise_for_status()
+
+
+def delete_connection(app: OAuthApp, access_token: str, connection_id: str) -> None:
+    requests.delete(
+        f"{app.endpoints.connections_url}/{connection_id}",
+        headers={"Authorization": f"Bearer {access_token}"},
+        timeout=HTTP_TIMEOUT,
+    ).raise_for_status()
+
+
+def active_connection(db: Session) -> XeroConnection | None:
+    return db.scalar(
+        select(XeroConnection)
+        .where(XeroConnection.status != ConnectionStatus.REMOVED)
+        .order_by(XeroConnection.id.desc())
+        .limit(1)
+    )
+
+
+def access_token(db: Session, app: OAuthApp, box: SecretBox, now: datetime | None = None):
+    """A valid access token for the active connection, refreshing it under a row lock.
+
+    Returns (tenant_id, access_token). Commits when it refreshed: the new refresh token
+    must be saved before anything else in the caller's transaction can roll it back.
+    """
+    now = now or utcnow()
+    current = active_connection(db)
+    if current is None:
+        raise NotConnected("Xero is not connected")
+    # populate_existing: another worker may have refreshed while we waited for the lock.
+    connection = db.scalar(
+        select(XeroConnection)
+        .where(XeroConnection.id == current.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if connection.status != ConnectionStatus.ACTIVE:
+        raise AuthLost("Xero needs to be connected again")
+    expires = connection.access_token_expires_at
+    if expires is not None and expires - EARLY_REFRESH > now:
+        return connection.tenant_id, box.decrypt(connection.access_token_encrypted)
+    try:
+        token = refresh(app, box.decrypt(connection.refresh_token_encrypted))
+    except AuthLost as error:
+        connection.status = ConnectionStatus.RECONNECT_NEEDED
+        connection.last_failure_at = now
+        connection.last_failure = str(error)
+        db.commit()
+        raise
+    store_tokens(connection, token, box, now)
+    db.commit()
+    return connection.tenant_id, token["access_token"]

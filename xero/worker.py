@@ -1,0 +1,275 @@
+"""The sync worker: claims due jobs from the outbox, carries them out in batches, and
+records every attempt.
+
+Claiming uses SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, so any number of workers on
+any number of machines share the outbox without taking the same job twice; a claim is a
+lease that expires, so a job held by a worker that died is taken up again. SQLite runs
+one worker (its BEGIN IMMEDIATE serialises claims anyway).
+
+Transactions are short: a claim, a token check, the result. None is held open while Xero is
+being called, so SQLite's single writer lock never waits on the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from billing.customers import Customer
+from billing.db import utcnow
+from xero import contacts
+from xero.client import XeroApi
+from xero.errors import (
+    AuthLost,
+    NotConnected,
+    RateLimited,
+    Retryable,
+    ValidationFailed,
+    XeroError,
+)
+from xero.invoice_sync import (
+    Results,
+    TenantSettings,
+    batch_key,
+    change_status,
+    end_reads,
+    fetch_online_links,
+    push_invoices,
+)
+from xero.models import ConnectionStatus, JobKind, JobStatus, SyncAttempt, SyncJob, XeroConnection
+
+log = logging.getLogger(__name__)
+
+#: Contacts before invoices (an invoice needs its contact), notes last.
+ORDER = (
+    JobKind.CONTACT,
+    JobKind.INVOICE,
+    JobKind.VOID_INVOICE,
+    JobKind.DELETE_INVOICE,
+    JobKind.ONLINE_INVOICE,
+    JobKind.CONTACT_NOTE,
+)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    batch_size: int = 50
+    max_attempts: int = 8
+    lease: timedelta = timedelta(minutes=5)
+    backoff_base: float = 10.0
+    backoff_cap: float = 3600.0
+    #: How long jobs wait while Xero is disconnected before they look again.
+    disconnected_wait: timedelta = timedelta(minutes=5)
+
+
+@dataclass
+class Connected:
+    """What a batch needs: an API for the organisation and its settings."""
+
+    api: XeroApi
+    settings: TenantSettings
+
+
+ApiProvider = Callable[[Session], Connected]
+
+
+class SyncWorker:
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        connect: ApiProvider,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        config: WorkerConfig | None = None,
+        rng: random.Random | None = None,
+    ):
+        self.session_factory = session_factory
+        self.connect = connect
+        self.clock = clock
+        self.config = config or WorkerConfig()
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """One batch of each kind that has due jobs. Returns how many jobs it handled."""
+        handled = 0
+        for kind in ORDER:
+            ids = self.claim(kind)
+            if ids:
+                self.process(kind, ids)
+                handled += len(ids)
+        return handled
+
+    def drain(self, max_rounds: int = 10_000) -> int:
+        """Run until no job is due (tests, the benchmark, ``flask xero worker --once``)."""
+        total = 0
+        for _ in range(max_rounds):
+            handled = self.run_once()
+            if not handled:
+                break
+            total += handled
+        return total
+
+    # -- claiming ----------------------------------------------------------------------
+
+    def claim(self, kind: JobKind) -> list[int]:
+        now = self.clock()
+        with self.session_factory() as db, db.begin():
+            connection = db.scalar(
+                select(XeroConnection.status).order_by(XeroConnection.id.desc()).limit(1)
+            )
+            if connection != ConnectionStatus.ACTIVE:
+                return []  # paused: removed or waiting for a reconnect
+            due = or_(
+                and_(SyncJob.status == JobStatus.PENDING, SyncJob.next_attempt_at <= now),
+                and_(SyncJob.status == JobStatus.RUNNING, SyncJob.locked_until < now),
+            )
+            jobs = list(
+                db.scalars(
+                    select(SyncJob)
+                    .where(SyncJob.kind == kind, due)
+                    .order_by(SyncJob.id)
+                    .limit(self.config.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            for job in jobs:
+                job.status = JobStatus.RUNNING
+                job.locked_until = now + self.config.lease
+            return [job.id for job in jobs]
+
+    # -- carrying out ------------------------------------------------------------------
+
+    def process(self, kind: JobKind, ids: list[int]) -> None:
+        with self.session_factory() as db:
+            jobs = list(db.scalars(select(SyncJob).where(SyncJob.id.in_(ids)).order_by(SyncJob.id)))
+            try:
+                connected = self.connect(db)
+                db.commit()  # end the read transaction before calling Xero
+                results = self._handle(db, kind, jobs, connected)
+            except XeroError as error:
+                results = {job.id: error for job in jobs}
+                if isinstance(error, RateLimited):
+                    self._block(db, error)
+            for job in jobs:
+                self._record(db, job, results.get(job.id))
+            db.commit()
+
+    def _handle(
+        self, db: Session, kind: JobKind, jobs: list[SyncJob], connected: Connected
+    ) -> Results:
+        now = self.clock()
+        api, settings = connected.api, connected.settings
+        if kind is JobKind.INVOICE:
+            return push_invoices(db, api, jobs, settings, now)
+        if kind is JobKind.VOID_INVOICE:
+            return change_status(db, api, jobs, "VOIDED", now)
+        if kind is JobKind.DELETE_INVOICE:
+            return change_status(db, api, jobs, "DELETED", now)
+        if kind is JobKind.ONLINE_INVOICE:
+            return fetch_online_links(db, api, jobs)
+        if kind is JobKind.CONTACT:
+            return self._contacts(db, api, jobs)
+        if kind is JobKind.CONTACT_NOTE:
+            return self._notes(db, api, jobs)
+        raise ValueError(f"unknown job kind {kind}")
+
+    def _contacts(self, db: Session, api: XeroApi, jobs: list[SyncJob]) -> Results:
+        customers = {
+            c.id: c
+            for c in db.scalars(
+                select(Customer).where(Customer.id.in_([j.object_id for j in jobs]))
+            )
+        }
+        end_reads(db)
+        linked = [c for c in customers.values() if c.xero_contact_id]
+        unlinked = [c for c in customers.values() if not c.xero_contact_id]
+        outcomes = contacts.update_contacts(api, linked, batch_key("contact-update", jobs))
+        outcomes.update(contacts.ensure_contacts(api, unlinked, batch_key("contacts", jobs)))
+        results: Results = {}
+        for job in jobs:
+            outcome = outcomes.get(job.object_id)
+            results[job.id] = outcome.error if outcome is not None else None
+        return results
+
+    def _notes(self, db: Session, api: XeroApi, jobs: list[SyncJob]) -> Results:
+        results: Results = {}
+        customers = {
+            c.id: c
+            for c in db.scalars(
+                select(Customer).where(Customer.id.in_([j.object_id for j in jobs]))
+            )
+        }
+        end_reads(db)
+        for job in jobs:
+            customer = customers.get(job.object_id)
+            if customer is None or not customer.xero_contact_id:
+                results[job.id] = None
+                continue
+            try:
+                contacts.add_history_note(api, customer.xero_contact_id, job.payload)
+                results[job.id] = None
+            except ValidationFailed as error:
+                results[job.id] = error
+        return results
+
+    # -- outcomes ----------------------------------------------------------------------
+
+    def _block(self, db: Session, error: RateLimited) -> None:
+        from xero import ratelimit
+        from xero.tokens import active_connection
+
+        connection = active_connection(db)
+        if connection is not None:
+            now = self.clock()
+            ratelimit.block(
+                db, connection.tenant_id, now + timedelta(seconds=error.retry_after), now
+            )
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Exponential with full jitter: spread retries so workers do not stampede Xero."""
+        ceiling = min(self.config.backoff_cap, self.config.backoff_base * 2 ** (attempts - 1))
+        return timedelta(seconds=self.rng.uniform(ceiling / 2, ceiling))
+
+    def _record(self, db: Session, job: SyncJob, error: XeroError | None) -> None:
+        now = self.clock()
+        job.locked_until = None
+        if error is None:
+            job.status = JobStatus.DONE
+            job.last_error = ""
+            job.outcome_unknown = False
+            db.add(SyncAttempt(job=job, outcome="ok", at=now))
+            return
+        message = str(error)
+        job.last_error = message
+        if isinstance(error, RateLimited):
+            # Not the job's fault: does not count as an attempt.
+            job.status = JobStatus.PENDING
+            job.next_attempt_at = now + timedelta(seconds=error.retry_after)
+            db.add(SyncAttempt(job=job, outcome="rate_limited", message=message, at=now))
+        elif isinstance(error, NotConnected | AuthLost):
+            job.status = JobStatus.PENDING
+            job.next_attempt_at = now + self.config.disconnected_wait
+            db.add(SyncAttempt(job=job, outcome="waiting", message=message, at=now))
+        elif isinstance(error, Retryable):
+            job.attempts += 1
+            job.outcome_unknown = job.outcome_unknown or error.outcome_unknown
+            if job.attempts >= self.config.max_attempts:
+                job.status = JobStatus.NEEDS_ATTENTION
+            else:
+                job.status = JobStatus.PENDING
+                job.next_attempt_at = now + self.backoff(job.attempts)
+            db.add(SyncAttempt(job=job, outcome="retry", message=message, at=now))
+        else:
+            # Validation errors and the like: the same data would fail again.
+            job.attempts += 1
+            job.status = JobStatus.NEEDS_ATTENTION
+            db.add(SyncAttempt(job=job, outcome="failed", message=message, at=now))
+        log.info("xero job %s (%s %s): %s", job.id, job.kind, job.object_id, message)
