@@ -36,7 +36,27 @@ class NameClash(ValidationFailed):
 class ContactOutcome:
     contact_id: str | None = None
     error: XeroError | None = None
-    created: bool = False
+    #: What the portal did to the Xero contact, for its history note ("" for nothing).
+    change: str = ""
+
+
+def note_changes(
+    db, customers: Sequence[Customer], outcomes: dict[int, ContactOutcome], now
+) -> None:
+    """Queue a history note on each Xero contact the portal created, linked or updated."""
+    from xero.models import JobKind
+    from xero.outbox import enqueue
+
+    stamp = now.strftime("%Y-%m-%d %H:%M UTC")
+    for customer in customers:
+        outcome = outcomes.get(customer.id)
+        if outcome is not None and outcome.change and outcome.contact_id:
+            enqueue(
+                db,
+                JobKind.CONTACT_NOTE,
+                customer.id,
+                payload=f"{stamp}: {outcome.change} by the members portal.",
+            )
 
 
 def _quote(value: str) -> str:
@@ -114,6 +134,8 @@ def ensure_contacts(
         outcomes[customer.id] = outcome
         if outcome.contact_id:
             customer.xero_contact_id = outcome.contact_id
+            code = customer.ledger_code or "no ledger code"
+            outcome.change = f"Linked to portal customer {customer.name} ({code})"
     for start in range(0, len(to_create), BATCH):
         outcomes.update(_create(api, to_create[start : start + BATCH], key))
     return outcomes
@@ -140,7 +162,10 @@ def _create(api: XeroApi, customers: list[Customer], key: str) -> dict[int, Cont
             outcomes[customer.id] = ContactOutcome(error=ValidationFailed(errors))
             continue
         customer.xero_contact_id = contact.contact_id
-        outcomes[customer.id] = ContactOutcome(contact.contact_id, created=True)
+        outcomes[customer.id] = ContactOutcome(
+            contact.contact_id,
+            change=f"Created from portal customer {customer.name} with code {customer.ledger_code}",
+        )
     return outcomes
 
 
@@ -163,7 +188,11 @@ def update_contacts(
             outcomes[customer.id] = (
                 ContactOutcome(error=ValidationFailed(errors))
                 if errors
-                else ContactOutcome(contact.contact_id)
+                else ContactOutcome(
+                    contact.contact_id,
+                    change="Name, code, email, phone and address set from portal customer "
+                    f"{customer.name}",
+                )
             )
     return outcomes
 

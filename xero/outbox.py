@@ -18,7 +18,14 @@ from billing.invoices import Invoice
 from xero.models import JobKind, JobStatus, SyncJob, XeroInvoiceLink
 
 
-def enqueue(db: Session, kind: JobKind, object_id: int) -> SyncJob:
+def enqueue(db: Session, kind: JobKind, object_id: int, payload: str = "") -> SyncJob:
+    if payload:
+        # Jobs that carry their own content (contact notes) are never merged.
+        job = SyncJob(
+            kind=kind, object_id=object_id, payload=payload, idempotency_key=uuid.uuid4().hex
+        )
+        db.add(job)
+        return job
     waiting = db.scalar(
         select(SyncJob).where(
             SyncJob.kind == kind,
