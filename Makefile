@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	PORTAL_DEMO=1 $(BIN)/flask --app portal db upgrade
 	PORTAL_DEMO=1 $(BIN)/flask --app portal demo seed
-	PORTAL_DEMO=1 $(BIN)/flask --app portal run --host $(HOST) --port $(PORT)
+	PORTAL_DEMO=1 $(BIN)/flask --app portal demo serve --host $(HOST) --port $(PORT)
 
 ## Set up and run the whole suite (SQLite; PostgreSQL when TEST_DATABASE_URL is set)
 test: $(STAMP)

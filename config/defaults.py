@@ -33,3 +33,17 @@ TRUSTED_PROXY_COUNT = 0
 
 # CSRF tokens live as long as the session.
 WTF_CSRF_TIME_LIMIT = None
+
+# Xero (see README "Connecting Xero"). Leave XERO_BASE_URL empty for the real Xero.
+XERO_CLIENT_ID = ""
+XERO_CLIENT_SECRET = ""
+# Where Xero sends the admin back after consent; empty: this portal's /admin/xero/callback.
+XERO_REDIRECT_URI = ""
+# Base URL of a Xero stand-in (the built-in sandbox); empty means Xero itself.
+XERO_BASE_URL = ""
+# Demo mode starts the built-in Xero sandbox on this port, already connected.
+XERO_SANDBOX_PORT = 5001
+# Demo mode runs the sync worker in a thread of the web process (production: `flask xero worker`).
+XERO_WORKER_THREAD = False
+# Seconds the worker waits when nothing is due.
+XERO_WORKER_INTERVAL = 2

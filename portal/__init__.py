@@ -29,9 +29,10 @@ def create_app(
 
     db.init_app(app, session_factory)
 
-    from portal import errors, extensions, formatting, health
+    from portal import errors, extensions, formatting, health, xero_setup
 
     extensions.init_app(app)
+    xero_setup.init_app(app)
     formatting.init_app(app)
     errors.init_app(app)
     health.init_app(app)

@@ -15,12 +15,13 @@ from portal import migrations
 from portal.db import get_db
 
 db_cli = AppGroup("db", help="Apply or roll back database migrations.")
+xero_cli = AppGroup("xero", help="Sync with Xero.")
 users_cli = AppGroup("users", help="Create admins and reset passwords.")
 demo_cli = AppGroup("demo", help="Demo data for trying the portal.")
 
 
 def init_app(app: Flask) -> None:
-    for group in (db_cli, users_cli, demo_cli):
+    for group in (db_cli, users_cli, demo_cli, xero_cli):
         app.cli.add_command(group)
 
 
@@ -103,3 +104,46 @@ def demo_seed() -> None:
     for role, email, password in DEMO_LOGINS:
         click.echo(f"  {role:<8} {email} : {password}")
     click.echo()
+
+
+@demo_cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def demo_serve(host: str, port: int) -> None:
+    """Serve the demo: the portal, the built-in Xero sandbox (connected) and a sync worker."""
+    from portal.xero_setup import connect_demo, start_demo_sandbox, start_worker_thread
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not app.config["PORTAL_DEMO"]:
+        raise click.ClickException("`demo serve` runs only in demo mode (PORTAL_DEMO=1).")
+    sandbox_url = start_demo_sandbox(app, port)
+    db = get_db()
+    admin = find_user_by_email(db, "admin@example.com")
+    connect_demo(db, app, admin.id if admin else None)
+    db.commit()
+    start_worker_thread(app)
+    click.echo(f"Xero sandbox (the demo's Xero): {sandbox_url}  (connected, sync worker running)")
+    click.echo(f"Portal: http://{host}:{port}")
+    # Flask refuses app.run() inside its own CLI; werkzeug's server is what it would use.
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True)
+
+
+@xero_cli.command("worker")
+@click.option("--once", is_flag=True, help="Carry out what is due, then exit (for cron).")
+def xero_worker(once: bool) -> None:
+    """Carry out sync jobs: forever, or with --once until nothing is due."""
+    import time
+
+    from portal.xero_setup import xero_service
+
+    worker = xero_service().worker()
+    if once:
+        click.echo(f"{worker.drain()} sync jobs handled.")
+        return
+    interval = current_app.config["XERO_WORKER_INTERVAL"]
+    click.echo("Xero sync worker started; Ctrl+C stops it.")
+    while True:
+        if not worker.run_once():
+            time.sleep(interval)

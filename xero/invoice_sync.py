@@ -20,7 +20,7 @@ from xero_python.accounting import Invoices
 
 from billing.invoices import Invoice, InvoiceStatus
 from xero.client import XeroApi
-from xero.contacts import ensure_contacts
+from xero.contacts import ensure_contacts, note_changes
 from xero.errors import ValidationFailed, XeroError
 from xero.mapping import element_errors, invoice_for, void_for
 from xero.models import JobKind, SyncJob, XeroInvoiceLink
@@ -101,11 +101,9 @@ def push_invoices(
     if not ready:
         return results
 
-    contacts = ensure_contacts(
-        api,
-        list({inv.customer_id: inv.customer for _, inv in ready}.values()),
-        batch_key("contacts", jobs),
-    )
+    customers = list({inv.customer_id: inv.customer for _, inv in ready}.values())
+    contacts = ensure_contacts(api, customers, batch_key("contacts", jobs))
+    note_changes(db, customers, contacts, now)
     sendable = []
     for job, invoice in ready:
         outcome = contacts[invoice.customer_id]

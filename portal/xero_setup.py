@@ -1,0 +1,154 @@
+"""Wiring Xero into the portal: the XeroService built from settings, the outbox
+subscriptions, and in demo mode the built-in sandbox (already connected) and a worker
+thread, so an issued invoice shows up in the sandbox within seconds."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from flask import Flask, current_app
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from billing.services import TaxRate
+from xero import outbox
+from xero.endpoints import XeroEndpoints
+from xero.models import ConnectionStatus, TaxRateMapping, XeroConnection, XeroSettings
+from xero.service import XeroService
+from xero.tokens import OAuthApp, store_tokens
+
+log = logging.getLogger(__name__)
+DEMO_CLIENT_ID = "DEMOPORTALCLIENT"
+DEMO_CLIENT_SECRET = "demo-portal-client-secret"  # noqa: S105 - the local sandbox's demo app
+
+
+def init_app(app: Flask) -> None:
+    outbox.register()
+    _build_service(app)
+    if app.config["XERO_WORKER_THREAD"]:
+        start_worker_thread(app)
+
+
+def _build_service(app: Flask) -> None:
+    base = app.config["XERO_BASE_URL"]
+    endpoints = XeroEndpoints.sandbox(base) if base else XeroEndpoints.xero()
+    oauth = OAuthApp(
+        app.config["XERO_CLIENT_ID"],
+        app.config["XERO_CLIENT_SECRET"],
+        app.config["XERO_REDIRECT_URI"],
+        endpoints,
+    )
+    factory = app.extensions.get("db_session_factory")
+    engine = app.extensions.get("db_engine")
+    # The worker needs sessions of its own (it commits per batch), never the request's.
+    worker_sessions = sessionmaker(engine, expire_on_commit=False) if engine else factory
+    app.extensions["xero"] = XeroService(oauth, app.extensions["secret_box"], worker_sessions)
+
+
+def start_worker_thread(app: Flask) -> None:
+    threading.Thread(target=_worker_loop, args=(app,), name="xero-worker", daemon=True).start()
+
+
+def xero_service() -> XeroService:
+    return current_app.extensions["xero"]
+
+
+def _worker_loop(app: Flask) -> None:
+    worker = app.extensions["xero"].worker()
+    interval = app.config["XERO_WORKER_INTERVAL"]
+    while True:
+        try:
+            if not worker.run_once():
+                time.sleep(interval)
+        except Exception:  # noqa: BLE001 - the thread must survive to try again
+            log.exception("xero worker round failed")
+            time.sleep(interval)
+
+
+def start_demo_sandbox(app: Flask, portal_port: int) -> str:
+    """Serve the sandbox on 127.0.0.1:XERO_SANDBOX_PORT with a UK organisation that has a
+    Stripe payment service, register the portal as its app, and point the portal at it."""
+    from xero.sandbox import Sandbox, create_sandbox_app, serve_in_thread
+
+    sandbox = Sandbox()
+    org = sandbox.add_organisation("Demo Coworking Ltd", country="GB")
+    theme = next(iter(org.branding_themes.values()))
+    if not theme.payment_services:
+        sandbox.attach_payment_service(org.tenant_id, theme.branding_theme_id, "Stripe")
+    port = app.config["XERO_SANDBOX_PORT"]
+    base_url, _stop = serve_in_thread(create_sandbox_app(sandbox), port=port)
+    sandbox.register_client(
+        DEMO_CLIENT_ID,
+        DEMO_CLIENT_SECRET,
+        redirect_uris=[f"http://127.0.0.1:{portal_port}/admin/xero/callback"],
+        name="Members portal (demo)",
+    )
+    app.config.update(
+        XERO_BASE_URL=base_url,
+        XERO_CLIENT_ID=DEMO_CLIENT_ID,
+        XERO_CLIENT_SECRET=DEMO_CLIENT_SECRET,
+    )
+    app.extensions["xero_sandbox"] = sandbox
+    _build_service(app)
+    return base_url
+
+
+def connect_demo(db, app: Flask, user_id: int | None) -> XeroConnection:
+    """Connect the portal to the demo sandbox without a browser, as if an admin consented,
+    with settings and tax mappings prefilled. Idempotent."""
+    sandbox = app.extensions["xero_sandbox"]
+    org = next(iter(sandbox.organisations.values()))
+    existing = db.scalar(select(XeroConnection).where(XeroConnection.tenant_id == org.tenant_id))
+    client = sandbox.identity.clients[DEMO_CLIENT_ID]
+    token = sandbox.connect([org.tenant_id], client=client).token
+    connection = existing or XeroConnection(tenant_id=org.tenant_id, tenant_name=org.name)
+    connection.status = ConnectionStatus.ACTIVE
+    connection.connected_by_id = user_id
+    store_tokens(connection, token, app.extensions["secret_box"], datetime.now(UTC))
+    db.add(connection)
+    if db.scalar(select(XeroSettings).where(XeroSettings.tenant_id == org.tenant_id)) is None:
+        theme = next(iter(org.branding_themes.values()))
+        db.add(
+            XeroSettings(
+                tenant_id=org.tenant_id,
+                country=org.country_code,
+                base_currency=org.base_currency,
+                default_sales_account="200",
+                payments_account="090",
+                branding_theme_id=theme.branding_theme_id,
+                branding_theme_has_payment_service=bool(theme.payment_services),
+            )
+        )
+    defaults = {Decimal("20"): "OUTPUT2", Decimal("5"): "RROUTPUT", Decimal("0"): "ZERORATEDOUTPUT"}
+    mapped = set(db.scalars(select(TaxRateMapping.tax_rate_id)))
+    for rate in db.scalars(select(TaxRate)):
+        if rate.id not in mapped:
+            tax_type = "EXEMPTOUTPUT" if rate.name == "Exempt" else defaults.get(rate.rate_percent)
+            if tax_type:
+                db.add(TaxRateMapping(tax_rate_id=rate.id, tax_type=tax_type))
+    db.flush()
+    _resync_everything(db)
+    return connection
+
+
+def _resync_everything(db) -> None:
+    """The demo sandbox starts empty on every run: forget old Xero links and send every
+    awaiting-payment invoice again (the outbox's look-ups make this safe)."""
+    from sqlalchemy import delete, update
+
+    from billing.customers import Customer
+    from billing.invoices import Invoice, InvoiceStatus
+    from xero.models import JobKind, SyncJob, XeroInvoiceLink
+
+    db.execute(delete(SyncJob))
+    db.execute(delete(XeroInvoiceLink))
+    db.execute(update(Customer).values(xero_contact_id=None))
+    awaiting = db.scalars(
+        select(Invoice.id).where(Invoice.status == InvoiceStatus.AWAITING_PAYMENT)
+    )
+    for invoice_id in awaiting:
+        outbox.enqueue(db, JobKind.INVOICE, invoice_id)
