@@ -392,7 +392,10 @@ def test_edit_draft_omitting_line_fields_is_not_a_crash(db, admin_client, acme, 
     data = invoice_form(acme, [good_line(desk)])
     del data["lines-0-quantity"], data["lines-0-unit_price"]
     response = admin_client.post_form(f"/admin/invoices/{draft_id}/edit", data)
-    assert response.status_code in (302, 422)
+    assert response.status_code == 302, text(response)
+    # Fields left out keep the line's stored values (not a 500 on Decimal.strip()).
+    [line] = the_invoice(db).lines
+    assert (line.quantity, line.unit_price) == (Decimal("2"), Decimal("24.95"))
 
 
 # --- issue, void, delete ------------------------------------------------------------------------
@@ -669,3 +672,17 @@ class TestList:
     )
     def test_bad_filters_are_400(self, admin_client, invoices, query):
         assert admin_client.get(f"/admin/invoices?{query}").status_code == 400
+
+
+def test_markup_in_description_and_reference_is_escaped(db, admin_client, acme, desk):
+    markup = "<script>alert(1)</script>"
+    line = {**good_line(desk), "description": markup}
+    response = admin_client.post_form(
+        "/admin/invoices/new", invoice_form(acme, [line], reference=markup)
+    )
+    assert response.status_code == 302, text(response)
+    invoice = the_invoice(db)
+    assert (invoice.reference, invoice.lines[0].description) == (markup, markup)
+    page = admin_client.get(f"/admin/invoices/{invoice.id}").get_data(as_text=True)
+    assert markup not in page
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2
