@@ -5,7 +5,7 @@ from portal.access import require_admin
 bp = Blueprint("admin", __name__)
 bp.before_request(require_admin)
 
-from portal.admin import (  # noqa: E402,F401  # noqa: E402,F401
+from portal.admin import (  # noqa: E402,F401
     customers,
     home,
     invoices,
