@@ -174,7 +174,8 @@ def test_admin(app, admin_client, ids, endpoint):
             assert response.status_code not in (401, 403), (method, url)
             assert not is_login_redirect(response), (method, url)
             if method == "GET":
-                assert response.status_code == 200, url
+                # 302: an action the invoice's state does not offer goes back to the invoice.
+                assert response.status_code in (200, 302), url
         elif kind == MEMBER:
             assert response.status_code == 302, (method, url)
             assert path_of(response) == "/admin/", (method, url)
