@@ -20,7 +20,7 @@ from xero_python.accounting import Invoices
 
 from billing.invoices import Invoice, InvoiceStatus
 from xero.client import XeroApi
-from xero.contacts import ensure_contacts, note_changes
+from xero.contacts import ensure_contacts, note_changes, update_contacts
 from xero.errors import ValidationFailed, XeroError
 from xero.mapping import element_errors, invoice_for, void_for
 from xero.models import JobKind, SyncJob, XeroInvoiceLink
@@ -32,6 +32,10 @@ Results = dict[int, XeroError | None]
 class TenantSettings:
     tax_types: dict[int, str] = field(default_factory=dict)
     branding_theme_id: str | None = None
+    #: One way: each push renames linked Xero contacts to the portal's customer names.
+    sync_client_names: bool = False
+    #: Ask Xero to email each invoice to its contact once it is in Xero.
+    email_invoices: bool = False
 
 
 def batch_key(kind: str, jobs: Sequence[SyncJob]) -> str:
@@ -102,6 +106,10 @@ def push_invoices(
         return results
 
     customers = list({inv.customer_id: inv.customer for _, inv in ready}.values())
+    if settings.sync_client_names:
+        linked = [c for c in customers if c.xero_contact_id]
+        renamed = update_contacts(api, linked, batch_key("contact-names", jobs))
+        note_changes(db, linked, renamed, now)
     contacts = ensure_contacts(api, customers, batch_key("contacts", jobs))
     note_changes(db, customers, contacts, now)
     sendable = []
@@ -147,6 +155,7 @@ def push_invoices(
             results[job.id] = ValidationFailed(errors)
             continue
         link = _link(db, links, invoice.id)
+        job_is_first_push = not link.xero_invoice_id
         link.xero_invoice_id = str(x.invoice_id)
         link.xero_status = str(getattr(x.status, "value", x.status))
         link.synced_at = now
@@ -159,10 +168,12 @@ def push_invoices(
             )
             continue
         results[job.id] = None
-        if not link.online_invoice_url:
-            from xero.outbox import enqueue
+        from xero.outbox import enqueue
 
+        if not link.online_invoice_url:
             enqueue(db, JobKind.ONLINE_INVOICE, invoice.id)
+        if settings.email_invoices and job_is_first_push:
+            enqueue(db, JobKind.EMAIL_INVOICE, invoice.id)
     return results
 
 
@@ -231,4 +242,30 @@ def fetch_online_links(db: Session, api: XeroApi, jobs: Sequence[SyncJob]) -> Re
         online = (answer.online_invoices or [None])[0]
         link.online_invoice_url = getattr(online, "online_invoice_url", "") or ""
         results[job.id] = None
+    return results
+
+
+def email_invoices(db: Session, api: XeroApi, jobs: Sequence[SyncJob]) -> Results:
+    """Xero emails each invoice to its contact (the organisation's invoice email template)."""
+    from xero_python.accounting import RequestEmpty
+
+    results: Results = {}
+    links = _links(db, [j.object_id for j in jobs])
+    end_reads(db)
+    for job in jobs:
+        link = links.get(job.object_id)
+        if link is None or not link.xero_invoice_id:
+            results[job.id] = None
+            continue
+        try:
+            api.call(
+                "email_invoice",
+                link.xero_invoice_id,
+                RequestEmpty(),
+                idempotency_key=job.idempotency_key,
+                write=True,
+            )
+            results[job.id] = None
+        except ValidationFailed as error:
+            results[job.id] = error
     return results

@@ -107,6 +107,7 @@ class JobKind(enum.StrEnum):
     ONLINE_INVOICE = "online_invoice"
     #: A history note on a Xero contact, saying what the portal created or changed.
     CONTACT_NOTE = "contact_note"
+    EMAIL_INVOICE = "email_invoice"
 
 
 class JobStatus(enum.StrEnum):

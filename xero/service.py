@@ -72,6 +72,8 @@ class XeroService:
             settings=TenantSettings(
                 tax_types={m.tax_rate_id: m.tax_type for m in mappings},
                 branding_theme_id=settings.branding_theme_id if settings else None,
+                sync_client_names=bool(settings and settings.sync_client_names),
+                email_invoices=bool(settings and settings.after_push == "email"),
             ),
         )
 

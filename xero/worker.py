@@ -38,6 +38,7 @@ from xero.invoice_sync import (
     TenantSettings,
     batch_key,
     change_status,
+    email_invoices,
     end_reads,
     fetch_online_links,
     push_invoices,
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 ORDER = (JobKind.CONTACT, JobKind.INVOICE, JobKind.VOID_INVOICE, JobKind.DELETE_INVOICE)
 #: One call per object, so they only use what the batched writes leave of the rate budget:
 #: they run in a round only when none of the kinds above had anything due.
-DEFERRED = (JobKind.ONLINE_INVOICE, JobKind.CONTACT_NOTE)
+DEFERRED = (JobKind.ONLINE_INVOICE, JobKind.EMAIL_INVOICE, JobKind.CONTACT_NOTE)
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,8 @@ class SyncWorker:
             return change_status(db, api, jobs, "DELETED", now)
         if kind is JobKind.ONLINE_INVOICE:
             return fetch_online_links(db, api, jobs)
+        if kind is JobKind.EMAIL_INVOICE:
+            return email_invoices(db, api, jobs)
         if kind is JobKind.CONTACT:
             return self._contacts(db, api, jobs)
         if kind is JobKind.CONTACT_NOTE:

@@ -124,3 +124,38 @@ def test_unmapped_tax_rate_needs_attention_before_anything_is_sent(env):
     assert "Reduced" in job.last_error
     assert env.xero_invoices() == []
     assert env.service.counter.calls == 0
+
+
+def _set(env, **values):
+    from sqlalchemy import update
+
+    from xero.models import XeroSettings
+
+    with env.Session() as db, db.begin():
+        db.execute(update(XeroSettings).values(**values))
+
+
+@pytest.mark.parametrize("sync_names", [True, False])
+def test_client_name_sync_renames_the_xero_contact_on_each_push(env, sync_names):
+    _set(env, sync_client_names=sync_names)
+    customer_id = env.add_customer(name="Brightdesk Ltd")
+    env.issue(customer_id)
+    env.worker().drain()
+    [contact] = env.xero_contacts()
+    contact.name = "Renamed in Xero"  # someone edits the contact in Xero
+
+    env.issue(customer_id)
+    env.worker().drain()
+
+    expected = "Brightdesk Ltd" if sync_names else "Renamed in Xero"
+    assert [c.name for c in env.xero_contacts()] == [expected]
+
+
+def test_invoices_are_emailed_from_xero_when_asked(env):
+    _set(env, after_push="email")
+    customer_id = env.add_customer(name="Acme", email="ap@acme.example")
+    env.issue(customer_id)
+    env.issue(customer_id)
+    env.worker().drain()
+    assert len(env.org.sent_emails) == 2
+    assert {e.to for e in env.org.sent_emails} == {"ap@acme.example"}
