@@ -14,14 +14,22 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from billing.customers import Customer, CustomerDetails, create_customer
+from billing.customers import Customer, CustomerDetails, create_customer, update_customer
 from billing.encryption import SecretBox
-from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
+from billing.invoices import Invoice
+from billing.invoicing import (
+    DraftDetails,
+    DraftLine,
+    create_draft,
+    issue_invoice,
+    void_invoice,
+)
 from billing.services import Service, ServiceDetails, TaxRate, add_tax_rate, create_service
 from billing.tax import LineAmountType
 from portal import migrations
 from portal.db import make_engine
 from xero import outbox
+from xero.client import XeroApi
 from xero.endpoints import XeroEndpoints
 from xero.models import (
     ConnectionStatus,
@@ -32,9 +40,11 @@ from xero.models import (
     XeroInvoiceLink,
     XeroSettings,
 )
+from xero.sandbox.state import Contact as XeroContact
+from xero.sandbox.state import new_id
 from xero.service import XeroService
 from xero.tokens import OAuthApp, store_tokens
-from xero.worker import WorkerConfig
+from xero.worker import SyncWorker, WorkerConfig
 
 REDIRECT_URI = "http://127.0.0.1/xero/callback"
 
@@ -163,6 +173,106 @@ class SyncEnv:
 
     def pending(self) -> list[SyncJob]:
         return [j for j in self.jobs() if j.status not in (JobStatus.DONE, JobStatus.IGNORED)]
+
+    # -- more helpers: Xero-side seeds, customer edits, the connection, draining -------
+
+    def add_xero_contact(
+        self, name: str, contact_number: str | None = None, email: str | None = None
+    ) -> str:
+        """A contact that already exists in Xero (entered there by hand); returns its id."""
+        now = self.sandbox.clock.now()
+        contact = XeroContact(
+            new_id(), name, now, contact_number=contact_number, email_address=email
+        )
+        with self.sandbox.lock:
+            self.org.contacts[contact.contact_id] = contact
+        return contact.contact_id
+
+    def xero_contact(self, contact_id: str):
+        return self.org.contacts[contact_id.lower()]
+
+    def set_customer(self, customer_id: int, **columns) -> None:
+        """Write columns directly (no domain event), e.g. a stored xero_contact_id."""
+        with self.Session() as db, db.begin():
+            customer = db.get(Customer, customer_id)
+            for name, value in columns.items():
+                setattr(customer, name, value)
+
+    def edit_customer(self, customer_id: int, **changes) -> None:
+        """An admin's edit through the billing service (publishes CUSTOMER_UPDATED)."""
+        with self.Session() as db, db.begin():
+            customer = db.get(Customer, customer_id)
+            details = CustomerDetails(
+                name=customer.name,
+                contact_name=customer.contact_name,
+                email=customer.email,
+                phone=customer.phone,
+                address=customer.address,
+                ledger_code=customer.ledger_code,
+                payment_terms_days=customer.payment_terms_days,
+            )
+            for name, value in changes.items():
+                setattr(details, name, value)
+            update_customer(db, customer, details)
+
+    def void(self, invoice_id: int) -> None:
+        with self.Session() as db, db.begin():
+            void_invoice(db, db.get(Invoice, invoice_id))
+
+    def connection(self) -> XeroConnection:
+        with self.Session() as db:
+            return db.scalar(select(XeroConnection).order_by(XeroConnection.id.desc()).limit(1))
+
+    def update_connection(self, **columns) -> None:
+        with self.Session() as db, db.begin():
+            connection = db.scalar(
+                select(XeroConnection).order_by(XeroConnection.id.desc()).limit(1)
+            )
+            for name, value in columns.items():
+                setattr(connection, name, value)
+
+    def reconnect(self) -> None:
+        """An admin connects again: a new consent, new tokens stored, the connection active."""
+        token = self.sandbox.connect([self.org.tenant_id], client=self.client).token
+        with self.Session() as db, db.begin():
+            connection = db.scalar(
+                select(XeroConnection).order_by(XeroConnection.id.desc()).limit(1)
+            )
+            store_tokens(connection, token, self.box, self.clock())
+            connection.status = ConnectionStatus.ACTIVE
+
+    def refresh_token(self) -> str:
+        return self.box.decrypt(self.connection().refresh_token_encrypted)
+
+    def api(self) -> XeroApi:
+        """The portal's own API client (for arranging things in Xero, e.g. a payment)."""
+        with self.Session() as db:
+            api = self.service.api(db)
+            db.commit()
+            return api
+
+    def advance(self, seconds: float) -> None:
+        """Move the portal's clock and the sandbox's together."""
+        self.clock.advance(seconds)
+        self.sandbox.advance_clock(seconds)
+
+    def drain_all(self, worker: SyncWorker | None = None, max_rounds: int = 500) -> int:
+        """Drain, then move both clocks to the next job that waits (backoff, Retry-After,
+        the rate budget) and drain again, until no job is pending or running."""
+        worker = worker or self.worker()
+        handled = 0
+        for _ in range(max_rounds):
+            handled += worker.drain()
+            waiting = [j for j in self.jobs() if j.status in (JobStatus.PENDING, JobStatus.RUNNING)]
+            if not waiting:
+                return handled
+            now = self.clock()
+            due = min(
+                j.next_attempt_at if j.status == JobStatus.PENDING else j.locked_until
+                for j in waiting
+            )
+            self.advance(max(1.0, (due - now).total_seconds() + 1))
+        raise AssertionError(f"jobs still waiting after {max_rounds} rounds: {waiting}")
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,177 @@
+"""Customers become Xero contacts by the matching rules of ``xero.contacts``, through the real
+worker, xero-python and the sandbox. Contacts "already in Xero" are seeded straight into the
+sandbox's state, as if someone had typed them in Xero."""
+
+import pytest
+
+from tests.xero.sync_env import SyncEnv
+from xero.models import JobKind, JobStatus
+
+
+@pytest.fixture
+def env(sandbox, fresh_database_url):
+    env = SyncEnv(sandbox, fresh_database_url("sync"))
+    yield env
+    env.close()
+
+
+def invoice_job(env, invoice_id):
+    [job] = [j for j in env.jobs() if j.kind == JobKind.INVOICE and j.object_id == invoice_id]
+    return job
+
+
+def contact_of_invoice(env, invoice_id):
+    [xero_invoice] = [
+        i
+        for i in env.xero_invoices()
+        if i.invoice_id.lower() == env.link(invoice_id).xero_invoice_id.lower()
+    ]
+    return env.xero_contact(xero_invoice.contact_id)
+
+
+def test_a_stored_contact_id_wins_without_a_lookup(env):
+    chosen = env.add_xero_contact("Brightdesk Trading", contact_number="BD-1")
+    # Another contact matches the customer's name and email: the stored id still wins.
+    env.add_xero_contact("Brightdesk Ltd", email="ap@brightdesk.example")
+    customer_id = env.add_customer(name="Brightdesk Ltd", email="ap@brightdesk.example")
+    env.set_customer(customer_id, xero_contact_id=chosen)
+    invoice_id = env.issue(customer_id)
+
+    env.worker().drain()
+
+    assert contact_of_invoice(env, invoice_id).contact_id == chosen
+    assert len(env.xero_contacts()) == 2
+    calls = env.service.counter.by_method
+    assert "get_contacts" not in calls and "create_contacts" not in calls
+
+
+def test_a_ledger_code_that_is_a_contact_number_in_xero_links_to_it(env):
+    existing = env.add_xero_contact("Acme Holdings (Xero name)", contact_number="ACME")
+    customer_id = env.add_customer(name="Acme Ltd", ledger_code="ACME", email="a@acme.example")
+    invoice_id = env.issue(customer_id)
+
+    env.worker().drain()
+
+    assert env.customer(customer_id).xero_contact_id.lower() == existing.lower()
+    assert contact_of_invoice(env, invoice_id).contact_id == existing
+    assert len(env.xero_contacts()) == 1
+    assert "create_contacts" not in env.service.counter.by_method
+
+
+def test_a_blank_ledger_code_creates_the_contact_and_writes_its_code_back(env):
+    customer_id = env.add_customer(name="Northwind Apps", email="finance@northwind.example")
+    env.issue(customer_id)
+
+    env.worker().drain()
+
+    [contact] = env.xero_contacts()
+    customer = env.customer(customer_id)
+    assert contact.name == "Northwind Apps"
+    assert contact.email_address == "finance@northwind.example"
+    assert customer.xero_contact_id.lower() == contact.contact_id.lower()
+    assert customer.ledger_code == contact.contact_number == f"CUST-{customer_id:05d}"
+
+
+def test_a_ledger_code_not_in_xero_creates_the_contact_with_that_code(env):
+    env.add_xero_contact("Someone Else", contact_number="OTHER")
+    customer_id = env.add_customer(name="Globex", ledger_code="GLX-7")
+    invoice_id = env.issue(customer_id)
+
+    env.worker().drain()
+
+    contact = contact_of_invoice(env, invoice_id)
+    assert (contact.name, contact.contact_number) == ("Globex", "GLX-7")
+    assert env.customer(customer_id).ledger_code == "GLX-7"
+    assert len(env.xero_contacts()) == 2
+
+
+def test_an_email_match_links(env):
+    existing = env.add_xero_contact("Initech (accounts)", email="billing@initech.example")
+    customer_id = env.add_customer(
+        name="Initech", email="billing@initech.example", ledger_code="INI"
+    )
+    invoice_id = env.issue(customer_id)
+
+    env.worker().drain()
+
+    assert contact_of_invoice(env, invoice_id).contact_id == existing
+    assert env.customer(customer_id).xero_contact_id.lower() == existing.lower()
+    assert len(env.xero_contacts()) == 1
+
+
+def test_an_exact_name_match_links(env):
+    existing = env.add_xero_contact("Umbrella Coworking")
+    customer_id = env.add_customer(name="Umbrella Coworking", email="desk@umbrella.example")
+    invoice_id = env.issue(customer_id)
+
+    env.worker().drain()
+
+    assert contact_of_invoice(env, invoice_id).contact_id == existing
+    assert len(env.xero_contacts()) == 1
+
+
+def test_a_name_taken_by_a_contact_with_another_code_is_a_clash_not_a_second_contact(env):
+    env.add_xero_contact("Hooli", contact_number="HOO-XERO")
+    customer_id = env.add_customer(name="Hooli", ledger_code="HOO-PORTAL")
+    invoice_id = env.issue(customer_id)
+
+    env.worker().drain()
+
+    job = invoice_job(env, invoice_id)
+    assert job.status == JobStatus.NEEDS_ATTENTION
+    assert 'named "Hooli" already exists with code HOO-XERO' in job.last_error
+    assert [c.name for c in env.xero_contacts()] == ["Hooli"]
+    assert env.xero_invoices() == []
+    assert env.customer(customer_id).xero_contact_id is None
+    assert "create_contacts" not in env.service.counter.by_method
+
+
+def test_editing_a_linked_customer_updates_its_xero_contact(env):
+    customer_id = env.add_customer(name="Vandelay", email="art@vandelay.example")
+    env.issue(customer_id)
+    env.worker().drain()
+    [contact] = env.xero_contacts()
+
+    env.edit_customer(customer_id, name="Vandelay Industries", email="ap@vandelay.example")
+    [job] = [j for j in env.jobs() if j.kind == JobKind.CONTACT]
+    assert job.object_id == customer_id and job.status == JobStatus.PENDING
+    env.worker().drain()
+
+    assert env.xero_contacts() == [contact]
+    assert contact.name == "Vandelay Industries"
+    assert contact.email_address == "ap@vandelay.example"
+    assert contact.contact_number == f"CUST-{customer_id:05d}"
+    assert all(j.status == JobStatus.DONE for j in env.jobs())
+
+
+def portal_notes(contact):
+    return [h.details for h in contact.history if h.changes == "Note" and "portal" in h.details]
+
+
+def test_created_and_linked_contacts_get_a_history_note_from_the_portal(env):
+    linked = env.add_xero_contact("Stark Offices")
+    created_id = env.add_customer(name="Wayne Desks", ledger_code="WAYNE")
+    env.issue(created_id)
+    env.issue(env.add_customer(name="Stark Offices"))
+
+    env.worker().drain()
+
+    [created] = [c for c in env.xero_contacts() if c.name == "Wayne Desks"]
+    [note] = portal_notes(created)
+    assert "Created from portal customer Wayne Desks with code WAYNE" in note
+    [note] = portal_notes(env.xero_contact(linked))
+    assert "Linked to portal customer Stark Offices" in note
+    assert all(j.status == JobStatus.DONE for j in env.jobs())
+
+
+def test_a_contact_update_adds_a_history_note(env):
+    customer_id = env.add_customer(name="Pied Piper")
+    env.issue(customer_id)
+    env.worker().drain()
+    env.edit_customer(customer_id, name="Pied Piper Inc")
+    env.worker().drain()
+
+    [contact] = env.xero_contacts()
+    notes = portal_notes(contact)
+    assert len(notes) == 2
+    assert "set from portal customer Pied Piper Inc" in notes[1]
