@@ -1,7 +1,8 @@
 """Customers to Xero contacts, by the portal's matching rules.
 
 For a customer without a Xero contact id, in this order:
-1. a ledger code that exists in Xero as a ContactNumber links to that contact;
+1. a ledger code (when blank: the code the portal would assign it) that exists in Xero as a
+   ContactNumber links to that contact;
 2. else a contact with the customer's email, 3. else one with exactly its name, links to
    it, provided that contact carries no other contact code;
 4. else the portal creates the contact, with the ledger code as its ContactNumber, or, when
@@ -67,13 +68,20 @@ def assigned_code(customer: Customer) -> str:
     return f"CUST-{customer.id:05d}"
 
 
+def contact_code(customer: Customer) -> str:
+    """The ContactNumber that is this customer's: its ledger code, or when that is blank the
+    code the portal assigns. A contact carrying the assigned code was created by the portal
+    for this very customer (by another worker, or by an attempt whose answer was lost before
+    the code was written back), so it is linked, never taken for a clash."""
+    return customer.ledger_code or assigned_code(customer)
+
+
 def _lookup(api: XeroApi, customers: Sequence[Customer]) -> list:
     found = []
     for start in range(0, len(customers), LOOKUP_CHUNK):
         clauses = []
         for customer in customers[start : start + LOOKUP_CHUNK]:
-            if customer.ledger_code:
-                clauses.append(f"ContactNumber=={_quote(customer.ledger_code)}")
+            clauses.append(f"ContactNumber=={_quote(contact_code(customer))}")
             if customer.email:
                 clauses.append(f"EmailAddress=={_quote(customer.email)}")
             clauses.append(f"Name=={_quote(customer.name)}")
@@ -83,8 +91,8 @@ def _lookup(api: XeroApi, customers: Sequence[Customer]) -> list:
 
 
 def _match(customer: Customer, by_number, by_email, by_name) -> ContactOutcome | None:
-    code = (customer.ledger_code or "").lower()
-    if code and code in by_number:
+    code = contact_code(customer).lower()
+    if code in by_number:
         return ContactOutcome(by_number[code].contact_id)
     for index, key in (
         (by_email, (customer.email or "").lower()),
@@ -121,24 +129,38 @@ def ensure_contacts(
     unlinked = [c for c in customers if not c.xero_contact_id]
     if not unlinked:
         return outcomes
-    found = _lookup(api, unlinked)
+    matched, to_create = _link_found(unlinked, _lookup(api, unlinked))
+    outcomes.update(matched)
+    for start in range(0, len(to_create), BATCH):
+        outcomes.update(_create(api, to_create[start : start + BATCH], key))
+    return outcomes
+
+
+def _link_found(
+    customers: Sequence[Customer], found: list
+) -> tuple[dict[int, ContactOutcome], list[Customer]]:
+    """Match customers against the contacts found; link the matches. Returns the outcomes
+    and the customers nothing matched."""
     by_number = {(c.contact_number or "").lower(): c for c in found if c.contact_number}
     by_email = {(c.email_address or "").lower(): c for c in found if c.email_address}
     by_name = {(c.name or "").lower(): c for c in found}
-    to_create: list[Customer] = []
-    for customer in unlinked:
+    outcomes: dict[int, ContactOutcome] = {}
+    unmatched: list[Customer] = []
+    for customer in customers:
         outcome = _match(customer, by_number, by_email, by_name)
         if outcome is None:
-            to_create.append(customer)
+            unmatched.append(customer)
             continue
         outcomes[customer.id] = outcome
         if outcome.contact_id:
             customer.xero_contact_id = outcome.contact_id
+            by_code = by_number.get(contact_code(customer).lower())
+            if not customer.ledger_code and by_code is not None:
+                # The portal's own assigned code: write it back, as creating it would have.
+                customer.ledger_code = assigned_code(customer)
             code = customer.ledger_code or "no ledger code"
             outcome.change = f"Linked to portal customer {customer.name} ({code})"
-    for start in range(0, len(to_create), BATCH):
-        outcomes.update(_create(api, to_create[start : start + BATCH], key))
-    return outcomes
+    return outcomes, unmatched
 
 
 def _create(api: XeroApi, customers: list[Customer], key: str) -> dict[int, ContactOutcome]:
@@ -156,16 +178,23 @@ def _create(api: XeroApi, customers: list[Customer], key: str) -> dict[int, Cont
         write=True,
     )
     outcomes = {}
+    refused: list[Customer] = []
     for customer, contact in zip(customers, answer.contacts or [], strict=False):
         errors = element_errors(contact)
         if errors or not contact.contact_id:
             outcomes[customer.id] = ContactOutcome(error=ValidationFailed(errors))
+            refused.append(customer)
             continue
         customer.xero_contact_id = contact.contact_id
         outcomes[customer.id] = ContactOutcome(
             contact.contact_id,
             change=f"Created from portal customer {customer.name} with code {customer.ledger_code}",
         )
+    if refused:
+        # Another worker may have created the same customer's contact since our look-up
+        # (Xero then refuses the name as taken): look again and link what now matches.
+        matched, _ = _link_found(refused, _lookup(api, refused))
+        outcomes.update(matched)
     return outcomes
 
 

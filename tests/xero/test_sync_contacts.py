@@ -5,6 +5,7 @@ sandbox's state, as if someone had typed them in Xero."""
 import pytest
 
 from tests.xero.sync_env import SyncEnv
+from xero import contacts
 from xero.models import JobKind, JobStatus
 
 
@@ -175,3 +176,44 @@ def test_a_contact_update_adds_a_history_note(env):
     notes = portal_notes(contact)
     assert len(notes) == 2
     assert "set from portal customer Pied Piper Inc" in notes[1]
+
+
+def test_a_contact_carrying_the_code_the_portal_assigns_is_linked_and_the_code_kept(env):
+    # E.g. created by an attempt whose answer was lost before the code was written back.
+    customer_id = env.add_customer(name="Soylent Desks")
+    existing = env.add_xero_contact("Soylent Desks", contact_number=f"CUST-{customer_id:05d}")
+    invoice_id = env.issue(customer_id)
+
+    env.worker().drain()
+
+    assert contact_of_invoice(env, invoice_id).contact_id == existing
+    assert len(env.xero_contacts()) == 1
+    customer = env.customer(customer_id)
+    assert customer.ledger_code == f"CUST-{customer_id:05d}"
+    assert invoice_job(env, invoice_id).status == JobStatus.DONE
+
+
+def test_a_contact_created_elsewhere_between_look_up_and_create_is_linked(env, monkeypatch):
+    """Another worker creates the contact after this one looked and found nothing: Xero
+    refuses the name as taken, the portal looks again and links instead of giving up."""
+    customer_id = env.add_customer(name="Tyrell Studios", ledger_code="TYR")
+    invoice_id = env.issue(customer_id)
+    real_lookup = contacts._lookup
+    looks = []
+
+    def lookup_racing_another_worker(api, customers):
+        looks.append([c.name for c in customers])
+        if len(looks) == 1:
+            found = real_lookup(api, customers)  # nothing yet...
+            env.add_xero_contact("Tyrell Studios", contact_number="TYR")  # ...then the other
+            return found
+        return real_lookup(api, customers)
+
+    monkeypatch.setattr(contacts, "_lookup", lookup_racing_another_worker)
+    env.worker().drain()
+
+    assert looks == [["Tyrell Studios"], ["Tyrell Studios"]]
+    [contact] = env.xero_contacts()
+    assert contact_of_invoice(env, invoice_id) is contact
+    assert env.customer(customer_id).xero_contact_id.lower() == contact.contact_id.lower()
+    assert invoice_job(env, invoice_id).status == JobStatus.DONE
