@@ -226,10 +226,13 @@ def update_contacts(
     return outcomes
 
 
-def add_history_note(api: XeroApi, contact_id: str, text: str) -> None:
+def add_history_note(api: XeroApi, contact_id: str, text: str, key: str | None = None) -> None:
+    """``key``: the note job's own, so a retry after a lost answer does not add it twice."""
+    options = {"idempotency_key": key} if key else {}
     api.call(
         "create_contact_history",
         contact_id,
         HistoryRecords(history_records=[HistoryRecord(details=text[:2500])]),
         write=True,
+        **options,
     )

@@ -1,7 +1,8 @@
 """Invoices to Xero as AUTHORISED, voids and deletes, and the online invoice link.
 
 Each function takes a batch of claimed jobs and returns, per job id, None for done or the
-error that job met. An error raised instead (a time-out, a 429) concerns the whole batch.
+error that job met. An error raised instead (a time-out, a 429) concerns the whole batch,
+except for jobs that make one call per object (``one_call_each``).
 
 They run in the worker, which owns the transaction: each loads what it needs, then ends the
 read transaction (``end_reads``) so that no transaction stays open while Xero is called.
@@ -10,7 +11,7 @@ read transaction (``end_reads``) so that no transaction stays open while Xero is
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,7 +22,7 @@ from xero_python.accounting import Invoices
 from billing.invoices import Invoice, InvoiceStatus
 from xero.client import XeroApi
 from xero.contacts import ensure_contacts, note_changes, update_contacts
-from xero.errors import ValidationFailed, XeroError
+from xero.errors import AuthLost, NotConnected, RateLimited, ValidationFailed, XeroError
 from xero.mapping import element_errors, invoice_for, void_for
 from xero.models import JobKind, SyncJob, XeroInvoiceLink
 
@@ -225,47 +226,56 @@ def change_status(
     return results
 
 
-def fetch_online_links(db: Session, api: XeroApi, jobs: Sequence[SyncJob]) -> Results:
+def one_call_each(jobs: Sequence[SyncJob], carry_out: Callable[[SyncJob], None]) -> Results:
+    """Results for jobs that make one call per object: each call's error is its own job's,
+    so one time-out neither fails nor repeats the calls that went through before it. Only a
+    rate limit or a lost connection stops the round: the jobs not yet tried wait with it."""
     results: Results = {}
+    for index, job in enumerate(jobs):
+        try:
+            carry_out(job)
+        except (RateLimited, AuthLost, NotConnected) as error:
+            results.update({rest.id: error for rest in jobs[index:]})
+            break
+        except XeroError as error:
+            results[job.id] = error
+        else:
+            results[job.id] = None
+    return results
+
+
+def fetch_online_links(db: Session, api: XeroApi, jobs: Sequence[SyncJob]) -> Results:
     links = _links(db, [j.object_id for j in jobs])
     end_reads(db)
-    for job in jobs:
+
+    def fetch(job: SyncJob) -> None:
         link = links.get(job.object_id)
         if link is None or not link.xero_invoice_id or link.online_invoice_url:
-            results[job.id] = None
-            continue
-        try:
-            answer = api.call("get_online_invoice", link.xero_invoice_id)
-        except ValidationFailed as error:
-            results[job.id] = error
-            continue
+            return
+        answer = api.call("get_online_invoice", link.xero_invoice_id)
         online = (answer.online_invoices or [None])[0]
         link.online_invoice_url = getattr(online, "online_invoice_url", "") or ""
-        results[job.id] = None
-    return results
+
+    return one_call_each(jobs, fetch)
 
 
 def email_invoices(db: Session, api: XeroApi, jobs: Sequence[SyncJob]) -> Results:
     """Xero emails each invoice to its contact (the organisation's invoice email template)."""
     from xero_python.accounting import RequestEmpty
 
-    results: Results = {}
     links = _links(db, [j.object_id for j in jobs])
     end_reads(db)
-    for job in jobs:
+
+    def send(job: SyncJob) -> None:
         link = links.get(job.object_id)
         if link is None or not link.xero_invoice_id:
-            results[job.id] = None
-            continue
-        try:
-            api.call(
-                "email_invoice",
-                link.xero_invoice_id,
-                RequestEmpty(),
-                idempotency_key=job.idempotency_key,
-                write=True,
-            )
-            results[job.id] = None
-        except ValidationFailed as error:
-            results[job.id] = error
-    return results
+            return
+        api.call(
+            "email_invoice",
+            link.xero_invoice_id,
+            RequestEmpty(),
+            idempotency_key=job.idempotency_key,
+            write=True,
+        )
+
+    return one_call_each(jobs, send)

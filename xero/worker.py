@@ -30,7 +30,6 @@ from xero.errors import (
     NotConnected,
     RateLimited,
     Retryable,
-    ValidationFailed,
     XeroError,
 )
 from xero.invoice_sync import (
@@ -41,6 +40,7 @@ from xero.invoice_sync import (
     email_invoices,
     end_reads,
     fetch_online_links,
+    one_call_each,
     push_invoices,
 )
 from xero.models import ConnectionStatus, JobKind, JobStatus, SyncAttempt, SyncJob, XeroConnection
@@ -157,8 +157,9 @@ class SyncWorker:
                 results = self._handle(db, kind, jobs, connected)
             except XeroError as error:
                 results = {job.id: error for job in jobs}
-                if isinstance(error, RateLimited):
-                    self._block(db, error)
+            limited = next((e for e in results.values() if isinstance(e, RateLimited)), None)
+            if limited is not None:
+                self._block(db, limited)
             for job in jobs:
                 self._record(db, job, results.get(job.id))
             db.commit()
@@ -204,7 +205,6 @@ class SyncWorker:
         return results
 
     def _notes(self, db: Session, api: XeroApi, jobs: list[SyncJob]) -> Results:
-        results: Results = {}
         customers = {
             c.id: c
             for c in db.scalars(
@@ -212,17 +212,15 @@ class SyncWorker:
             )
         }
         end_reads(db)
-        for job in jobs:
+
+        def add_note(job: SyncJob) -> None:
             customer = customers.get(job.object_id)
-            if customer is None or not customer.xero_contact_id:
-                results[job.id] = None
-                continue
-            try:
-                contacts.add_history_note(api, customer.xero_contact_id, job.payload)
-                results[job.id] = None
-            except ValidationFailed as error:
-                results[job.id] = error
-        return results
+            if customer is not None and customer.xero_contact_id:
+                contacts.add_history_note(
+                    api, customer.xero_contact_id, job.payload, key=job.idempotency_key
+                )
+
+        return one_call_each(jobs, add_note)
 
     # -- outcomes ----------------------------------------------------------------------
 

@@ -198,6 +198,11 @@ class SyncEnv:
             for name, value in columns.items():
                 setattr(customer, name, value)
 
+    def set_many_ledger_codes(self, codes: dict[int, str]) -> None:
+        with self.Session() as db, db.begin():
+            for customer_id, code in codes.items():
+                db.get(Customer, customer_id).ledger_code = code
+
     def edit_customer(self, customer_id: int, **changes) -> None:
         """An admin's edit through the billing service (publishes CUSTOMER_UPDATED)."""
         with self.Session() as db, db.begin():
