@@ -73,6 +73,17 @@ def engine(database_url):
     engine.dispose()
 
 
+class TestSession(Session):
+    """The test's session, shared with the app: the app's end-of-request close() must not
+    detach the objects a test is still holding."""
+
+    def close(self) -> None:
+        pass
+
+    def really_close(self) -> None:
+        super().close()
+
+
 @pytest.fixture
 def db(engine):
     """A session inside a transaction that is rolled back after the test.
@@ -82,12 +93,12 @@ def db(engine):
     """
     connection = engine.connect()
     transaction = connection.begin()
-    session = Session(
+    session = TestSession(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
     )
     factories.bind(session)
     yield session
-    session.close()
+    session.really_close()
     transaction.rollback()
     connection.close()
 

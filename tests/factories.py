@@ -31,7 +31,9 @@ def _password_hash() -> str:
 class Base(SQLAlchemyModelFactory):
     class Meta:
         abstract = True
-        sqlalchemy_session_persistence = "flush"
+        # "commit" only releases the test transaction's SAVEPOINT: a later request that rolls
+        # back (any answer >= 400) then keeps the test's data.
+        sqlalchemy_session_persistence = "commit"
 
 
 class TaxRateFactory(Base):
@@ -122,4 +124,5 @@ def make_invoice(
     )
     if issue:
         issue_invoice(db, draft, prefix="INV-", today=issue_date)
+    db.commit()  # releases the SAVEPOINT only; see Base.Meta
     return draft

@@ -8,7 +8,13 @@ from billing.money import check_currency, format_money, parse_decimal, round_mon
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("0.005", "0.01"), ("0.015", "0.02"), ("0.025", "0.03"), ("2.675", "2.68"), ("-0.005", "-0.01")],
+    [
+        ("0.005", "0.01"),
+        ("0.015", "0.02"),
+        ("0.025", "0.03"),
+        ("2.675", "2.68"),
+        ("-0.005", "-0.01"),
+    ],
 )
 def test_round_money_is_half_up_not_bankers(value, expected):
     assert round_money(Decimal(value)) == Decimal(expected)
@@ -16,7 +22,11 @@ def test_round_money_is_half_up_not_bankers(value, expected):
 
 @pytest.mark.parametrize(
     ("text", "places", "expected"),
-    [("12", 4, Decimal("12")), ("12.3456", 4, Decimal("12.3456")), (" 1,250.50 ", 2, Decimal("1250.50"))],
+    [
+        ("12", 4, Decimal("12")),
+        ("12.3456", 4, Decimal("12.3456")),
+        (" 1,250.50 ", 2, Decimal("1250.50")),
+    ],
 )
 def test_parse_decimal_accepts(text, places, expected):
     assert parse_decimal(text, places=places) == expected

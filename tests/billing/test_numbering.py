@@ -29,7 +29,9 @@ INVOICES = 40
 def committed_engine(fresh_database_url):
     url = fresh_database_url("numbering")
     migrations.upgrade(url)
-    engine = make_engine(url, pool_size=WORKERS) if not url.startswith("sqlite") else make_engine(url)
+    engine = (
+        make_engine(url, pool_size=WORKERS) if not url.startswith("sqlite") else make_engine(url)
+    )
     yield engine
     engine.dispose()
 
@@ -39,17 +41,27 @@ def _drafts(engine, count: int) -> list[int]:
         rate = add_tax_rate(db, "Standard", Decimal("20"))
         service = create_service(
             db,
-            ServiceDetails(code="DESK", name="Desk", unit_price=Decimal("10"), currency="GBP",
-                           sales_account_code="200", tax_rate_id=rate.id),
+            ServiceDetails(
+                code="DESK",
+                name="Desk",
+                unit_price=Decimal("10"),
+                currency="GBP",
+                sales_account_code="200",
+                tax_rate_id=rate.id,
+            ),
         )
         customer = create_customer(db, CustomerDetails(name="Acme"))
         ids = []
         for _ in range(count):
             draft = create_draft(
                 db,
-                DraftDetails(customer_id=customer.id, currency="GBP",
-                             line_amount_type=LineAmountType.EXCLUSIVE, issue_date=date.today(),
-                             lines=[DraftLine(service.id, "Desk", Decimal(1), Decimal(10))]),
+                DraftDetails(
+                    customer_id=customer.id,
+                    currency="GBP",
+                    line_amount_type=LineAmountType.EXCLUSIVE,
+                    issue_date=date.today(),
+                    lines=[DraftLine(service.id, "Desk", Decimal(1), Decimal(10))],
+                ),
             )
             ids.append(draft.id)
         return ids
@@ -79,9 +91,7 @@ def test_concurrent_issuing_gives_unique_gap_free_numbers(committed_engine):
     # Every fifth transaction fails after taking its number.
     failing = set(ids[::5])
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        results = list(
-            pool.map(lambda i: _issue_or_none(committed_engine, i, i in failing), ids)
-        )
+        results = list(pool.map(lambda i: _issue_or_none(committed_engine, i, i in failing), ids))
     issued = [n for n in results if n is not None]
     assert len(issued) == INVOICES - len(failing)
     assert len(set(issued)) == len(issued), "duplicate invoice numbers"

@@ -89,14 +89,14 @@ line = st.tuples(
 )
 
 
-@given(st.lists(line, min_size=1, max_size=12), st.sampled_from(["Exclusive", "Inclusive", "NoTax"]))
+@given(
+    st.lists(line, min_size=1, max_size=12), st.sampled_from(["Exclusive", "Inclusive", "NoTax"])
+)
 def test_totals_match_an_independent_integer_computation(lines, amounts):
     kind = LineAmountType(amounts)
     computed = invoice_totals(
         [
-            line_totals(
-                Decimal(q) / 1000, Decimal(p) / 10000, Decimal(r) / 100, kind
-            )
+            line_totals(Decimal(q) / 1000, Decimal(p) / 10000, Decimal(r) / 100, kind)
             for q, p, r in lines
         ],
         kind,

@@ -101,7 +101,9 @@ def count_queries(engine):
         event.remove(engine, "before_cursor_execute", record)
 
 
-def test_lists_cost_the_same_queries_for_many_invoices(db, engine, app, member, member_client, desk):
+def test_lists_cost_the_same_queries_for_many_invoices(
+    db, engine, app, member, member_client, desk
+):
     make_invoice(db, member.customer, [(desk, "1")])
     with count_queries(engine) as few:
         assert member_client.get("/invoices").status_code == 200
