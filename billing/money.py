@@ -5,6 +5,7 @@ Unit prices keep up to 4 places, line amounts, tax and totals 2.
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from babel.numbers import format_currency, list_currencies
@@ -17,6 +18,11 @@ UNIT_PLACES = Decimal("0.0001")
 #: inside Numeric(14, 2/4) so nothing is ever truncated by the database.
 MAX_AMOUNT = Decimal("1000000000")
 MAX_QUANTITY = Decimal("1000000")
+
+
+#: Plain ASCII digits, optionally grouped in thousands by commas, an optional minus and
+#: decimal point. Decimal() alone would also take 1e3, 1_000, NaN and non-ASCII digits.
+_PLAIN_NUMBER = re.compile(r"-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?", re.ASCII)
 
 
 def round_money(value: Decimal) -> Decimal:
@@ -32,12 +38,13 @@ def parse_decimal(text: str | Decimal | int, *, places: int, field: str = "Amoun
     """
     if isinstance(text, float):
         raise TypeError("floats are never used for money")
+    raw = str(text).strip()
+    if not _PLAIN_NUMBER.fullmatch(raw):
+        raise InvalidAmount(f"{field} must be a number, such as 1250.50 or 1,250.50.")
     try:
-        value = Decimal(str(text).strip().replace(",", ""))
+        value = Decimal(raw.replace(",", ""))
     except InvalidOperation:
         raise InvalidAmount(f"{field} must be a number.") from None
-    if not value.is_finite():
-        raise InvalidAmount(f"{field} must be a number.")
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)
     if -exponent > places:

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text, exists, or_, select
+from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text, exists, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from billing import text_search
 from billing.db import Base, UnitPrice, UTCDateTime, utcnow
 from billing.errors import BillingError, NotFound, ServiceUnavailable
 from billing.money import MAX_AMOUNT, check_currency
@@ -135,9 +136,8 @@ def search_services(db: Session, query: str = "", include_archived: bool = False
     if not include_archived:
         stmt = stmt.where(Service.active.is_(True))
     if query:
-        like = f"%{query.strip()}%"
         stmt = stmt.where(
-            or_(Service.code.ilike(like), Service.name.ilike(like), Service.description.ilike(like))
+            text_search.any_contains((Service.code, Service.name, Service.description), query)
         )
     return stmt
 

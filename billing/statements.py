@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, contains_eager, raiseload
 
+from billing import text_search
 from billing.customers import Customer
 from billing.invoices import Invoice, InvoiceStatus
 
@@ -64,9 +65,8 @@ def invoice_list(
     else:
         stmt = stmt.where(Invoice.status != InvoiceStatus.DELETED)
     if search:
-        like = f"%{search.strip()}%"
         stmt = stmt.where(
-            Invoice.number.ilike(like) | Customer.name.ilike(like) | Invoice.reference.ilike(like)
+            text_search.any_contains((Invoice.number, Customer.name, Invoice.reference), search)
         )
     return stmt
 

@@ -3,6 +3,7 @@ from datetime import date
 from flask import current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from billing import text_search
 from billing.customers import (
     Customer,
     CustomerDetails,
@@ -26,11 +27,8 @@ def customers():
     query = request.args.get("q", "")[:100].strip()
     stmt = select(Customer).order_by(Customer.name)
     if query:
-        like = f"%{query}%"
         stmt = stmt.where(
-            Customer.name.ilike(like)
-            | Customer.email.ilike(like)
-            | Customer.ledger_code.ilike(like)
+            text_search.any_contains((Customer.name, Customer.email, Customer.ledger_code), query)
         )
     page = paginated(get_db(), stmt)
     owed = amounts_owed(get_db(), [c.id for c in page.items])

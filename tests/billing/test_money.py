@@ -40,6 +40,12 @@ def test_parse_decimal_accepts(text, places, expected):
         ("NaN", "must be a number"),
         ("Infinity", "must be a number"),
         ("", "must be a number"),
+        ("1e3", "must be a number"),
+        ("1_000", "must be a number"),
+        ("１２", "must be a number"),
+        ("1,2,3", "must be a number"),
+        ("12.", "must be a number"),
+        ("--1", "must be a number"),
     ],
 )
 def test_parse_decimal_refuses(text, message):
