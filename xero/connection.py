@@ -159,12 +159,12 @@ def remove(
     if current is None:
         raise NotConnected("Xero is not connected")
     # The row lock keeps a worker from refreshing (and rotating) the tokens meanwhile.
-    connection = db.scalar(
+    connection = db.scalars(
         select(XeroConnection)
         .where(XeroConnection.id == current.id)
         .with_for_update()
         .execution_options(populate_existing=True)
-    )
+    ).one()
     problems: list[str] = []
     access, refresh = _decrypt(box, connection)
     expires = connection.access_token_expires_at

@@ -93,7 +93,9 @@ class XeroTaxRate:
 
     @property
     def label(self) -> str:
-        return f"{self.name} ({self.rate:f}%)"
+        # UK names already carry the rate: "20% (VAT on Income)".
+        shown = f"{self.rate:f}%"
+        return self.name if self.name.startswith(shown) else f"{self.name} ({shown})"
 
     @property
     def for_sales(self) -> bool:

@@ -138,7 +138,7 @@ def test_settings_page_lists_the_sandboxs_accounts_themes_and_tax_rates(
     assert set(themes.values()) >= {"Standard", "Special Projects"}
 
     standard = options(html, f"tax_type_{rates['standard'].id}")
-    assert standard["OUTPUT2"] == "20% (VAT on Income) (20%) – OUTPUT2"
+    assert standard["OUTPUT2"] == "20% (VAT on Income) – OUTPUT2"
     assert {"RROUTPUT", "ZERORATEDOUTPUT", "EXEMPTOUTPUT", "NONE"} <= set(standard)
     assert "INPUT2" not in standard  # a purchase rate cannot go on a sales invoice
 
@@ -187,9 +187,9 @@ def test_saving_good_settings(admin_client, connected, rates, db, sandbox):  # n
     # Saved values come back on the page; changing one updates, never duplicates.
     html = admin_client.get(URL).data.decode()
     assert selected(html, "payments_account") == "090"
-    assert 'checked id="sync_client_names"' in html or 'id="sync_client_names"' in html
-    form.update(payments_account="615", sync_client_names="")
-    form.pop("sync_client_names")
+    assert re.search(r'<input checked[^>]*name="sync_client_names"', html)
+    form["payments_account"] = "615"
+    del form["sync_client_names"]  # an unticked checkbox is not posted
     assert admin_client.post_form(URL, form).status_code == 302
     db.expire_all()
     settings = db.scalar(select(XeroSettings))
@@ -217,7 +217,7 @@ def invalid(key, value, expected):
         invalid(
             "standard",
             "RROUTPUT",
-            "5% (VAT on Income) (5%) in Xero is 5%, but Standard is 20%",
+            "5% (VAT on Income) in Xero is 5%, but Standard is 20%",
         ),
         invalid("reduced", "OUTPUT2", "in Xero is 20%, but Reduced is 5%"),
         invalid("exempt", "OUTPUT2", "in Xero is 20%, but Exempt is 0%"),
@@ -451,3 +451,53 @@ def test_defaults_try_the_newer_south_african_code_first():
 def test_no_suggestion_when_xero_has_no_rate_at_that_percentage():
     ledger = ledger_for("GB", ("OUTPUT2", "20% (VAT on Income)", "20"))
     assert settings_sync.suggest_tax_type(ledger, local("Odd", "12.5")) == ""
+
+
+# -- production wiring ------------------------------------------------------------------------
+
+
+def test_settings_page_on_a_real_engine(fresh_database_url, sandbox):  # noqa: F811
+    """Without the test's shared session: the request's session and the rate limiter's own
+    transactions use separate connections, as in production. On SQLite a read transaction
+    left open across the Xero calls would hold the write lock the limiter needs."""
+    from sqlalchemy.orm import Session as OrmSession
+
+    from portal import migrations
+    from tests.conftest import login, make_test_app
+
+    url = fresh_database_url("xero_settings")
+    migrations.upgrade(url)
+    sandbox.sandbox.register_client("REALENGINE", "secret", redirect_uris=None)
+    app = make_test_app(
+        url,
+        XERO_BASE_URL=sandbox.url,
+        XERO_CLIENT_ID="REALENGINE",
+        XERO_CLIENT_SECRET="secret",
+    )
+    engine = app.extensions["db_engine"]
+    try:
+        with OrmSession(engine, expire_on_commit=False) as db:
+            factories.bind(db)
+            admin = factories.AdminFactory()
+            factories.ServiceFactory(tax_rate=factories.TaxRateFactory(rate_percent=Decimal(20)))
+            token = sandbox.sandbox.connect(
+                [sandbox.org.tenant_id], client=sandbox.sandbox.identity.clients["REALENGINE"]
+            ).token
+            connection = XeroConnection(
+                tenant_id=sandbox.org.tenant_id, tenant_name="Coworking Ltd", connected_by=admin
+            )
+            store_tokens(connection, token, app.extensions["secret_box"], utcnow())
+            db.add(connection)
+            db.commit()
+            email = admin.email
+        client = app.test_client()
+        assert login(client, email).status_code == 302
+        page = client.get(URL)
+        assert page.status_code == 200
+        html = page.data.decode()
+        assert "200 – Sales" in html
+        assert 'data-testid="xero-error"' not in html
+        with OrmSession(engine) as db:
+            assert db.scalar(select(XeroConnection.last_success_at)) is not None
+    finally:
+        engine.dispose()
