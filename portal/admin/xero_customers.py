@@ -52,11 +52,22 @@ def customer_xero(customer_id: int):
     customer: Customer = found(get_customer, customer_id)
     term = request.args.get("q", "")[: contact_links.MAX_TERM]
     side = contact_links.xero_side(get_db(), xero_service(), customer, term)
+    found_ids = [r.contact_id for r in side.results or []]
+    linked_to = dict(
+        get_db()
+        .execute(
+            select(Customer.xero_contact_id, Customer.name).where(
+                Customer.xero_contact_id.in_(found_ids), Customer.id != customer.id
+            )
+        )
+        .all()
+    )
     return render_template(
         "admin/xero_contact.html",
         customer=customer,
         side=side,
         term=term,
+        linked_to=linked_to,
         owed=amounts_owed(get_db(), [customer.id]).get(customer.id, {}),
         base_currency=_base_currency(),
         confirm=ConfirmForm(),

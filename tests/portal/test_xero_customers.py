@@ -319,6 +319,9 @@ def test_link_refuses_a_contact_of_another_customer(
     contact = add_contact(sandbox, "Shared Ltd")
     CustomerFactory(name="Other Ltd", xero_contact_id=contact.contact_id)
     db.commit()
+    page = text(admin_client.get(f"/admin/customers/{acme.id}/xero?q=Shared"))
+    assert "Linked to Other Ltd" in page
+    assert 'name="contact_id"' not in page
     response = admin_client.post_form(
         f"/admin/customers/{acme.id}/xero/link",
         {"contact_id": contact.contact_id},
