@@ -63,6 +63,8 @@ class XeroApi:
         on_call: Callable[[str], None] | None = None,
     ):
         self.tenant_id = tenant_id
+        #: Kept to tell the token store which token Xero refused (never logged).
+        self.access_token = access_token
         self.timeout = timeout
         self.accounting = AccountingApi(make_api_client(access_token), base_url=accounting_url)
         #: Called before every request with the SDK method's name (rate limiting, counting).

@@ -44,9 +44,11 @@ class XeroService:
     per_day: int = ratelimit.PER_DAY
     counter: CallCounter = field(default_factory=CallCounter)
 
-    def api(self, db: Session) -> XeroApi:
+    def api(self, db: Session, refused: str | None = None) -> XeroApi:
         """An API for the connected organisation (refreshing the token if it must)."""
-        tenant_id, access_token = tokens.access_token(db, self.oauth, self.box, self.clock())
+        tenant_id, access_token = tokens.access_token(
+            db, self.oauth, self.box, self.clock(), refused=refused
+        )
         return XeroApi(
             self.oauth.endpoints.accounting_url,
             access_token,
@@ -69,6 +71,7 @@ class XeroService:
         mappings = db.scalars(select(TaxRateMapping))
         return Connected(
             api=api,
+            access_refused=lambda session: self.api(session, refused=api.access_token),
             settings=TenantSettings(
                 tax_types={m.tax_rate_id: m.tax_type for m in mappings},
                 branding_theme_id=settings.branding_theme_id if settings else None,

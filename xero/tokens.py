@@ -141,11 +141,20 @@ def active_connection(db: Session) -> XeroConnection | None:
     )
 
 
-def access_token(db: Session, app: OAuthApp, box: SecretBox, now: datetime | None = None):
+def access_token(
+    db: Session,
+    app: OAuthApp,
+    box: SecretBox,
+    now: datetime | None = None,
+    *,
+    refused: str | None = None,
+):
     """A valid access token for the active connection, refreshing it under a row lock.
 
     Returns (tenant_id, access_token). Commits when it refreshed: the new refresh token
     must be saved before anything else in the caller's transaction can roll it back.
+    ``refused``: an access token Xero has just refused before its time (revoked, the app
+    disconnected in Xero); while it is still the stored one, refresh at once.
     """
     now = now or utcnow()
     current = active_connection(db)
@@ -161,8 +170,13 @@ def access_token(db: Session, app: OAuthApp, box: SecretBox, now: datetime | Non
     if connection.status != ConnectionStatus.ACTIVE:
         raise AuthLost("Xero needs to be connected again")
     expires = connection.access_token_expires_at
-    if expires is not None and expires - EARLY_REFRESH > now:
-        return connection.tenant_id, box.decrypt(connection.access_token_encrypted)
+    stored = (
+        box.decrypt(connection.access_token_encrypted)
+        if connection.access_token_encrypted
+        else None
+    )
+    if stored and expires is not None and expires - EARLY_REFRESH > now and stored != refused:
+        return connection.tenant_id, stored
     try:
         token = refresh(app, box.decrypt(connection.refresh_token_encrypted))
     except AuthLost as error:

@@ -71,6 +71,9 @@ class Connected:
 
     api: XeroApi
     settings: TenantSettings
+    #: Called when Xero refused the access token before its expiry: refreshes at once, or
+    #: raises AuthLost having marked the connection reconnect_needed.
+    access_refused: Callable[[Session], object] | None = None
 
 
 ApiProvider = Callable[[Session], Connected]
@@ -151,6 +154,7 @@ class SyncWorker:
     def process(self, kind: JobKind, ids: list[int]) -> None:
         with self.session_factory() as db:
             jobs = list(db.scalars(select(SyncJob).where(SyncJob.id.in_(ids)).order_by(SyncJob.id)))
+            connected = None
             try:
                 connected = self.connect(db)
                 db.commit()  # end the read transaction before calling Xero
@@ -163,6 +167,22 @@ class SyncWorker:
             for job in jobs:
                 self._record(db, job, results.get(job.id))
             db.commit()
+            if connected is not None and any(isinstance(e, AuthLost) for e in results.values()):
+                self._access_refused(db, connected)
+
+    def _access_refused(self, db: Session, connected: Connected) -> None:
+        """Xero refused a token the portal held valid: the grant was revoked or the app
+        disconnected in Xero. Refresh now; if Xero refuses the refresh token too, the
+        connection is marked reconnect_needed and every job waits for an admin, instead
+        of each batch finding out again every few minutes while the connection looks fine."""
+        if connected.access_refused is None:
+            return
+        try:
+            connected.access_refused(db)
+            db.commit()
+        except XeroError as error:
+            db.rollback()
+            log.warning("xero connection: %s", error)
 
     def _handle(
         self, db: Session, kind: JobKind, jobs: list[SyncJob], connected: Connected
