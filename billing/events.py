@@ -22,6 +22,8 @@ INVOICE_VOIDED = "invoice_voided"
 INVOICE_DELETED = "invoice_deleted"
 CUSTOMER_UPDATED = "customer_updated"
 PAYMENT_RECORDED = "payment_recorded"
+#: A payment was refunded (in part) or reversed.
+PAYMENT_CHANGED = "payment_changed"
 
 
 def subscribe(event: str, handler: Handler) -> None:

@@ -73,8 +73,12 @@ class Invoice(Base):
     subtotal: Mapped[Decimal] = mapped_column(Money(), default=ZERO)
     total_tax: Mapped[Decimal] = mapped_column(Money(), default=ZERO)
     total: Mapped[Decimal] = mapped_column(Money(), default=ZERO)
-    #: Sum of the payments recorded against the invoice, kept with each payment.
+    #: Sum of the payments recorded against the invoice, less refunds and reversals;
+    #: recomputed from the payments whenever one changes.
     amount_paid: Mapped[Decimal] = mapped_column(Money(), default=ZERO)
+    #: Bumped whenever the amount due changes: a card payment's idempotency key includes it,
+    #: so two tabs paying the same amount due charge once, and a later balance is new.
+    payment_revision: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -145,9 +149,20 @@ class InvoiceLine(Base):
     tax_rate = relationship("TaxRate", lazy="joined")
 
 
+class PaymentSource(enum.StrEnum):
+    #: Taken by the portal (card), then written to Xero.
+    PORTAL = "portal"
+    #: Made in Xero (online invoice "Pay now", bank reconciliation, manual), read back.
+    XERO = "xero"
+
+
 class Payment(Base):
     __tablename__ = "payments"
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("amount_refunded >= 0 AND amount_refunded <= amount", name="refund_range"),
+        CheckConstraint("source IN ('portal', 'xero')", name="source_known"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
@@ -158,6 +173,24 @@ class Payment(Base):
     method: Mapped[str] = mapped_column(String(20))
     #: The gateway's or bank's transaction reference, shown on receipts and sent to Xero.
     reference: Mapped[str] = mapped_column(String(255), default="")
+    source: Mapped[str] = mapped_column(String(10), default=PaymentSource.PORTAL)
+    #: The gateway's id of the payment (a Stripe PaymentIntent); one payment per id.
+    gateway_payment_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    #: The gateway's id of the money movement (a Stripe charge), for refunds and receipts.
+    gateway_charge_id: Mapped[str | None] = mapped_column(String(255))
+    #: Xero's PaymentID once the payment is in Xero (written by the portal or read from it).
+    xero_payment_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    #: Refunded so far; only ever grows (a late, older refund event changes nothing).
+    amount_refunded: Mapped[Decimal] = mapped_column(Money(), default=ZERO)
+    #: Set when the payment was deleted in Xero or otherwise taken back whole.
+    reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     invoice: Mapped[Invoice] = relationship(back_populates="payments")
+
+    @property
+    def net_amount(self) -> Decimal:
+        """What this payment still contributes to the invoice."""
+        if self.reversed_at is not None:
+            return ZERO
+        return self.amount - self.amount_refunded

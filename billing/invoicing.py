@@ -19,9 +19,8 @@ from billing.errors import (
     InvalidAmount,
     InvoiceNotEditable,
     NotFound,
-    Overpayment,
 )
-from billing.invoices import Invoice, InvoiceLine, InvoiceStatus, Payment
+from billing.invoices import Invoice, InvoiceLine, InvoiceStatus
 from billing.money import MAX_AMOUNT, MAX_QUANTITY, check_currency
 from billing.numbering import next_invoice_number
 from billing.services import get_invoiceable_service
@@ -204,38 +203,6 @@ def delete_draft(db: Session, invoice: Invoice) -> Invoice:
         db.flush()
         events.publish(db, events.INVOICE_DELETED, invoice=invoice)
     return invoice
-
-
-def record_payment(
-    db: Session,
-    invoice: Invoice,
-    *,
-    amount: Decimal,
-    paid_on: date,
-    method: str,
-    reference: str = "",
-) -> Payment:
-    if invoice.state is not InvoiceStatus.AWAITING_PAYMENT:
-        raise InvoiceNotEditable("Payments can only be recorded on awaiting-payment invoices.")
-    if amount <= 0:
-        raise InvalidAmount("A payment must be above zero.")
-    if amount > invoice.amount_due:
-        raise Overpayment(f"The payment of {amount} is more than the {invoice.amount_due} due.")
-    payment = Payment(
-        invoice=invoice,
-        amount=amount,
-        currency=invoice.currency,
-        paid_on=paid_on,
-        method=method,
-        reference=reference,
-    )
-    db.add(payment)
-    invoice.amount_paid += amount
-    if invoice.amount_due == 0:
-        invoice.move_to(InvoiceStatus.PAID)
-    db.flush()
-    events.publish(db, events.PAYMENT_RECORDED, payment=payment)
-    return payment
 
 
 def get_invoice(db: Session, invoice_id: int) -> Invoice:

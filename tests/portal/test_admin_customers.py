@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from billing.customers import Customer
-from billing.invoicing import record_payment, void_invoice
+from billing.invoicing import void_invoice
+from billing.payments import record_payment
 from billing.users import User
 from tests.conftest import login
 from tests.factories import CustomerFactory, ServiceFactory, make_invoice

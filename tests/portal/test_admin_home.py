@@ -8,7 +8,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from billing.invoices import InvoiceStatus
-from billing.invoicing import delete_draft, record_payment, void_invoice
+from billing.invoicing import delete_draft, void_invoice
+from billing.payments import record_payment
 from tests.factories import CustomerFactory, ServiceFactory, TaxRateFactory, make_invoice
 
 

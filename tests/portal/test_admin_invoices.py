@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from billing.invoices import Invoice, InvoiceLine, InvoiceStatus
-from billing.invoicing import record_payment
+from billing.payments import record_payment
 from tests.factories import CustomerFactory, ServiceFactory, TaxRateFactory, make_invoice
 
 ISSUE_DATE = date(2026, 1, 10)
