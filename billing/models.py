@@ -1,7 +1,9 @@
 """Imports every model so that their tables are on ``Base.metadata`` (for Alembic and tests)."""
 
+from billing.card_payments import CardPaymentAttempt, PaymentSettings
 from billing.customers import Customer
 from billing.db import Base
+from billing.inbox import InboundEvent
 from billing.invoices import Invoice, InvoiceLine, Payment
 from billing.login_throttle import LoginFailure
 from billing.numbering import InvoiceNumberSequence
@@ -10,7 +12,10 @@ from billing.users import User
 
 __all__ = [
     "Base",
+    "CardPaymentAttempt",
+    "PaymentSettings",
     "Customer",
+    "InboundEvent",
     "Invoice",
     "InvoiceLine",
     "InvoiceNumberSequence",

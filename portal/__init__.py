@@ -45,6 +45,12 @@ def create_app(
     app.register_blueprint(member_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
 
+    from portal.extensions import csrf
+    from portal.webhooks import bp as webhooks_bp
+
+    csrf.exempt(webhooks_bp)
+    app.register_blueprint(webhooks_bp)
+
     from portal import cli
 
     cli.init_app(app)

@@ -133,12 +133,12 @@ def demo_serve(host: str, port: int) -> None:
 @xero_cli.command("worker")
 @click.option("--once", is_flag=True, help="Carry out what is due, then exit (for cron).")
 def xero_worker(once: bool) -> None:
-    """Carry out sync jobs: forever, or with --once until nothing is due."""
+    """Handle webhook events and sync jobs, and poll Xero: forever, or --once until idle."""
     import time
 
-    from portal.xero_setup import xero_service
+    from portal.xero_setup import job_runner
 
-    worker = xero_service().worker()
+    worker = job_runner(current_app._get_current_object())  # type: ignore[attr-defined]
     if once:
         click.echo(f"{worker.drain()} sync jobs handled.")
         return

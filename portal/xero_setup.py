@@ -57,8 +57,14 @@ def xero_service() -> XeroService:
     return current_app.extensions["xero"]
 
 
+def job_runner(app: Flask):
+    from xero.runner import JobRunner
+
+    return JobRunner(app.extensions["xero"])
+
+
 def _worker_loop(app: Flask) -> None:
-    worker = app.extensions["xero"].worker()
+    worker = job_runner(app)
     interval = app.config["XERO_WORKER_INTERVAL"]
     while True:
         try:

@@ -73,6 +73,12 @@ class XeroSettings(Base):
     sync_client_names: Mapped[bool] = mapped_column(default=False)
     #: After an invoice reaches Xero: "none", "mark_sent" or "email".
     after_push: Mapped[str] = mapped_column(String(12), default="none")
+    #: Record portal payments in Xero (against payments_account).
+    sync_payments_out: Mapped[bool] = mapped_column(default=True)
+    #: Bring payments made in Xero into the portal (webhooks and the poller).
+    sync_payments_in: Mapped[bool] = mapped_column(default=True)
+    #: When the last successful pull of changed invoices started (If-Modified-Since).
+    last_pulled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class TaxRateMapping(Base):
@@ -108,6 +114,8 @@ class JobKind(enum.StrEnum):
     #: A history note on a Xero contact, saying what the portal created or changed.
     CONTACT_NOTE = "contact_note"
     EMAIL_INVOICE = "email_invoice"
+    #: A portal payment to record in Xero (or, once refunded or reversed, to re-state there).
+    PAYMENT = "payment"
 
 
 class JobStatus(enum.StrEnum):

@@ -1,0 +1,3 @@
+"""(being written)"""
+
+from portal.webhooks import bp  # noqa: F401
