@@ -10,6 +10,12 @@ from flask import Flask, current_app
 
 from billing.money import format_money
 
+PAYMENT_METHODS = {
+    "card": "Card (in the portal)",
+    "xero": "Paid through Xero",
+    "manual": "Bank transfer",
+}
+
 
 def init_app(app: Flask) -> None:
     @app.template_filter("money")
@@ -23,6 +29,10 @@ def init_app(app: Flask) -> None:
         if value is None:
             return ""
         return format_date(value, format="medium", locale=current_app.config["PORTAL_LOCALE"])
+
+    @app.template_filter("payment_method")
+    def payment_method(method: str) -> str:
+        return PAYMENT_METHODS.get(method, method.replace("_", " ").capitalize())
 
     @app.template_filter("plain_decimal")
     def plain_decimal(value: Decimal | None) -> str:

@@ -9,6 +9,7 @@ from portal.admin import (  # noqa: E402,F401
     customers,
     home,
     invoices,
+    reports,
     services,
     sync_log,
     tax_rates,

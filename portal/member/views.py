@@ -3,6 +3,7 @@ from datetime import date
 from flask import abort, render_template
 
 from billing import statements
+from billing.invoices import Payment
 from billing.invoicing import get_invoice
 from billing.statements import MEMBER_VISIBLE
 from portal.access import current_customer_id
@@ -50,3 +51,20 @@ def invoice(invoice_id: int):
     if invoice.customer_id != current_customer_id() or invoice.state not in MEMBER_VISIBLE:
         abort(404)
     return render_template("member/invoice.html", invoice=invoice, today=date.today())
+
+
+@bp.get("/payments")
+def payments():
+    return render_template(
+        "member/payments.html",
+        page=paginated(get_db(), statements.payment_history(current_customer_id())),
+    )
+
+
+@bp.get("/payments/<int:payment_id>")
+def receipt(payment_id: int):
+    payment = get_db().get(Payment, payment_id)
+    # Another company's payment does not exist as far as a member can tell.
+    if payment is None or payment.invoice.customer_id != current_customer_id():
+        abort(404)
+    return render_template("member/receipt.html", payment=payment)

@@ -6,11 +6,14 @@ a route is added without a line here, so no route is ever left out of these chec
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
 
 from billing.invoicing import delete_draft
+from billing.payments import record_payment
 from tests import factories
 from tests.factories import make_invoice
 
@@ -46,6 +49,9 @@ ROUTES = {
     "member.awaiting": MEMBER,
     "member.paid": MEMBER,
     "member.invoice": MEMBER,
+    "member.payments": MEMBER,
+    "member.receipt": MEMBER,
+    "admin.money_received_report": ADMIN,
     "auth.two_factor_setup": ADMIN_ACCOUNT,
     "auth.two_factor_disable": ADMIN_ACCOUNT,
     "auth.logout": SIGNED_IN,
@@ -80,9 +86,14 @@ def is_login_redirect(response) -> bool:
 def ids(db, member):
     """Real ids for every URL parameter: the member's own issued invoice, another company's."""
     own_invoice = make_invoice(db, member.customer)
+    own_payment = record_payment(
+        db, own_invoice, amount=Decimal("1.00"), paid_on=date.today(), method="manual"
+    )
+    db.commit()
     other_customer = factories.CustomerFactory()
     service = factories.ServiceFactory()
     return {
+        "payment_id": own_payment.id,
         "customer_id": other_customer.id,
         "invoice_id": own_invoice.id,
         "service_id": service.id,
