@@ -9,7 +9,8 @@ import pytest
 
 from billing.errors import IllegalTransition, InvoiceNotEditable, Overpayment
 from billing.invoices import TRANSITIONS, Invoice, InvoiceStatus
-from billing.invoicing import delete_draft, issue_invoice, record_payment, void_invoice
+from billing.invoicing import delete_draft, issue_invoice, void_invoice
+from billing.payments import record_payment
 from tests.factories import CustomerFactory, ServiceFactory, make_invoice
 
 ALL = list(InvoiceStatus)
