@@ -47,3 +47,14 @@ XERO_SANDBOX_PORT = 5001
 XERO_WORKER_THREAD = False
 # Seconds the worker waits when nothing is due.
 XERO_WORKER_INTERVAL = 2
+
+# Card payments with Stripe (see README "Card payments"). Keys saved on the admin's payment
+# settings page win; these are the fallbacks, typically set from the environment.
+STRIPE_PUBLISHABLE_KEY = ""
+STRIPE_SECRET_KEY = ""
+# Signing secret of the endpoint Stripe calls (/webhooks/stripe), whsec_...
+STRIPE_WEBHOOK_SECRET = ""
+# Base URL of a Stripe stand-in (localstripe in tests); empty means Stripe itself.
+STRIPE_API_BASE = ""
+# Where the pay page loads Stripe.js from (localstripe serves a stand-in at /js.stripe.com/v3/).
+STRIPE_JS_URL = "https://js.stripe.com/v3/"
