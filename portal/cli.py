@@ -21,7 +21,7 @@ demo_cli = AppGroup("demo", help="Demo data for trying the portal.")
 
 
 def init_app(app: Flask) -> None:
-    for group in (db_cli, users_cli, demo_cli, xero_cli):
+    for group in (db_cli, users_cli, demo_cli, xero_cli, billing_cli):
         app.cli.add_command(group)
 
 
@@ -147,3 +147,26 @@ def xero_worker(once: bool) -> None:
     while True:
         if not worker.run_once():
             time.sleep(interval)
+
+
+billing_cli = AppGroup("billing", help="Checks on the books.")
+
+
+@billing_cli.command("reconcile")
+@click.option("--check", is_flag=True, required=True, help="Compare only; change nothing.")
+def reconcile(check: bool) -> None:
+    """Compare every synced invoice with Xero; list mismatches; exit 1 if there are any."""
+    from portal.xero_setup import xero_service
+    from xero.errors import XeroError
+    from xero.ledger_check import check_ledgers
+
+    db = get_db()
+    try:
+        result = check_ledgers(db, xero_service().api(db))
+    except XeroError as error:
+        raise click.ClickException(f"Xero could not be read: {error}") from None
+    for mismatch in result.mismatches:
+        click.echo(str(mismatch))
+    click.echo(f"{result.checked} synced invoices checked, {len(result.mismatches)} mismatches.")
+    if not result.ok:
+        raise SystemExit(1)

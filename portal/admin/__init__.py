@@ -9,6 +9,8 @@ from portal.admin import (  # noqa: E402,F401
     customers,
     home,
     invoices,
+    payment_settings,
+    reconcile,
     reports,
     services,
     sync_log,

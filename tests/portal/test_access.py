@@ -52,6 +52,7 @@ ROUTES = {
     "member.payments": MEMBER,
     "member.receipt": MEMBER,
     "admin.money_received_report": ADMIN,
+    "admin.reconcile": ADMIN,
     "auth.two_factor_setup": ADMIN_ACCOUNT,
     "auth.two_factor_disable": ADMIN_ACCOUNT,
     "auth.logout": SIGNED_IN,

@@ -64,6 +64,7 @@ class Clock:
 
 class SyncEnv:
     def __init__(self, served, database_url: str):
+        self.database_url = database_url
         self.served = served
         self.sandbox = served.sandbox
         self.org = served.org
@@ -72,7 +73,8 @@ class SyncEnv:
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         self.clock = Clock()
         self.client = self.sandbox.register_client(redirect_uris=[REDIRECT_URI])
-        self.box = SecretBox(Fernet.generate_key())
+        self.fernet_key = Fernet.generate_key().decode()
+        self.box = SecretBox(self.fernet_key)
         self.oauth = OAuthApp(
             self.client.client_id,
             self.client.client_secret,

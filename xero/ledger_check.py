@@ -1,0 +1,117 @@
+"""Do the portal and Xero agree? Every synced invoice is compared with its Xero twin:
+status, total, amount paid, amount due, and each payment's amount and reference.
+
+Reads only: one GET per 50 invoices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing.invoices import Invoice, InvoiceStatus
+from xero.client import XeroApi
+from xero.invoice_sync import end_reads
+from xero.models import XeroInvoiceLink
+
+BATCH = 50
+XERO_STATUS = {
+    InvoiceStatus.AWAITING_PAYMENT: "AUTHORISED",
+    InvoiceStatus.PAID: "PAID",
+    InvoiceStatus.VOIDED: "VOIDED",
+    InvoiceStatus.DELETED: "DELETED",
+    InvoiceStatus.DRAFT: "DRAFT",
+}
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    invoice_number: str
+    what: str
+    portal: str
+    xero: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.invoice_number}: {self.what} is {self.portal} in the portal, "
+            f"{self.xero} in Xero"
+        )
+
+
+@dataclass
+class CheckResult:
+    checked: int
+    mismatches: list[Mismatch]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def _status(value) -> str:
+    return str(getattr(value, "value", value) or "")
+
+
+def _payments_of_portal(invoice: Invoice) -> list[tuple[Decimal, str]]:
+    return sorted((p.net_amount, p.reference or "") for p in invoice.payments if p.net_amount > 0)
+
+
+def _payments_of_xero(x) -> list[tuple[Decimal, str]]:
+    return sorted(
+        (Decimal(str(p.amount)), p.reference or "")
+        for p in x.payments or []
+        if _status(getattr(p, "status", "AUTHORISED")) != "DELETED"
+    )
+
+
+def compare(invoice: Invoice, x) -> list[Mismatch]:
+    number = invoice.number or f"draft {invoice.id}"
+    found = []
+
+    def differ(what: str, portal, xero) -> None:
+        if portal != xero:
+            found.append(Mismatch(number, what, str(portal), str(xero)))
+
+    differ("status", XERO_STATUS[invoice.state], _status(x.status))
+    differ("total", invoice.total, Decimal(str(x.total)))
+    differ("amount paid", invoice.amount_paid, Decimal(str(x.amount_paid or 0)))
+    differ("amount due", invoice.amount_due, Decimal(str(x.amount_due or 0)))
+    portal_payments, xero_payments = _payments_of_portal(invoice), _payments_of_xero(x)
+    if portal_payments != xero_payments:
+        found.append(
+            Mismatch(
+                number,
+                "payments (amount, reference)",
+                ", ".join(f"{a} {r!r}" for a, r in portal_payments) or "none",
+                ", ".join(f"{a} {r!r}" for a, r in xero_payments) or "none",
+            )
+        )
+    return found
+
+
+def check_ledgers(db: Session, api: XeroApi) -> CheckResult:
+    rows = db.execute(
+        select(Invoice, XeroInvoiceLink.xero_invoice_id)
+        .join(XeroInvoiceLink, XeroInvoiceLink.invoice_id == Invoice.id)
+        .where(XeroInvoiceLink.xero_invoice_id.is_not(None))
+        .order_by(Invoice.id)
+    ).all()
+    # Invoices come with their payments (selectin); no transaction stays open during calls.
+    end_reads(db)
+    mismatches: list[Mismatch] = []
+    for start in range(0, len(rows), BATCH):
+        chunk = rows[start : start + BATCH]
+        answer = api.call("get_invoices", i_ds=[xero_id for _, xero_id in chunk], page=1)
+        by_id = {str(x.invoice_id).lower(): x for x in answer.invoices or []}
+        for invoice, xero_id in chunk:
+            x = by_id.get(xero_id.lower())
+            if x is None:
+                mismatches.append(
+                    Mismatch(invoice.number or "", "presence", "synced", "missing from Xero")
+                )
+                continue
+            mismatches.extend(compare(invoice, x))
+    return CheckResult(checked=len(rows), mismatches=mismatches)
