@@ -15,6 +15,7 @@ from portal.admin import (  # noqa: E402,F401
     services,
     sync_log,
     tax_rates,
+    trial_run,
     xero_connection,
     xero_customers,
     xero_settings,

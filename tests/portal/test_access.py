@@ -53,6 +53,8 @@ ROUTES = {
     "member.receipt": MEMBER,
     "admin.money_received_report": ADMIN,
     "admin.reconcile": ADMIN,
+    "admin.trial_run": ADMIN,
+    "admin.trial_clean_up": ADMIN,
     "auth.two_factor_setup": ADMIN_ACCOUNT,
     "auth.two_factor_disable": ADMIN_ACCOUNT,
     "auth.logout": SIGNED_IN,
