@@ -71,9 +71,18 @@ class LocalStripe:
         response.raise_for_status()
         return response.json()
 
-    def payment_intents_for(self, invoice_id: int) -> list[dict]:
-        listed = self.api("GET", "/v1/payment_intents", limit=100)["data"]
-        return [pi for pi in listed if pi["metadata"].get("portal_invoice_id") == str(invoice_id)]
+    def payment_intents(self) -> list[dict]:
+        # localstripe has no cap on the page size (Stripe's is 100).
+        return self.api("GET", "/v1/payment_intents", limit=100_000)["data"]
+
+    def payment_intents_for(self, invoice_id: int, since: set[str] = frozenset()) -> list[dict]:
+        """The PaymentIntents naming this invoice id, leaving out the ids in ``since``
+        (localstripe lives for the whole session; SQLite reuses rolled-back ids)."""
+        return [
+            pi
+            for pi in self.payment_intents()
+            if pi["metadata"].get("portal_invoice_id") == str(invoice_id) and pi["id"] not in since
+        ]
 
     def card_payment_method(self, number: str = CARD_OK) -> str:
         """A PaymentMethod as Stripe.js would make it, through a confirmed SetupIntent."""
@@ -165,6 +174,13 @@ def localstripe(tmp_path_factory) -> LocalStripe:
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture
+def new_intents(localstripe):
+    """``new_intents(invoice_id)``: the PaymentIntents this test created for that invoice."""
+    before = {pi["id"] for pi in localstripe.payment_intents()}
+    return lambda invoice_id: localstripe.payment_intents_for(invoice_id, since=before)
 
 
 def stripe_app_settings(localstripe: LocalStripe) -> dict[str, Any]:
