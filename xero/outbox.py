@@ -14,8 +14,16 @@ from sqlalchemy.orm import Session
 
 from billing import events
 from billing.customers import Customer
-from billing.invoices import Invoice
-from xero.models import JobKind, JobStatus, SyncJob, XeroInvoiceLink
+from billing.invoices import Invoice, Payment, PaymentSource
+from xero.models import (
+    ConnectionStatus,
+    JobKind,
+    JobStatus,
+    SyncJob,
+    XeroConnection,
+    XeroInvoiceLink,
+    XeroSettings,
+)
 
 
 def enqueue(db: Session, kind: JobKind, object_id: int, payload: str = "") -> SyncJob:
@@ -62,9 +70,29 @@ def _customer_updated(db: Session, customer: Customer) -> None:
         enqueue(db, JobKind.CONTACT, customer.id)
 
 
+def _sync_payments_out(db: Session) -> bool:
+    """The connected organisation's setting; on when nothing says otherwise."""
+    setting = db.scalar(
+        select(XeroSettings.sync_payments_out)
+        .join(XeroConnection, XeroConnection.tenant_id == XeroSettings.tenant_id)
+        .where(XeroConnection.status != ConnectionStatus.REMOVED)
+        .order_by(XeroConnection.id.desc())
+        .limit(1)
+    )
+    return setting is None or bool(setting)
+
+
+def _payment_changed(db: Session, payment: Payment) -> None:
+    # Payments made in Xero are already there; only the portal's own are written.
+    if payment.source == PaymentSource.PORTAL and _sync_payments_out(db):
+        enqueue(db, JobKind.PAYMENT, payment.id)
+
+
 def register() -> None:
     events.subscribe(events.INVOICE_ISSUED, _invoice_changed)
     events.subscribe(events.INVOICE_UPDATED, _invoice_changed)
     events.subscribe(events.INVOICE_VOIDED, _invoice_voided)
     events.subscribe(events.INVOICE_DELETED, _invoice_deleted)
     events.subscribe(events.CUSTOMER_UPDATED, _customer_updated)
+    events.subscribe(events.PAYMENT_RECORDED, _payment_changed)
+    events.subscribe(events.PAYMENT_CHANGED, _payment_changed)

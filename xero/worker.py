@@ -47,8 +47,14 @@ from xero.models import ConnectionStatus, JobKind, JobStatus, SyncAttempt, SyncJ
 
 log = logging.getLogger(__name__)
 
-#: Contacts before invoices (an invoice needs its contact).
-ORDER = (JobKind.CONTACT, JobKind.INVOICE, JobKind.VOID_INVOICE, JobKind.DELETE_INVOICE)
+#: Contacts before invoices (an invoice needs its contact), invoices before their payments.
+ORDER = (
+    JobKind.CONTACT,
+    JobKind.INVOICE,
+    JobKind.VOID_INVOICE,
+    JobKind.DELETE_INVOICE,
+    JobKind.PAYMENT,
+)
 #: One call per object, so they only use what the batched writes leave of the rate budget:
 #: they run in a round only when none of the kinds above had anything due.
 DEFERRED = (JobKind.ONLINE_INVOICE, JobKind.EMAIL_INVOICE, JobKind.CONTACT_NOTE)
@@ -203,6 +209,10 @@ class SyncWorker:
             return self._contacts(db, api, jobs)
         if kind is JobKind.CONTACT_NOTE:
             return self._notes(db, api, jobs)
+        if kind is JobKind.PAYMENT:
+            from xero.payment_sync import push_payments
+
+            return push_payments(db, api, jobs, now)
         raise ValueError(f"unknown job kind {kind}")
 
     def _contacts(self, db: Session, api: XeroApi, jobs: list[SyncJob]) -> Results:

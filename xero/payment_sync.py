@@ -1,0 +1,257 @@
+"""Portal payments to Xero: each card payment taken in the portal is recorded against its
+invoice's Xero twin, and re-stated there when it is refunded or reversed.
+
+A PAYMENT job means "this payment must stand in Xero as it stands in the portal now": its
+net amount (amount less refunds, zero once reversed) on the configured payments account,
+dated the day it was paid, with the gateway's transaction id as Reference.
+
+- Not in Xero yet: one batched PUT /Payments (summarizeErrors=false) for the whole batch,
+  each element's errors on its own job. After an attempt whose outcome is unknown, the
+  invoice's payments in Xero are looked up by Reference and amount before writing again
+  (Xero keeps Idempotency-Keys for minutes only).
+- In Xero with another amount (refunded, reversed): Xero never changes a payment's amount,
+  so the payment there is deleted (POST Payments/{id} with Status DELETED) and, when some of
+  it still stands, the net amount is recorded as a new payment. Both sides then show the same
+  amount due again.
+- The invoice is not in Xero yet: the job waits without counting an attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+from xero_python.accounting import Account, Invoice, PaymentDelete, Payments
+from xero_python.accounting import Payment as XeroPayment
+
+from billing.db import ZERO
+from billing.invoices import Payment, PaymentSource
+from xero.client import XeroApi
+from xero.errors import AuthLost, NotConnected, RateLimited, ValidationFailed, XeroError
+from xero.invoice_sync import Results, batch_key, end_reads
+from xero.mapping import element_errors
+from xero.models import SyncJob, XeroInvoiceLink, XeroSettings
+
+log = logging.getLogger(__name__)
+
+#: Xero's where filters get long: payments looked up per GET.
+LOOKUP_CHUNK = 25
+#: Xero answers this when a payment is already deleted; the deletion is then done.
+ALREADY_DELETED = "already been deleted"
+
+
+class InvoiceNotInXero(NotConnected):
+    """The payment's invoice has not reached Xero yet. Handled like a paused connection: the
+    job waits and tries again later, without counting an attempt or needing an admin."""
+
+
+def xero_reference(payment: Payment) -> str:
+    """What Xero shows as the payment's Reference: the gateway's transaction id."""
+    reference = (
+        payment.reference
+        or payment.gateway_charge_id
+        or payment.gateway_payment_id
+        or f"Portal payment {payment.id}"
+    )
+    return reference[:255]
+
+
+def _key(*parts: str) -> str:
+    return hashlib.sha256(":".join(parts).encode()).hexdigest()[:48]
+
+
+def _status(x) -> str:
+    return str(getattr(x.status, "value", x.status) or "")
+
+
+def _guids(field: str, ids: Sequence[str]) -> str:
+    return " OR ".join(f'{field}==guid("{i}")' for i in ids)
+
+
+def _xero_payments(api: XeroApi, field: str, ids: Sequence[str]) -> list:
+    found: list = []
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), LOOKUP_CHUNK):
+        answer = api.call("get_payments", where=_guids(field, unique[start : start + LOOKUP_CHUNK]))
+        found.extend(answer.payments or [])
+    return found
+
+
+def push_payments(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datetime) -> Results:
+    results: Results = {}
+    payments = {
+        p.id: p
+        for p in db.scalars(
+            select(Payment)
+            .options(joinedload(Payment.invoice))
+            .where(Payment.id.in_([j.object_id for j in jobs]))
+        )
+    }
+    links = {
+        link.invoice_id: link
+        for link in db.scalars(
+            select(XeroInvoiceLink).where(
+                XeroInvoiceLink.invoice_id.in_({p.invoice_id for p in payments.values()})
+            )
+        )
+    }
+    settings = db.scalar(select(XeroSettings).where(XeroSettings.tenant_id == api.tenant_id))
+    account = settings.payments_account if settings is not None else ""
+    end_reads(db)
+
+    work: list[tuple[SyncJob, Payment, str]] = []
+    for job in jobs:
+        payment = payments.get(job.object_id)
+        if payment is None or payment.source != PaymentSource.PORTAL:
+            results[job.id] = None  # payments made in Xero are already there
+            continue
+        link = links.get(payment.invoice_id)
+        if link is None or not link.xero_invoice_id:
+            if payment.net_amount == ZERO and not payment.xero_payment_id:
+                results[job.id] = None  # taken back before it ever reached Xero
+            else:
+                results[job.id] = InvoiceNotInXero(
+                    f"Waiting for invoice {payment.invoice.display_number} to reach Xero."
+                )
+            continue
+        work.append((job, payment, link.xero_invoice_id))
+    if not work:
+        return results
+
+    _take_back_changed(api, work, results)
+    to_create = [
+        (job, payment, invoice_id)
+        for job, payment, invoice_id in work
+        if job.id not in results and not payment.xero_payment_id and payment.net_amount > ZERO
+    ]
+    for job, payment, _ in work:
+        if job.id not in results and (payment.xero_payment_id or payment.net_amount == ZERO):
+            results[job.id] = None  # stands in Xero as it stands here, or is gone from both
+    if not to_create:
+        return results
+    if not account:
+        for job, _, _ in to_create:
+            results[job.id] = ValidationFailed(
+                ["Choose the account portal payments are recorded to in the Xero settings."]
+            )
+        return results
+
+    unknown = [item for item in to_create if item[0].outcome_unknown]
+    if unknown:
+        _adopt_existing(db, api, unknown)
+    sendable = []
+    for job, payment, invoice_id in to_create:
+        if payment.xero_payment_id:
+            results[job.id] = None  # the lost attempt had written it after all
+        else:
+            sendable.append((job, payment, invoice_id))
+    if not sendable:
+        return results
+
+    answer = api.call(
+        "create_payments",
+        Payments(
+            payments=[
+                XeroPayment(
+                    invoice=Invoice(invoice_id=invoice_id),
+                    account=Account(code=account),
+                    amount=payment.net_amount,
+                    date=payment.paid_on,
+                    reference=xero_reference(payment),
+                )
+                for _, payment, invoice_id in sendable
+            ]
+        ),
+        summarize_errors=False,
+        idempotency_key=batch_key("payments", [job for job, _, _ in sendable]),
+        write=True,
+    )
+    returned = list(answer.payments or [])
+    for index, (job, payment, _) in enumerate(sendable):
+        x = returned[index] if index < len(returned) else None
+        errors = element_errors(x) if x is not None else ["Xero did not return this payment"]
+        if not errors and not x.payment_id:
+            errors = ["Xero did not return this payment's id"]
+        if errors:
+            results[job.id] = ValidationFailed(errors)
+            continue
+        payment.xero_payment_id = str(x.payment_id)
+        results[job.id] = None
+    return results
+
+
+def _take_back_changed(api: XeroApi, work, results: Results) -> None:
+    """Delete the Xero payments whose amount is no longer the portal's net amount (a refund
+    or a reversal). A payment found deleted in Xero is forgotten, to be recorded anew."""
+    pushed = [(job, payment) for job, payment, _ in work if payment.xero_payment_id]
+    if not pushed:
+        return
+    current = {
+        str(x.payment_id).lower(): x
+        for x in _xero_payments(api, "PaymentID", [p.xero_payment_id for _, p in pushed])
+    }
+    for index, (job, payment) in enumerate(pushed):
+        found = current.get(payment.xero_payment_id.lower())
+        if found is None or _status(found) == "DELETED":
+            payment.xero_payment_id = None
+            continue
+        if Decimal(str(found.amount)) == payment.net_amount:
+            continue
+        try:
+            api.call(
+                "delete_payment",
+                payment.xero_payment_id,
+                PaymentDelete(status="DELETED"),
+                idempotency_key=_key("delete", job.idempotency_key, payment.xero_payment_id),
+                write=True,
+            )
+        except (RateLimited, AuthLost, NotConnected) as error:
+            for rest, _ in pushed[index:]:
+                results[rest.id] = error
+            return
+        except ValidationFailed as error:
+            if not any(ALREADY_DELETED in m for m in error.messages):
+                results[job.id] = error
+                continue
+        except XeroError as error:
+            results[job.id] = error
+            continue
+        log.info("xero payment %s deleted (portal payment %s)", payment.xero_payment_id, payment.id)
+        payment.xero_payment_id = None
+
+
+def _adopt_existing(db: Session, api: XeroApi, unknown) -> None:
+    """After an attempt whose outcome is unknown: a payment on the invoice in Xero with this
+    payment's Reference and amount, not already another portal payment's, is this one."""
+    found = _xero_payments(api, "Invoice.InvoiceID", [invoice_id for _, _, invoice_id in unknown])
+    candidates = [x for x in found if _status(x) == "AUTHORISED"]
+    ids = [str(x.payment_id) for x in candidates]
+    claimed = (
+        {
+            value.lower()
+            for value in db.scalars(
+                select(Payment.xero_payment_id).where(Payment.xero_payment_id.in_(ids))
+            )
+            if value
+        }
+        if ids
+        else set()
+    )
+    end_reads(db)
+    for _, payment, invoice_id in unknown:
+        for x in candidates:
+            xero_id = str(x.payment_id).lower()
+            if (
+                xero_id not in claimed
+                and str(x.invoice.invoice_id).lower() == invoice_id.lower()
+                and (x.reference or "") == xero_reference(payment)
+                and Decimal(str(x.amount)) == payment.net_amount
+            ):
+                payment.xero_payment_id = str(x.payment_id)
+                claimed.add(xero_id)
+                break

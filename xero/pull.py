@@ -1,0 +1,361 @@
+"""Payments made in Xero, into the portal: a webhook's event re-reads one invoice, and a poller
+reads every invoice and payment changed since the last pull (for webhooks that were lost).
+
+Both apply the same rules to what Xero says now, so events may arrive twice, late or out of
+order (nothing is taken from the event but the invoice's id):
+
+- a payment in Xero the portal does not know (the online invoice's "Pay now", a bank
+  reconciliation, one entered by hand) is recorded as a payment from Xero; one the portal
+  wrote itself is recognised by its PaymentID (or, while its push is unconfirmed, by its
+  Reference and amount) and recorded once;
+- a payment made in Xero and deleted there is reversed in the portal. A card payment the
+  portal took stands until it is refunded in the portal: when it is deleted in Xero, the
+  portal records it there again;
+- an invoice voided in Xero is voided in the portal;
+- an invoice the portal never sent is logged and left alone.
+
+Transactions: the token is fetched (and committed, refresh tokens being single use) before
+Xero is called, and no transaction stays open during the calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from billing.errors import BillingError
+from billing.inbox import InboundEvent
+from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
+from billing.invoicing import void_invoice
+from billing.payments import record_payment, reverse_payment
+from xero.client import XeroApi
+from xero.errors import NotConnected, NotFound, XeroError
+from xero.models import (
+    JobKind,
+    JobStatus,
+    SyncJob,
+    XeroConnection,
+    XeroInvoiceLink,
+    XeroSettings,
+)
+from xero.payment_sync import xero_reference
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "xero"
+PAGE_SIZE = 100
+#: Read a little before the last pull started: the portal's clock and Xero's may differ.
+OVERLAP = timedelta(minutes=2)
+
+
+class PortalPushInProgress(XeroError):
+    """A portal payment on this invoice is being written to Xero right now: what Xero shows
+    may be that payment before its id is stored. Retried later (inbox backoff)."""
+
+
+@dataclass
+class InvoiceChange:
+    """What Xero says now about one invoice."""
+
+    xero_invoice_id: str
+    #: AUTHORISED, PAID, VOIDED...; None when only its payments were read.
+    status: str | None
+    payments: list = field(default_factory=list)
+
+
+def _status(x) -> str:
+    return str(getattr(x.status, "value", x.status) or "")
+
+
+def _payment_id(x) -> str:
+    return str(x.payment_id).lower()
+
+
+# -- applying what Xero says ---------------------------------------------------------------
+
+
+def _links(db: Session, xero_ids: Sequence[str]) -> dict[str, XeroInvoiceLink]:
+    if not xero_ids:
+        return {}
+    rows = db.scalars(
+        select(XeroInvoiceLink).where(
+            func.lower(XeroInvoiceLink.xero_invoice_id).in_([i.lower() for i in xero_ids])
+        )
+    )
+    return {link.xero_invoice_id.lower(): link for link in rows}
+
+
+def apply_changes(
+    db: Session, changes: Sequence[InvoiceChange], now: datetime, *, payments_out: bool = True
+) -> tuple[int, bool]:
+    """Apply each change in its own SAVEPOINT. Returns (invoices applied, all applied):
+    one that must wait (a portal push in progress) leaves the rest applied."""
+    links = _links(db, [c.xero_invoice_id for c in changes])
+    applied, complete = 0, True
+    for change in changes:
+        link = links.get(change.xero_invoice_id.lower())
+        if link is None:
+            log.debug("xero invoice %s is not one of the portal's", change.xero_invoice_id)
+            continue
+        try:
+            with db.begin_nested():
+                _apply(db, link, change, now, payments_out)
+        except PortalPushInProgress as error:
+            log.info("xero invoice %s: %s", change.xero_invoice_id, error)
+            complete = False
+            continue
+        applied += 1
+    db.flush()
+    return applied, complete
+
+
+def _apply(
+    db: Session, link: XeroInvoiceLink, change: InvoiceChange, now: datetime, payments_out: bool
+) -> None:
+    invoice = db.get(Invoice, link.invoice_id)
+    if invoice is None:
+        return
+    # Deletions first, so that a payment replacing a deleted one fits the amount due.
+    ordered = sorted(
+        change.payments,
+        key=lambda x: (_status(x) != "DELETED", str(x.date or ""), _payment_id(x)),
+    )
+    for x in ordered:
+        _apply_payment(db, invoice, x, payments_out)
+    if change.status:
+        link.xero_status = change.status
+        link.synced_at = now
+        if change.status == "VOIDED" and invoice.state is InvoiceStatus.AWAITING_PAYMENT:
+            try:
+                void_invoice(db, invoice)
+            except BillingError as error:
+                log.error("invoice %s voided in Xero, not here: %s", invoice.number, error)
+
+
+def _find(db: Session, xero_payment_id: str) -> Payment | None:
+    return db.scalar(
+        select(Payment).where(func.lower(Payment.xero_payment_id) == xero_payment_id.lower())
+    )
+
+
+def _apply_payment(db: Session, invoice: Invoice, x, payments_out: bool) -> None:
+    status = _status(x)
+    local = _find(db, _payment_id(x))
+    if status == "DELETED":
+        if local is None or local.reversed_at is not None:
+            return
+        if local.source == PaymentSource.XERO:
+            reverse_payment(db, local)
+        elif local.net_amount > 0 and payments_out:
+            # The card payment was taken; only a refund in the portal takes it back.
+            log.warning("portal payment %s was deleted in Xero: recording it again", local.id)
+            from xero.outbox import enqueue
+
+            enqueue(db, JobKind.PAYMENT, local.id)
+        return
+    if status != "AUTHORISED" or local is not None:
+        return  # already recorded, from either side
+    amount = Decimal(str(x.amount))
+    twin = _portal_twin(db, invoice, x.reference or "", amount)
+    if twin is not None:
+        twin.xero_payment_id = str(x.payment_id)
+        db.flush()
+        return
+    if _push_running(db, invoice):
+        raise PortalPushInProgress("a portal payment on this invoice is being sent to Xero")
+    try:
+        with db.begin_nested():
+            record_payment(
+                db,
+                invoice,
+                amount=amount,
+                paid_on=x.date,
+                method="xero",
+                reference=(x.reference or "")[:255],
+                source=PaymentSource.XERO,
+                xero_payment_id=str(x.payment_id),
+            )
+    except BillingError as error:
+        # Xero holds money the portal cannot take (paid twice, or voided here): a person
+        # must look; the log says where.
+        log.error(
+            "xero payment %s of %s on invoice %s not recorded: %s",
+            x.payment_id,
+            amount,
+            invoice.number,
+            error,
+        )
+
+
+def _portal_twin(db: Session, invoice: Invoice, reference: str, amount: Decimal) -> Payment | None:
+    """A portal payment whose push to Xero was not confirmed and that this Xero payment is."""
+    for payment in db.scalars(
+        select(Payment).where(
+            Payment.invoice_id == invoice.id,
+            Payment.source == PaymentSource.PORTAL,
+            Payment.xero_payment_id.is_(None),
+            Payment.reversed_at.is_(None),
+        )
+    ):
+        if xero_reference(payment) == reference and payment.net_amount == amount:
+            return payment
+    return None
+
+
+def _push_running(db: Session, invoice: Invoice) -> bool:
+    portal_ids = select(Payment.id).where(
+        Payment.invoice_id == invoice.id, Payment.source == PaymentSource.PORTAL
+    )
+    return (
+        db.scalar(
+            select(SyncJob.id)
+            .where(
+                SyncJob.kind == JobKind.PAYMENT,
+                SyncJob.status == JobStatus.RUNNING,
+                SyncJob.object_id.in_(portal_ids),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+# -- reading Xero --------------------------------------------------------------------------
+
+
+def _connect(service, db: Session) -> tuple[XeroApi, XeroSettings | None]:
+    api = service.api(db)
+    settings = db.scalar(select(XeroSettings).where(XeroSettings.tenant_id == api.tenant_id))
+    return api, settings
+
+
+def read_invoice(api: XeroApi, xero_invoice_id: str) -> InvoiceChange | None:
+    """One invoice and all its payments (deleted ones too) as Xero has them now."""
+    try:
+        answer = api.call("get_invoice", xero_invoice_id)
+    except NotFound:
+        return None
+    found = (answer.invoices or [None])[0]
+    if found is None:
+        return None
+    payments = api.call("get_payments", where=f'Invoice.InvoiceID==guid("{xero_invoice_id}")')
+    return InvoiceChange(str(found.invoice_id), _status(found), list(payments.payments or []))
+
+
+def refresh_invoice(service, db: Session, xero_invoice_id: str) -> bool:
+    """Re-read one invoice from Xero and apply it. False when it is not the portal's, or
+    payments from Xero are not synced. Commits the token before calling Xero; the caller
+    commits the changes."""
+    api, settings = _connect(service, db)
+    if settings is not None and not settings.sync_payments_in:
+        return False
+    payments_out = settings is None or settings.sync_payments_out
+    if not _links(db, [xero_invoice_id]):
+        log.info("xero invoice %s is not one of the portal's: acknowledged", xero_invoice_id)
+        return False
+    db.commit()
+    change = read_invoice(api, xero_invoice_id)
+    if change is None:
+        return False
+    applied, complete = apply_changes(db, [change], service.clock(), payments_out=payments_out)
+    if not complete:
+        raise PortalPushInProgress("a portal payment on this invoice is being sent to Xero")
+    return applied > 0
+
+
+def handle_event(service, db: Session, event: InboundEvent) -> None:
+    """The inbox handler for Xero events: re-read the invoice the event names."""
+    data = event.data()
+    if str(data.get("eventCategory", "")).upper() != "INVOICE":
+        return
+    tenant_id = str(data.get("tenantId", "")).lower()
+    connection = db.scalar(select(XeroConnection).order_by(XeroConnection.id.desc()).limit(1))
+    if connection is None or connection.tenant_id.lower() != tenant_id:
+        log.info("xero event for organisation %s, not the connected one: ignored", tenant_id)
+        return
+    refresh_invoice(service, db, str(data["resourceId"]))
+
+
+def register(service) -> None:
+    """Hand stored Xero events to ``handle_event`` (the job runner calls this)."""
+    from billing import inbox
+
+    inbox.register_handler(PROVIDER, lambda db, event: handle_event(service, db, event))
+
+
+def _pages(api: XeroApi, method: str, collection: str, page_size: int, **kwargs) -> list:
+    items: list = []
+    page = 1
+    while True:
+        answer = api.call(method, page=page, page_size=page_size, **kwargs)
+        batch = list(getattr(answer, collection) or [])
+        items.extend(batch)
+        if len(batch) < page_size:
+            return items
+        page += 1
+
+
+def pull(service, *, page_size: int = PAGE_SIZE) -> int:
+    """Read every invoice and payment changed in Xero since the last pull and apply them.
+    Returns how many of the portal's invoices were applied. Not connected: nothing."""
+    with service.session_factory() as db:
+        try:
+            api, settings = _connect(service, db)
+        except NotConnected:
+            return 0
+        if settings is None or not settings.sync_payments_in:
+            return 0
+        connection = db.scalar(
+            select(XeroConnection).where(XeroConnection.tenant_id == api.tenant_id).limit(1)
+        )
+        since = settings.last_pulled_at or (connection.connected_at if connection else None)
+        payments_out = settings.sync_payments_out
+        started = service.clock()
+        db.commit()
+        modified = {"if_modified_since": since - OVERLAP} if since is not None else {}
+        invoices = _pages(
+            api,
+            "get_invoices",
+            "invoices",
+            page_size,
+            where='Type=="ACCREC"',
+            summary_only=True,
+            **modified,
+        )
+        payments = _pages(api, "get_payments", "payments", page_size, **modified)
+        changes: dict[str, InvoiceChange] = {}
+        for x in invoices:
+            key = str(x.invoice_id).lower()
+            changes[key] = InvoiceChange(key, _status(x))
+        by_invoice: dict[str, list] = {}
+        for x in payments:
+            if x.invoice is not None and x.invoice.invoice_id:
+                by_invoice.setdefault(str(x.invoice.invoice_id).lower(), []).append(x)
+        for key, found in by_invoice.items():
+            changes.setdefault(key, InvoiceChange(key, None)).payments = found
+        applied, complete = apply_changes(
+            db, list(changes.values()), started, payments_out=payments_out
+        )
+        if complete:
+            db.get(XeroSettings, settings.id).last_pulled_at = started
+        db.commit()
+        return applied
+
+
+def puller(service) -> Callable[[], int]:
+    """``pull`` for the job runner: a Xero error waits for the next round."""
+
+    def run() -> int:
+        try:
+            return pull(service)
+        except XeroError as error:
+            log.warning("xero pull: %s", error)
+            return 0
+
+    return run
