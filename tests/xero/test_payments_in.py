@@ -1,0 +1,248 @@
+"""Payments made in Xero reach the portal: through a webhook event's re-read of the invoice,
+and through the poller when the webhook was lost."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from billing.inbox import process_due, store_event
+from tests.xero.payments_env import PaymentEnv
+from xero.client import XeroApi
+from xero.models import JobStatus
+
+
+@pytest.fixture
+def env(sandbox, fresh_database_url):
+    env = PaymentEnv(sandbox, fresh_database_url("payments_in"))
+    yield env
+    env.close()
+
+
+def _event(env, xero_invoice_id: str, when: str = "2026-11-06T10:00:00.000") -> None:
+    import json
+
+    payload = {
+        "resourceUrl": f"https://api.xero.com/api.xro/2.0/Invoices/{xero_invoice_id}",
+        "resourceId": xero_invoice_id,
+        "eventDateUtc": when,
+        "eventType": "UPDATE",
+        "eventCategory": "INVOICE",
+        "tenantId": env.org.tenant_id,
+        "tenantType": "ORGANISATION",
+    }
+    with env.Session() as db, db.begin():
+        store_event(db, "xero", f"{xero_invoice_id}:{when}", "invoice.update", json.dumps(payload))
+
+
+def test_a_part_payment_in_xero_leaves_the_invoice_awaiting_payment(env):
+    invoice_id = env.issue_in_xero()  # 89.82
+    xero_id = env.pay_in_xero(invoice_id, "30.00", reference="BACS 1234")
+
+    assert env.refresh(invoice_id)
+
+    [payment] = env.payments(invoice_id)
+    assert (payment.source, payment.method, payment.reference) == ("xero", "xero", "BACS 1234")
+    assert payment.xero_payment_id.lower() == xero_id.lower()
+    assert payment.amount == Decimal("30.00")
+    assert payment.paid_on.isoformat() == "2026-11-06"
+    invoice = env.invoice(invoice_id)
+    assert invoice.status == "awaiting_payment"
+    assert invoice.amount_due == Decimal("59.82") == env.xero_invoice_of(invoice_id).amount_due
+    assert env.payment_jobs() == []  # a payment from Xero is not written back
+
+
+def test_a_full_payment_in_xero_marks_the_invoice_paid_through_a_stored_event(env):
+    invoice_id = env.issue_in_xero()
+    env.pay_in_xero(invoice_id, "89.82")
+    _event(env, env.link(invoice_id).xero_invoice_id)
+
+    assert process_due(env.Session, now=env.clock) == 1
+
+    assert [e.status for e in env.events()] == ["done"]
+    invoice = env.invoice(invoice_id)
+    assert invoice.status == "paid" and invoice.amount_due == 0
+    assert env.link(invoice_id).xero_status == "PAID"
+
+
+def test_events_twice_or_late_record_the_payment_once(env):
+    invoice_id = env.issue_in_xero()
+    env.pay_in_xero(invoice_id, "10.00")
+    env.refresh(invoice_id)
+    env.refresh(invoice_id)
+    assert len(env.payments(invoice_id)) == 1
+    assert env.invoice(invoice_id).amount_paid == Decimal("10.00")
+
+
+def test_a_payment_deleted_in_xero_is_reversed_in_the_portal(env):
+    invoice_id = env.issue_in_xero()
+    xero_id = env.pay_in_xero(invoice_id, "89.82")
+    env.refresh(invoice_id)
+    assert env.invoice(invoice_id).status == "paid"
+
+    env.delete_in_xero(xero_id)
+    env.refresh(invoice_id)
+
+    [payment] = env.payments(invoice_id)
+    assert payment.reversed_at is not None
+    invoice = env.invoice(invoice_id)
+    assert invoice.status == "awaiting_payment" and invoice.amount_due == Decimal("89.82")
+
+
+def test_a_replaced_payment_in_xero_ends_with_the_new_amount(env):
+    invoice_id = env.issue_in_xero()
+    first = env.pay_in_xero(invoice_id, "50.00")
+    env.refresh(invoice_id)
+    env.delete_in_xero(first)
+    env.pay_in_xero(invoice_id, "89.82", reference="corrected")
+    env.refresh(invoice_id)  # sees the deletion and the new payment at once
+    assert env.invoice(invoice_id).status == "paid"
+    assert sorted(p.net_amount for p in env.payments(invoice_id)) == [0, Decimal("89.82")]
+
+
+def test_an_invoice_voided_in_xero_is_voided_in_the_portal(env):
+    invoice_id = env.issue_in_xero()
+    env.void_in_xero(invoice_id)
+    env.refresh(invoice_id)
+    assert env.invoice(invoice_id).status == "voided"
+    assert env.link(invoice_id).xero_status == "VOIDED"
+    env.drain_all()  # the portal's void job finds Xero already voided
+    assert {j.status for j in env.jobs()} == {JobStatus.DONE}
+
+
+def test_an_event_for_an_invoice_the_portal_never_sent_is_acknowledged(env):
+    env.issue_in_xero()
+    calls = env.service.counter.calls
+    _event(env, "0b6c9a34-0000-4000-8000-1234567890ab")
+    process_due(env.Session, now=env.clock)
+    assert [e.status for e in env.events()] == ["done"]
+    assert env.service.counter.calls == calls  # not even read from Xero
+    from billing.invoices import Payment
+
+    with env.Session() as db:
+        assert db.query(Payment).count() == 0
+
+
+def test_a_portal_payment_read_back_from_xero_is_recorded_once(env):
+    invoice_id = env.issue_in_xero()
+    payment_id = env.card_payment(invoice_id, "40.00")
+    env.drain_all()
+    env.refresh(invoice_id)
+    [payment] = env.payments(invoice_id)
+    assert payment.id == payment_id and payment.source == "portal"
+    assert env.invoice(invoice_id).amount_paid == Decimal("40.00")
+
+
+def test_a_portal_payment_whose_push_answer_was_lost_is_recognised_by_its_reference(env):
+    invoice_id = env.issue_in_xero()
+    payment_id = env.card_payment(invoice_id, "40.00")
+    env.sandbox.faults.add("drop", method="PUT", path="/api.xro/2.0/Payments*")
+    env.worker().run_once()
+    assert env.payment(payment_id).xero_payment_id is None
+    [xero_payment] = env.xero_payments_of(invoice_id)
+
+    env.refresh(invoice_id)  # Xero's webhook for the payment arrives first
+
+    [payment] = env.payments(invoice_id)
+    assert payment.xero_payment_id.lower() == xero_payment.payment_id.lower()
+    env.advance(3600)
+    env.drain_all()
+    assert len(env.xero_payments_of(invoice_id)) == 1
+    assert {j.status for j in env.payment_jobs()} == {JobStatus.DONE}
+
+
+def test_a_card_payment_deleted_in_xero_is_recorded_there_again(env):
+    invoice_id = env.issue_in_xero()
+    payment_id = env.card_payment(invoice_id)
+    env.drain_all()
+    env.delete_in_xero(env.payment(payment_id).xero_payment_id)
+
+    env.refresh(invoice_id)
+    assert env.payment(payment_id).reversed_at is None  # the card money was taken
+    env.drain_all()
+
+    [again] = env.xero_payments_of(invoice_id)
+    assert env.payment(payment_id).xero_payment_id.lower() == again.payment_id.lower()
+    assert env.xero_invoice_of(invoice_id).status == "PAID"
+
+
+def test_nothing_comes_in_when_payments_in_is_off(env):
+    env.set_settings(sync_payments_in=False)
+    invoice_id = env.issue_in_xero()
+    env.pay_in_xero(invoice_id, "10.00")
+    assert env.refresh(invoice_id) is False
+    assert env.pull() == 0
+    assert env.payments(invoice_id) == []
+
+
+# -- the poller --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Every Xero call the portal makes, with its arguments."""
+    seen: list[tuple[str, dict]] = []
+    real = XeroApi.call
+
+    def spy(self, method, *args, **kwargs):
+        seen.append((method, kwargs))
+        return real(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(XeroApi, "call", spy)
+    return seen
+
+
+def test_the_poller_catches_a_payment_whose_webhook_was_lost(env, calls):
+    invoice_id = env.issue_in_xero()
+    env.pay_in_xero(invoice_id, "89.82")
+
+    assert env.pull() == 1
+
+    assert env.invoice(invoice_id).status == "paid"
+    [payment] = env.payments(invoice_id)
+    assert payment.source == "xero"
+    pulled_at = env.settings().last_pulled_at
+    assert pulled_at is not None and pulled_at.tzinfo is not None
+    since = dict(calls)["get_invoices"]["if_modified_since"]
+    assert since.tzinfo is not None  # If-Modified-Since is a moment, not a wall-clock time
+
+
+def test_the_poller_reads_only_what_changed_since_the_last_pull(env, calls):
+    invoice_id = env.issue_in_xero()
+    env.advance(600)
+    assert env.pull() == 1
+    env.advance(600)
+    calls.clear()
+
+    assert env.pull() == 0
+    invoice_reads = [kw for method, kw in calls if method == "get_invoices"]
+    assert len(invoice_reads) == 1
+    assert invoice_reads[0]["if_modified_since"] >= env.clock() - timedelta(minutes=15)
+
+    env.pay_in_xero(invoice_id, "10.00")
+    assert env.pull() == 1
+    assert env.invoice(invoice_id).amount_paid == Decimal("10.00")
+
+
+def test_the_poller_reads_page_after_page(env, calls):
+    customer_id = env.add_customer(name="Acme")
+    invoices = [env.issue(customer_id) for _ in range(5)]
+    env.drain_all()
+    for invoice_id in invoices:
+        env.pay_in_xero(invoice_id, "89.82")
+
+    assert env.pull(page_size=2) == 5
+
+    pages = [kw["page"] for method, kw in calls if method == "get_invoices"]
+    assert pages == [1, 2, 3]  # 2 + 2 + 1: a short page ends the reading
+    assert all(env.invoice(i).status == "paid" for i in invoices)
+
+
+def test_the_job_runner_pulls_every_five_minutes(env, calls):
+    runner = env.runner()
+    runner.run_once()
+    runner.run_once()
+    assert [m for m, _ in calls].count("get_invoices") == 1
+    env.advance(301)
+    runner.run_once()
+    assert [m for m, _ in calls].count("get_invoices") == 2
