@@ -1,0 +1,229 @@
+"""Paying an invoice: the pay page, card payments through Stripe, and "check now".
+
+The card flow: the page asks for a SetupIntent (``/pay/setup``), Stripe.js confirms the
+card with it, and the page posts the PaymentMethod (``/pay/card``); the server claims the
+attempt under its idempotency key, commits, then creates and confirms the PaymentIntent.
+3-D Secure is finished by Stripe.js on the page. The payment itself is recorded only from
+Stripe (the webhook's job, or "check now" re-reading the intent), never from the page.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from billing import card_checkout, stripe_events
+from billing.card_checkout import PaymentOptions
+from billing.card_payments import AttemptStatus, CardPaymentAttempt
+from billing.errors import BillingError
+from billing.gateways import GatewayError
+from billing.invoices import Invoice, InvoiceStatus
+from billing.invoicing import get_invoice
+from billing.money import parse_decimal
+from billing.statements import MEMBER_VISIBLE
+from portal.access import current_customer_id
+from portal.db import get_db
+from portal.member import bp
+from portal.views import found
+from portal.webhooks.stripe import stripe_gateway, stripe_keys
+from xero.models import XeroInvoiceLink
+
+PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
+
+
+def _own_invoice(invoice_id: int) -> Invoice:
+    invoice = found(get_invoice, invoice_id)
+    # Another company's invoice, or a draft, does not exist as far as a member can tell.
+    if invoice.customer_id != current_customer_id() or invoice.state not in MEMBER_VISIBLE:
+        abort(404)
+    return invoice
+
+
+def _options(invoice: Invoice) -> PaymentOptions:
+    db = get_db()
+    link = db.get(XeroInvoiceLink, invoice.id)
+    return card_checkout.payment_options(
+        card_checkout.payment_settings(db),
+        stripe_keys(db),
+        invoice,
+        link.online_invoice_url if link is not None else "",
+    )
+
+
+@dataclass(frozen=True)
+class PaymentPanel:
+    options: PaymentOptions
+    #: The latest card attempt still waiting for Stripe, or the last declined one.
+    attempt: CardPaymentAttempt | None
+
+    @property
+    def processing(self) -> bool:
+        return self.attempt is not None and self.attempt.status in (
+            AttemptStatus.STARTED,
+            AttemptStatus.PROCESSING,
+        )
+
+
+@bp.app_template_global()
+def member_payment_panel(invoice: Invoice) -> PaymentPanel:
+    """For the member's invoice page: how it can be paid, and a card payment under way."""
+    attempt = _pending_attempt(invoice) or card_checkout.current_attempt(get_db(), invoice)
+    if attempt is not None and attempt.status == AttemptStatus.SUCCEEDED:
+        attempt = None
+    if attempt is not None and attempt.status == AttemptStatus.STARTED:
+        # Claimed but never sent, or abandoned at 3-D Secure: nothing to wait for yet.
+        attempt = attempt if attempt.gateway_payment_id else None
+    return PaymentPanel(_options(invoice), attempt)
+
+
+def _pending_attempt(invoice: Invoice) -> CardPaymentAttempt | None:
+    """An attempt Stripe accepted whose confirmation has not been recorded yet."""
+    return get_db().scalar(
+        select(CardPaymentAttempt)
+        .where(
+            CardPaymentAttempt.invoice_id == invoice.id,
+            CardPaymentAttempt.status == AttemptStatus.PROCESSING,
+        )
+        .order_by(CardPaymentAttempt.id.desc())
+        .limit(1)
+    )
+
+
+@bp.get("/invoices/<int:invoice_id>/pay")
+def pay(invoice_id: int):
+    invoice = _own_invoice(invoice_id)
+    if invoice.state is not InvoiceStatus.AWAITING_PAYMENT or invoice.amount_due <= 0:
+        flash(f"Invoice {invoice.number} has nothing left to pay.", "info")
+        return redirect(url_for("member.invoice", invoice_id=invoice.id))
+    panel = member_payment_panel(invoice)
+    return render_template(
+        "member/pay.html",
+        invoice=invoice,
+        panel=panel,
+        options=panel.options,
+        publishable_key=stripe_keys(get_db()).publishable_key if panel.options.card else "",
+        stripe_js_url=current_app.config["STRIPE_JS_URL"],
+        today=date.today(),
+    )
+
+
+def _card_invoice(invoice_id: int) -> Invoice:
+    invoice = _own_invoice(invoice_id)
+    if not _options(invoice).card and invoice.state is InvoiceStatus.AWAITING_PAYMENT:
+        abort(_error("Card payments are not offered.", 409))
+    return invoice
+
+
+def _amount() -> Decimal:
+    try:
+        return parse_decimal(request.form.get("amount", ""), places=2, field="Amount to pay")
+    except BillingError as error:
+        abort(_error(str(error), 422))
+
+
+def _error(message: str, status: int):
+    response = jsonify(status="error", message=message)
+    response.status_code = status
+    return response
+
+
+@bp.post("/invoices/<int:invoice_id>/pay/setup")
+def pay_setup(invoice_id: int):
+    """A SetupIntent for the card form. The amount is checked first: nothing is created at
+    Stripe for an amount that could not be charged."""
+    invoice = _card_invoice(invoice_id)
+    amount = _amount()
+    db = get_db()
+    try:
+        card_checkout.check_payable(invoice, amount)
+        gateway = stripe_gateway(db)
+        db.commit()  # no transaction stays open while Stripe answers
+        setup = card_checkout.begin_card_setup(gateway, invoice, amount)
+    except GatewayError as error:
+        current_app.logger.warning("Stripe SetupIntent for invoice %s: %s", invoice.id, error)
+        return _error("Card payments are unavailable just now. Please try again shortly.", 502)
+    except BillingError as error:
+        return _error(str(error), 409)
+    return jsonify(status="ok", client_secret=setup.client_secret)
+
+
+@bp.post("/invoices/<int:invoice_id>/pay/card")
+def pay_card(invoice_id: int):
+    invoice = _card_invoice(invoice_id)
+    amount = _amount()
+    payment_method = request.form.get("payment_method", "").strip()
+    if not PAYMENT_METHOD_ID.fullmatch(payment_method):
+        return _error("The card details did not reach us. Please try again.", 400)
+    db = get_db()
+    try:
+        gateway = stripe_gateway(db)
+        claim = card_checkout.claim_attempt(db, invoice, amount, current_user.id)
+    except GatewayError as error:
+        current_app.logger.warning("Stripe for invoice %s: %s", invoice.id, error)
+        return _error("Card payments are unavailable just now. Please try again shortly.", 502)
+    except BillingError as error:
+        return _error(str(error), 409)
+    # The claim is on record before Stripe is called: a second tab finds it and waits.
+    db.commit()
+    try:
+        if claim.created:
+            outcome = card_checkout.charge_attempt(
+                db, gateway, claim.attempt, invoice, payment_method
+            )
+        else:
+            outcome = card_checkout.resume_attempt(db, gateway, claim.attempt)
+    except card_checkout.PaymentInProgress as error:
+        return _error(str(error), 409)
+    except GatewayError as error:
+        current_app.logger.warning("Stripe for invoice %s: %s", invoice.id, error)
+        return _error("Card payments are unavailable just now. Please try again shortly.", 502)
+    # A declined card is an answer too (status "failed"): 200, so the attempt is kept.
+    return jsonify(
+        status=outcome.status,
+        message=outcome.message,
+        client_secret=outcome.client_secret,
+        redirect=url_for("member.invoice", invoice_id=invoice.id),
+    )
+
+
+@bp.post("/invoices/<int:invoice_id>/pay/check")
+def pay_check(invoice_id: int):
+    """Ask Stripe now instead of waiting for its webhook (the same handler applies it)."""
+    invoice = _own_invoice(invoice_id)
+    db = get_db()
+    attempt = db.scalar(
+        select(CardPaymentAttempt)
+        .where(
+            CardPaymentAttempt.invoice_id == invoice.id,
+            CardPaymentAttempt.gateway_payment_id.is_not(None),
+            CardPaymentAttempt.status.in_([AttemptStatus.STARTED, AttemptStatus.PROCESSING]),
+        )
+        .order_by(CardPaymentAttempt.id.desc())
+        .limit(1)
+    )
+    back = redirect(url_for("member.invoice", invoice_id=invoice.id))
+    if attempt is None:
+        flash("There is no card payment waiting for confirmation.", "info")
+        return back
+    try:
+        payment = stripe_events.refresh_attempt(db, stripe_gateway(db), attempt)
+    except GatewayError:
+        flash("Stripe could not be reached. Please try again in a moment.", "error")
+        return back
+    except stripe_events.UnrecordablePayment as error:
+        current_app.logger.error("%s", error)
+        flash("Your payment was received and is being checked by our team.", "info")
+        return back
+    if payment is not None:
+        flash("Thank you: your card payment was received.", "success")
+    elif attempt.status == AttemptStatus.FAILED:
+        flash(f"The card payment did not go through: {attempt.failure_message}", "error")
+    else:
+        flash("Your card payment is still being processed.", "info")
+    return back
