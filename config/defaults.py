@@ -58,3 +58,6 @@ STRIPE_WEBHOOK_SECRET = ""
 STRIPE_API_BASE = ""
 # Where the pay page loads Stripe.js from (localstripe serves a stand-in at /js.stripe.com/v3/).
 STRIPE_JS_URL = "https://js.stripe.com/v3/"
+# Xero's webhook signing key (developer.xero.com > your app > Webhooks); events posted to
+# /webhooks/xero are refused (401) while it is empty.
+XERO_WEBHOOK_KEY = ""

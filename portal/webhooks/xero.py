@@ -1,3 +1,49 @@
-"""(being written)"""
+"""POST /webhooks/xero: Xero's signed event deliveries, and its "intent to receive" checks.
 
-from portal.webhooks import bp  # noqa: F401
+The signature (x-xero-signature, HMAC-SHA256 of the raw body with XERO_WEBHOOK_KEY) decides
+the answer: 401 for a bad one, 200 with an empty body and no cookies for a good one, within
+Xero's 5 seconds. Invoice events are stored once each in the inbox; the job runner re-reads
+each invoice from Xero (xero.pull), never trusting the event for more than its id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Response, current_app, request
+
+from billing import inbox
+from portal.db import get_db
+from portal.webhooks import bp
+from xero import webhook
+
+log = logging.getLogger(__name__)
+
+#: The categories the portal acts on; others are acknowledged and dropped.
+CATEGORIES = frozenset({"INVOICE"})
+
+
+@bp.post("/xero")
+def xero_events() -> Response:
+    body = request.get_data(cache=False)
+    if not webhook.verify(
+        body, request.headers.get("x-xero-signature"), current_app.config["XERO_WEBHOOK_KEY"]
+    ):
+        return Response(status=401)
+    try:
+        events = webhook.parse(body)
+    except webhook.MalformedPayload as error:
+        # Correctly signed, so it is Xero's: acknowledged, or Xero disables the webhook.
+        log.warning("xero webhook: %s", error)
+        return Response(status=200)
+    db = get_db()
+    stored = 0
+    for event in events:
+        if event.category in CATEGORIES:
+            stored += inbox.store_event(
+                db, "xero", event.event_id, event.kind, json.dumps(event.raw, sort_keys=True)
+            )
+    if stored:
+        log.info("xero webhook: %d new of %d events", stored, len(events))
+    return Response(status=200)
