@@ -58,9 +58,12 @@ def xero_service() -> XeroService:
 
 
 def job_runner(app: Flask):
+    from xero import pull
     from xero.runner import JobRunner
 
-    return JobRunner(app.extensions["xero"])
+    service = app.extensions["xero"]
+    pull.register(service)  # stored Xero webhook events re-read their invoice
+    return JobRunner(service, pull=pull.puller(service))
 
 
 def _worker_loop(app: Flask) -> None:
@@ -77,10 +80,19 @@ def _worker_loop(app: Flask) -> None:
 
 def start_demo_sandbox(app: Flask, portal_port: int) -> str:
     """Serve the sandbox on 127.0.0.1:XERO_SANDBOX_PORT with a UK organisation that has a
-    Stripe payment service, register the portal as its app, and point the portal at it."""
+    Stripe payment service, register the portal as its app, point the portal at it, and
+    subscribe the portal's /webhooks/xero to its webhooks."""
+    import secrets
+
     from xero.sandbox import Sandbox, create_sandbox_app, serve_in_thread
 
-    sandbox = Sandbox()
+    # The sandbox sends Xero's signed webhooks to this portal, with the key it checks.
+    if not app.config.get("XERO_WEBHOOK_KEY"):
+        app.config["XERO_WEBHOOK_KEY"] = secrets.token_urlsafe(32)
+    sandbox = Sandbox(
+        webhook_url=f"http://127.0.0.1:{portal_port}/webhooks/xero",
+        webhook_key=app.config["XERO_WEBHOOK_KEY"],
+    )
     org = sandbox.add_organisation("Demo Coworking Ltd", country="GB")
     theme = next(iter(org.branding_themes.values()))
     if not theme.payment_services:

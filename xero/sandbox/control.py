@@ -2,7 +2,9 @@
 
 Lets a test, the benchmark or a person at the demo steer the sandbox over HTTP: add
 organisations, attach a payment service to a theme, queue faults or a fault rate, move the
-clock, change rate limits, read contract violations, and view an online invoice.
+clock, change rate limits, read contract violations, view an online invoice and pay it
+("Pay now", in full or in part), read the fees kept as bank transactions, and subscribe an
+app to Xero's webhooks (and read what was delivered).
 Unauthenticated on purpose: the sandbox only ever listens on loopback.
 """
 
@@ -10,10 +12,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from .errors import json_response
+from .paynow import PayNowRefused, parse_amount, pay_now
 from .serialise import invoice_json
+from .xerojson import ms_date
 
 bp = Blueprint(
     "xero_sandbox_control", __name__, url_prefix="/_sandbox", template_folder="templates"
@@ -44,6 +48,7 @@ def overview():
                 "contacts": len(org.contacts),
                 "invoices": len(org.invoices),
                 "payments": len(org.payments),
+                "bankTransactions": len(org.bank_transactions),
                 "brandingThemes": [
                     {
                         "id": theme.branding_theme_id,
@@ -175,4 +180,105 @@ def online_invoice_page(invoice_id: str):
         contact=contact,
         view=view,
         payment_services=services,
+        paid=request.args.get("paid", ""),
+        problem=request.args.get("problem", ""),
     )
+
+
+@bp.post("/invoices/<invoice_id>/pay")
+def pay_invoice(invoice_id: str):
+    """ "Pay now": the online page's form (amount optional: all that is due), or JSON
+    ``{"amount": "10.00", "paymentServiceId": ...}`` from a test or the demo's admin."""
+    as_json = request.is_json
+    values = _body() if as_json else request.form
+    page = url_for(".online_invoice_page", invoice_id=invoice_id)
+    try:
+        result = pay_now(
+            _sandbox(),
+            invoice_id,
+            parse_amount(values.get("amount")),
+            values.get("paymentServiceId") or values.get("service"),
+        )
+    except PayNowRefused as refused:
+        if as_json:
+            return _problem(str(refused), 404 if str(refused) == "Invoice not found" else 400)
+        return redirect(
+            url_for(".online_invoice_page", invoice_id=invoice_id, problem=str(refused)), 303
+        )
+    payment, fee = result.payment, result.fee
+    if not as_json:
+        return redirect(f"{page}?paid={payment.reference}", 303)
+    return json_response(
+        {
+            "paymentId": payment.payment_id,
+            "invoiceId": result.invoice.invoice_id,
+            "amount": payment.amount,
+            "reference": payment.reference,
+            "fee": fee.amount,
+            "bankTransactionId": fee.bank_transaction_id,
+            "invoiceStatus": result.invoice.status,
+            "amountDue": result.invoice.amount_due,
+        },
+        status=201,
+    )
+
+
+@bp.get("/organisations/<tenant_id>/bank-transactions")
+def bank_transactions(tenant_id: str):
+    sandbox = _sandbox()
+    with sandbox.lock:
+        org = sandbox.organisations.get(tenant_id.lower())
+        if org is None:
+            return _problem("no such organisation", 404)
+        items = [
+            {
+                "BankTransactionID": t.bank_transaction_id,
+                "Type": t.type,
+                "BankAccount": {"Code": t.bank_account_code},
+                "Contact": {"Name": t.contact_name},
+                "LineItems": [
+                    {
+                        "Description": t.description,
+                        "AccountCode": t.account_code,
+                        "LineAmount": t.amount,
+                    }
+                ],
+                "Total": t.amount,
+                "Date": ms_date(t.date),
+                "Reference": t.reference,
+                "Status": t.status,
+            }
+            for t in org.bank_transactions.values()
+        ]
+    return json_response({"BankTransactions": items})
+
+
+@bp.get("/webhooks")
+def webhook_deliveries():
+    webhooks = _sandbox().webhooks
+    return json_response(
+        {
+            "url": webhooks.url,
+            "subscribed": webhooks.enabled,
+            "deliveries": [
+                {
+                    "at": d.at,
+                    "url": d.url,
+                    "status": d.status,
+                    "error": d.error,
+                    "payload": d.payload(),
+                }
+                for d in list(webhooks.deliveries)
+            ],
+        }
+    )
+
+
+@bp.post("/webhooks")
+def subscribe_webhooks():
+    """``{"url": ..., "key": ...}``: where Xero's events go and the key that signs them."""
+    body = _body()
+    sandbox = _sandbox()
+    sandbox.webhook_url = body.get("url") or None
+    sandbox.webhook_key = body.get("key") or None
+    return json_response({"url": sandbox.webhook_url, "subscribed": sandbox.webhooks.enabled})

@@ -19,6 +19,7 @@ from .oauth import DEFAULT_USER, IdentityProvider, OAuthClient
 from .ratelimit import RateLimiter, RateLimitSettings
 from .seed import country_defaults, seed_organisation
 from .state import Invoice, Organisation, PaymentService, new_id
+from .webhooks import WebhookSender
 
 
 @dataclass
@@ -39,6 +40,8 @@ class Sandbox:
         rate_limits: RateLimitSettings | bool = True,
         validate_contract: bool = False,
         contract_spec_dir: str | None = None,
+        webhook_url: str | None = None,
+        webhook_key: str | None = None,
     ) -> None:
         #: Guards every organisation's books; held for the whole of each API write.
         self.lock = threading.RLock()
@@ -54,6 +57,24 @@ class Sandbox:
             ContractChecker.load(contract_spec_dir) if validate_contract else None
         )
         self.contract_violations: list[ContractViolation] = []
+        #: Xero's webhooks to one subscribed app (``webhook_url``, signed with ``webhook_key``).
+        self.webhooks = WebhookSender(self.clock, webhook_url, webhook_key)
+
+    @property
+    def webhook_url(self) -> str | None:
+        return self.webhooks.url
+
+    @webhook_url.setter
+    def webhook_url(self, url: str | None) -> None:
+        self.webhooks.url = url
+
+    @property
+    def webhook_key(self) -> str | None:
+        return self.webhooks.key
+
+    @webhook_key.setter
+    def webhook_key(self, key: str | None) -> None:
+        self.webhooks.key = key
 
     # -- organisations --------------------------------------------------------------------
 

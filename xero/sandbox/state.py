@@ -61,6 +61,13 @@ class PaymentService:
     url: str
     pay_now_text: str = "Pay now"
     type: str = "Custom"
+    #: Where "Pay now" payments land (the account chosen when the service was linked).
+    account_code: str = "090"
+    #: The service's fee per payment (Stripe UK cards: 1.5% + 20p), kept as a spend-money
+    #: transaction on the same account, charged to ``fee_account_code``.
+    fee_percent: Decimal = Decimal("1.5")
+    fee_fixed: Decimal = Decimal("0.20")
+    fee_account_code: str = "404"
 
 
 @dataclass
@@ -158,6 +165,24 @@ class Payment:
 
 
 @dataclass
+class BankTransaction:
+    """Spend or receive money on a bank account (here: a payment service's fee)."""
+
+    bank_transaction_id: str
+    #: SPEND or RECEIVE
+    type: str
+    bank_account_code: str
+    contact_name: str
+    description: str
+    account_code: str
+    amount: Decimal
+    date: datetime.date
+    reference: str
+    updated: float
+    status: str = "AUTHORISED"
+
+
+@dataclass
 class SentEmail:
     invoice_id: str
     to: str
@@ -182,6 +207,7 @@ class Organisation:
     contacts: dict[str, Contact] = field(default_factory=dict)
     invoices: dict[str, Invoice] = field(default_factory=dict)
     payments: dict[str, Payment] = field(default_factory=dict)
+    bank_transactions: dict[str, BankTransaction] = field(default_factory=dict)
     sent_emails: list[SentEmail] = field(default_factory=list)
     next_invoice_number: int = 1
 

@@ -75,7 +75,10 @@ def write_batch(
     bad one comes back with its own ValidationErrors.
     """
     batch = new_batch()
+    org = organisation()
+    changes: list[tuple[str, str]] = []
     with sandbox().lock:
+        existing = set(org.invoices)
         outcomes: list[tuple[dict, Callable[[], Any] | None, list[str]]] = []
         for item in items:
             try:
@@ -96,7 +99,20 @@ def write_batch(
                 if not summarize:
                     saved["StatusAttributeString"] = "OK"
                 results.append(saved)
-        return json_response(envelope(collection, results, batch.now))
+                changes.extend(_invoice_changes(collection, saved, existing))
+        response = json_response(envelope(collection, results, batch.now))
+    # Xero's INVOICE webhook for every invoice the write created or changed.
+    sandbox().webhooks.invoice_events(org.tenant_id, list(dict.fromkeys(changes)))
+    return response
+
+
+def _invoice_changes(collection: str, saved: dict, existing: set[str]) -> list[tuple[str, str]]:
+    if collection == "Invoices" and saved.get("InvoiceID"):
+        invoice_id = str(saved["InvoiceID"]).lower()
+        return [(invoice_id, "UPDATE" if invoice_id in existing else "CREATE")]
+    if collection == "Payments" and (saved.get("Invoice") or {}).get("InvoiceID"):
+        return [(str(saved["Invoice"]["InvoiceID"]).lower(), "UPDATE")]
+    return []
 
 
 def _error_element(item: dict, messages: list[str], id_key: str) -> dict:
