@@ -170,3 +170,17 @@ def reconcile(check: bool) -> None:
     click.echo(f"{result.checked} synced invoices checked, {len(result.mismatches)} mismatches.")
     if not result.ok:
         raise SystemExit(1)
+
+
+@xero_cli.command("pull")
+def xero_pull() -> None:
+    """Read invoices and payments changed in Xero since the last pull and apply them once."""
+    from portal.xero_setup import xero_service
+    from xero import pull
+    from xero.errors import XeroError
+
+    try:
+        applied = pull.pull(xero_service())
+    except XeroError as error:
+        raise click.ClickException(f"Xero could not be read: {error}") from None
+    click.echo(f"{applied} invoices brought up to date from Xero.")
