@@ -98,7 +98,8 @@ def start_demo_sandbox(app: Flask, portal_port: int) -> str:
     if not theme.payment_services:
         sandbox.attach_payment_service(org.tenant_id, theme.branding_theme_id, "Stripe")
     port = app.config["XERO_SANDBOX_PORT"]
-    base_url, _stop = serve_in_thread(create_sandbox_app(sandbox), port=port)
+    base_url, stop = serve_in_thread(create_sandbox_app(sandbox), port=port)
+    app.extensions["xero_sandbox_stop"] = stop  # for tests that serve the demo wiring
     sandbox.register_client(
         DEMO_CLIENT_ID,
         DEMO_CLIENT_SECRET,
