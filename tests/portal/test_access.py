@@ -16,6 +16,8 @@ from billing.invoicing import delete_draft
 from billing.payments import record_payment
 from tests import factories
 from tests.factories import make_invoice
+from xero import outbox
+from xero.models import JobKind
 
 ADMIN = "admin"  # /admin/...: admins only (blueprint before_request)
 MEMBER = "member"  # a member's own company data; admins are sent to /admin/
@@ -55,6 +57,14 @@ ROUTES = {
     "admin.reconcile": ADMIN,
     "admin.trial_run": ADMIN,
     "admin.trial_clean_up": ADMIN,
+    "admin.sync_log": ADMIN,
+    "admin.sync_job": ADMIN,
+    "admin.retry_sync_job": ADMIN,
+    "admin.ignore_sync_job": ADMIN,
+    "admin.customer_xero": ADMIN,
+    "admin.link_xero_contact": ADMIN,
+    "admin.change_xero_contact_id": ADMIN,
+    "admin.export_to_xero": ADMIN,
     "auth.two_factor_setup": ADMIN_ACCOUNT,
     "auth.two_factor_disable": ADMIN_ACCOUNT,
     "auth.logout": SIGNED_IN,
@@ -95,7 +105,10 @@ def ids(db, member):
     db.commit()
     other_customer = factories.CustomerFactory()
     service = factories.ServiceFactory()
+    job = outbox.enqueue(db, JobKind.CONTACT, other_customer.id)
+    db.commit()
     return {
+        "job_id": job.id,
         "payment_id": own_payment.id,
         "customer_id": other_customer.id,
         "invoice_id": own_invoice.id,
