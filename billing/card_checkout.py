@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing.card_payments import AttemptStatus, CardPaymentAttempt, PaymentSettings
+from billing.db import utcnow
 from billing.encryption import SecretBox
 from billing.errors import BillingError, InvalidAmount, InvoiceNotEditable, Overpayment
 from billing.gateways import (
@@ -41,6 +43,9 @@ log = logging.getLogger(__name__)
 #: Declined attempts allowed per invoice balance: enough for a typo or a second card, few
 #: enough that the portal is no use for testing stolen card numbers.
 MAX_ATTEMPTS_PER_BALANCE = 5
+#: A claim that never reached the gateway (the process died in between) frees its key after
+#: this long, so the member is not told "in progress" for ever.
+ABANDONED_AFTER = timedelta(minutes=10)
 
 
 class PaymentInProgress(BillingError):
@@ -221,6 +226,8 @@ def claim_attempt(
     for retry in range(MAX_ATTEMPTS_PER_BALANCE):
         key = idempotency_key(invoice, amount, retry)
         existing = find_attempt(db, key)
+        if existing is not None and _abandoned(existing):
+            _fail(existing, "The card payment was not completed.")
         if existing is not None and existing.status == AttemptStatus.FAILED:
             continue
         if existing is not None:
@@ -247,6 +254,15 @@ def claim_attempt(
         return Claim(attempt, created=True)
     raise TooManyAttempts(
         "This card payment was declined too many times. Please contact us to pay this invoice."
+    )
+
+
+def _abandoned(attempt: CardPaymentAttempt) -> bool:
+    return (
+        attempt.status == AttemptStatus.STARTED
+        and not attempt.gateway_payment_id
+        and attempt.created_at is not None
+        and attempt.created_at < utcnow() - ABANDONED_AFTER
     )
 
 

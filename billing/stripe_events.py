@@ -45,6 +45,13 @@ CARD = "card"
 
 GatewayFor = Callable[[Session], CardGateway]
 
+#: Events whose object is a charge, and those whose object is a refund naming its charge:
+#: either way the charge's running refund total is re-read.
+CHARGE_EVENTS = frozenset({"charge.refunded", "charge.succeeded", "charge.updated"})
+REFUND_EVENTS = frozenset(
+    {"charge.refund.updated", "refund.created", "refund.updated", "refund.failed"}
+)
+
 
 class UnrecordablePayment(BillingError):
     """Stripe took money the portal cannot record as is (the invoice was paid meanwhile,
@@ -63,14 +70,11 @@ class StripeEventHandler:
         obj = (event.data().get("data") or {}).get("object") or {}
         kind = event.event_type
         if kind.startswith("payment_intent."):
-            fetch = "intent"
-            object_id = obj.get("id")
-        elif kind.startswith("charge.refund.") or kind.startswith("refund."):
-            fetch = "charge"
-            object_id = obj.get("charge")
-        elif kind.startswith("charge."):
-            fetch = "charge"
-            object_id = obj.get("id")
+            fetch, object_id = "intent", obj.get("id")
+        elif kind in CHARGE_EVENTS:
+            fetch, object_id = "charge", obj.get("id")
+        elif kind in REFUND_EVENTS:
+            fetch, object_id = "charge", obj.get("charge")
         else:
             log.info("Stripe event %s (%s) needs nothing from the portal", event.event_id, kind)
             return

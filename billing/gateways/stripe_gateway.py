@@ -101,8 +101,9 @@ def _member_message(error: stripe.StripeError) -> str:
 
 
 def _intent_id_of(error: stripe.StripeError) -> str | None:
-    body = error.json_body or {}
-    intent = (body.get("error") or {}).get("payment_intent")
+    body: Any = error.json_body or {}
+    details = body.get("error") if isinstance(body, dict) else None
+    intent = details.get("payment_intent") if isinstance(details, dict) else None
     if isinstance(intent, dict):
         return intent.get("id")
     return intent if isinstance(intent, str) else None

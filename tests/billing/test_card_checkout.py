@@ -3,7 +3,7 @@ Stripe is called, declines and 3-D Secure, and the payment settings."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,6 +17,7 @@ from billing.card_checkout import (
     claim_attempt,
 )
 from billing.card_payments import AttemptStatus, CardPaymentAttempt, PaymentSettings
+from billing.db import utcnow
 from billing.encryption import SecretBox
 from billing.errors import InvalidAmount, InvoiceNotEditable, Overpayment
 from billing.gateways import from_minor_units, to_minor_units
@@ -135,6 +136,15 @@ def test_a_tab_that_finds_the_key_claimed_but_unsent_waits(db, gateway, invoice)
     other_tab = claim_attempt(db, invoice, invoice.amount_due)
     with pytest.raises(PaymentInProgress):
         card_checkout.resume_attempt(db, gateway, other_tab.attempt)
+
+
+def test_a_claim_that_never_reached_stripe_is_released_after_a_while(db, gateway, invoice):
+    stuck = claim_attempt(db, invoice, invoice.amount_due).attempt
+    stuck.created_at = utcnow() - card_checkout.ABANDONED_AFTER - timedelta(seconds=1)
+    db.flush()
+    fresh = claim_attempt(db, invoice, invoice.amount_due)
+    assert fresh.created and fresh.attempt.idempotency_key.endswith("-retry1")
+    assert stuck.status == AttemptStatus.FAILED
 
 
 def test_another_amount_waits_while_a_payment_is_processing(db, gateway, localstripe, invoice):

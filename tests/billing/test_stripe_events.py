@@ -218,8 +218,9 @@ def test_an_intent_naming_no_portal_invoice_is_acknowledged_and_ignored(
     deliver(db, "payment_intent.succeeded", {"id": unknown.id})
     deliver(db, "payment_intent.succeeded", {"id": "pi_not_at_stripe"})
     deliver(db, "customer.created", {"id": "cus_123"})
+    deliver(db, "charge.dispute.created", {"id": "dp_123", "charge": "ch_123"})
 
-    assert [e.status for e in events(db)] == ["done"] * 4
+    assert [e.status for e in events(db)] == ["done"] * 5
     assert db.scalars(select(Payment)).all() == []
 
 
