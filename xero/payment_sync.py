@@ -174,9 +174,11 @@ def push_payments(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datet
     returned = list(answer.payments or [])
     for index, (job, payment, _) in enumerate(sendable):
         x = returned[index] if index < len(returned) else None
-        errors = element_errors(x) if x is not None else ["Xero did not return this payment"]
-        if not errors and not x.payment_id:
-            errors = ["Xero did not return this payment's id"]
+        if x is None or not x.payment_id:
+            errors = element_errors(x) if x is not None else []
+            results[job.id] = ValidationFailed(errors or ["Xero did not return this payment"])
+            continue
+        errors = element_errors(x)
         if errors:
             results[job.id] = ValidationFailed(errors)
             continue

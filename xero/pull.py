@@ -88,7 +88,7 @@ def _links(db: Session, xero_ids: Sequence[str]) -> dict[str, XeroInvoiceLink]:
             func.lower(XeroInvoiceLink.xero_invoice_id).in_([i.lower() for i in xero_ids])
         )
     )
-    return {link.xero_invoice_id.lower(): link for link in rows}
+    return {(link.xero_invoice_id or "").lower(): link for link in rows}
 
 
 def apply_changes(
