@@ -18,8 +18,11 @@ Knobs: ``sandbox.faults.add("status"|"slow"|"drop", count, method=, path=, ...)`
 ``sandbox.faults.set_rate(p, seed)``; ``sandbox.advance_clock(seconds)`` (or pass a
 ``Clock``); ``sandbox.rate_limiter.configure(enabled=..., per_minute=...)``;
 ``sandbox.attach_payment_service(tenant_id, theme_id, "Stripe")``;
-``sandbox.contract_violations`` when built with ``validate_contract=True``. The same knobs
-are under ``/_sandbox/`` over HTTP (see ``control.py``).
+``sandbox.contract_violations`` when built with ``validate_contract=True``;
+``sandbox.webhook_url`` / ``sandbox.webhook_key`` subscribe an app to Xero's signed INVOICE
+webhooks (``sandbox.webhooks.deliveries``, ``sandbox.webhooks.wait()``); the online invoice's
+"Pay now" (``paynow.pay_now``) pays like Xero's linked Stripe service. The same knobs are
+under ``/_sandbox/`` over HTTP (see ``control.py``).
 """
 
 from __future__ import annotations
