@@ -24,6 +24,8 @@ MEMBER = "member"  # a member's own company data; admins are sent to /admin/
 ADMIN_ACCOUNT = "admin account"  # an admin's own account settings; members get 404
 SIGNED_IN = "signed in"  # any signed-in user
 PUBLIC = "public"  # no sign-in needed
+MEMBER_ACTION = "member action"  # a member's POST on their own invoice (answers vary)
+WEBHOOK = "webhook"  # servers, not browsers: no sign-in or CSRF, a signature instead
 
 ROUTES = {
     "admin.home": ADMIN,
@@ -52,6 +54,19 @@ ROUTES = {
     "member.paid": MEMBER,
     "member.invoice": MEMBER,
     "member.payments": MEMBER,
+    "member.pay": MEMBER,
+    "member.pay_setup": MEMBER_ACTION,
+    "member.pay_card": MEMBER_ACTION,
+    "member.pay_check": MEMBER_ACTION,
+    "admin.payment_settings": ADMIN,
+    "admin.xero_callback": ADMIN,
+    "admin.xero_connect": ADMIN,
+    "admin.xero_connection": ADMIN,
+    "admin.xero_remove": ADMIN,
+    "admin.xero_settings": ADMIN,
+    "admin.xero_tenant": ADMIN,
+    "webhooks.stripe_webhook": WEBHOOK,
+    "webhooks.xero_events": WEBHOOK,
     "member.receipt": MEMBER,
     "admin.money_received_report": ADMIN,
     "admin.reconcile": ADMIN,
@@ -131,6 +146,11 @@ def request(client, method: str, url: str, *, csrf: bool = True):
     raise AssertionError(f"no test for method {method} of {url}")
 
 
+def assert_unsigned_webhook_refused(client, url: str) -> None:
+    response = client.post(url, data=b'{"events": []}', content_type="application/json")
+    assert response.status_code in (400, 401), (url, response.status_code)
+
+
 def test_every_route_is_classified(app):
     endpoints = {r.endpoint for r in app.url_map.iter_rules()} - {"static"}
     unclassified = endpoints - set(ROUTES)
@@ -152,6 +172,9 @@ def test_anonymous(app, client, ids, endpoint):
     rule = rule_of(app, endpoint)
     url = url_of(rule, ids)
     for method in methods_of(rule):
+        if kind == WEBHOOK:
+            assert_unsigned_webhook_refused(client, url)
+            continue
         if kind == PUBLIC:
             if method == "GET":
                 assert client.get(url).status_code == PUBLIC_GET[endpoint], url
@@ -176,6 +199,11 @@ def test_member(app, member_client, ids, endpoint):
             assert request(member_client, method, url, csrf=False).status_code in (400, 403)
         elif kind == MEMBER:
             assert response.status_code == 200, (method, url)
+        elif kind == MEMBER_ACTION:
+            # Their own invoice: answered (an empty form is refused), never hidden or forbidden.
+            assert response.status_code in (200, 302, 400, 409, 422), (method, url)
+        elif kind == WEBHOOK:
+            assert_unsigned_webhook_refused(member_client, url)
         elif kind == ADMIN_ACCOUNT:
             assert response.status_code == 404, (method, url)
         elif kind == SIGNED_IN:
@@ -203,9 +231,11 @@ def test_admin(app, admin_client, ids, endpoint):
             if method == "GET":
                 # 302: an action the invoice's state does not offer goes back to the invoice.
                 assert response.status_code in (200, 302), url
-        elif kind == MEMBER:
+        elif kind in (MEMBER, MEMBER_ACTION):
             assert response.status_code == 302, (method, url)
             assert path_of(response) == "/admin/", (method, url)
+        elif kind == WEBHOOK:
+            assert_unsigned_webhook_refused(admin_client, url)
         elif kind == ADMIN_ACCOUNT:
             assert response.status_code in (200, 302, 422), (method, url)
             assert not is_login_redirect(response), (method, url)
