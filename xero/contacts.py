@@ -24,8 +24,8 @@ from xero.client import XeroApi
 from xero.errors import ValidationFailed, XeroError
 from xero.mapping import contact_for, element_errors
 
-#: Customers looked up per GET (three clauses each keeps the URL well under Xero's limits).
-LOOKUP_CHUNK = 25
+#: Customers looked up per GET: two clauses each (code, email) keep the URL near 4 KB.
+LOOKUP_CHUNK = 40
 BATCH = 50
 
 
@@ -76,7 +76,10 @@ def contact_code(customer: Customer) -> str:
     return customer.ledger_code or assigned_code(customer)
 
 
-def _lookup(api: XeroApi, customers: Sequence[Customer]) -> list:
+def _lookup(api: XeroApi, customers: Sequence[Customer], *, by_name: bool = False) -> list:
+    """Contacts that may be these customers'. Names are looked up only when asked: a new
+    contact whose name is taken is refused by Xero, and only then does the name matter (the
+    refused ones are looked up again by name), which keeps the common look-up short."""
     found = []
     for start in range(0, len(customers), LOOKUP_CHUNK):
         clauses = []
@@ -84,7 +87,8 @@ def _lookup(api: XeroApi, customers: Sequence[Customer]) -> list:
             clauses.append(f"ContactNumber=={_quote(contact_code(customer))}")
             if customer.email:
                 clauses.append(f"EmailAddress=={_quote(customer.email)}")
-            clauses.append(f"Name=={_quote(customer.name)}")
+            if by_name:
+                clauses.append(f"Name=={_quote(customer.name)}")
         answer = api.call("get_contacts", where=" OR ".join(clauses), summary_only=True)
         found.extend(answer.contacts or [])
     return found
@@ -193,7 +197,7 @@ def _create(api: XeroApi, customers: list[Customer], key: str) -> dict[int, Cont
     if refused:
         # Another worker may have created the same customer's contact since our look-up
         # (Xero then refuses the name as taken): look again and link what now matches.
-        matched, _ = _link_found(refused, _lookup(api, refused))
+        matched, _ = _link_found(refused, _lookup(api, refused, by_name=True))
         outcomes.update(matched)
     return outcomes
 

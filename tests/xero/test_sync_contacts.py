@@ -124,7 +124,9 @@ def test_a_name_taken_by_a_contact_with_another_code_is_a_clash_not_a_second_con
     assert [c.name for c in env.xero_contacts()] == ["Hooli"]
     assert env.xero_invoices() == []
     assert env.customer(customer_id).xero_contact_id is None
-    assert "create_contacts" not in env.service.counter.by_method
+    # The look-up goes by code and email; the name only matters once Xero refuses a create
+    # for it, and then the portal looks the name up and reports the clash.
+    assert env.service.counter.by_method.get("create_contacts", 0) <= 1
 
 
 def test_editing_a_linked_customer_updates_its_xero_contact(env):
@@ -201,13 +203,13 @@ def test_a_contact_created_elsewhere_between_look_up_and_create_is_linked(env, m
     real_lookup = contacts._lookup
     looks = []
 
-    def lookup_racing_another_worker(api, customers):
+    def lookup_racing_another_worker(api, customers, **options):
         looks.append([c.name for c in customers])
         if len(looks) == 1:
-            found = real_lookup(api, customers)  # nothing yet...
+            found = real_lookup(api, customers, **options)  # nothing yet...
             env.add_xero_contact("Tyrell Studios", contact_number="TYR")  # ...then the other
             return found
-        return real_lookup(api, customers)
+        return real_lookup(api, customers, **options)
 
     monkeypatch.setattr(contacts, "_lookup", lookup_racing_another_worker)
     env.worker().drain()
