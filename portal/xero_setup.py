@@ -107,6 +107,8 @@ def start_demo_sandbox(app: Flask, portal_port: int) -> str:
         name="Members portal (demo)",
     )
     app.config.update(
+        # Fixed, so opening the demo as localhost still returns to the registered URI.
+        XERO_REDIRECT_URI=f"http://127.0.0.1:{portal_port}/admin/xero/callback",
         XERO_BASE_URL=base_url,
         XERO_CLIENT_ID=DEMO_CLIENT_ID,
         XERO_CLIENT_SECRET=DEMO_CLIENT_SECRET,

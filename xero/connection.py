@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import requests
 from authlib.common.errors import AuthlibBaseError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from billing.encryption import SecretBox
@@ -119,6 +119,12 @@ def connect(
     )
     tokens.store_tokens(connection, token, box, now)
     db.add(connection)
+    # Jobs that were waiting for a connection go now, not when their wait runs out.
+    db.execute(
+        update(SyncJob)
+        .where(SyncJob.status == JobStatus.PENDING, SyncJob.next_attempt_at > now)
+        .values(next_attempt_at=now)
+    )
     detail = f"Connected to {tenant.name} ({tenant.tenant_id})."
     if previous is not None and previous.tenant_id != tenant.tenant_id:
         detail += f" Replaces {previous.tenant_name} ({previous.tenant_id})."

@@ -32,6 +32,7 @@ from xero.errors import (
     NotConnected,
     RateLimited,
     Retryable,
+    ValidationFailed,
     XeroError,
 )
 from xero.invoice_sync import (
@@ -224,9 +225,30 @@ class SyncWorker:
                 self._block(db, limited)
             for job in jobs:
                 self._record(db, job, results.get(job.id))
+            if connected is not None:
+                self._note_health(db, results)
             db.commit()
             if connected is not None and any(isinstance(e, AuthLost) for e in results.values()):
                 self._access_refused(db, connected)
+
+    def _note_health(self, db: Session, results: Results) -> None:
+        """Last successful call and last failure, for the connection's health panel. Xero
+        refusing one invoice's data is not a connection failure; an unanswered call is."""
+        from xero.connection import record_failure, record_success
+        from xero.tokens import active_connection
+
+        connection = active_connection(db)
+        if connection is None:
+            return
+        now = self.clock()
+        if any(error is None for error in results.values()):
+            record_success(connection, now)
+        failure = next(
+            (e for e in results.values() if e is not None and not isinstance(e, ValidationFailed)),
+            None,
+        )
+        if failure is not None:
+            record_failure(connection, failure, now)
 
     def _access_refused(self, db: Session, connected: Connected) -> None:
         """Xero refused a token the portal held valid: the grant was revoked or the app
