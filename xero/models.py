@@ -178,17 +178,27 @@ class SyncAttempt(Base):
 
 
 class RateLimitWindow(Base):
-    """Xero's per-organisation limits, counted here so every worker shares one budget."""
+    """One row per organisation: the lock every worker takes before counting a call, and
+    the block a 429 puts on the organisation."""
 
     __tablename__ = "xero_rate_limits"
 
     tenant_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    minute_started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    minute_calls: Mapped[int] = mapped_column(default=0)
-    day_started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    day_calls: Mapped[int] = mapped_column(default=0)
     #: Set from a 429's Retry-After: nobody calls this organisation before then.
     blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class XeroCall(Base):
+    """Each call the portal made to an organisation in the last day. Xero's limits are
+    rolling windows (60 in any 60 seconds, 5,000 in any 24 hours), so they are counted
+    from these, not from fixed windows that would allow 120 calls across a boundary."""
+
+    __tablename__ = "xero_calls"
+    __table_args__ = (Index("ix_xero_calls_tenant_at", "tenant_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(36))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AuditEntry(Base):

@@ -1,19 +1,20 @@
-"""Xero's per-organisation limits, shared by every worker through one database row.
+"""Xero's per-organisation limits, shared by every worker through the database.
 
-60 calls a minute and 5,000 a day per organisation. A worker asks before each call; when
-the budget is spent it is told how long to wait and reschedules its jobs instead of
-sleeping. A 429 from Xero blocks the organisation for its Retry-After.
+60 calls in any rolling minute and 5,000 in any rolling day per organisation. A worker asks
+before each call; when the budget is spent it is told how long to wait and reschedules its
+jobs instead of sleeping. A 429 from Xero blocks the organisation for its Retry-After.
+Asking takes a row lock on the organisation, so two workers never both take the last call.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from xero.models import RateLimitWindow
+from xero.models import RateLimitWindow, XeroCall
 
 PER_MINUTE = 60
 PER_DAY = 5000
@@ -21,7 +22,7 @@ MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
 
 
-def _window(db: Session, tenant_id: str, now: datetime) -> RateLimitWindow:
+def _window(db: Session, tenant_id: str) -> RateLimitWindow:
     stmt = (
         select(RateLimitWindow)
         .where(RateLimitWindow.tenant_id == tenant_id)
@@ -32,14 +33,27 @@ def _window(db: Session, tenant_id: str, now: datetime) -> RateLimitWindow:
     if window is None:
         try:
             with db.begin_nested():
-                db.add(
-                    RateLimitWindow(tenant_id=tenant_id, minute_started_at=now, day_started_at=now)
-                )
+                db.add(RateLimitWindow(tenant_id=tenant_id))
         except IntegrityError:
             pass  # another worker created it first
         window = db.scalar(stmt)
     assert window is not None
     return window
+
+
+def _wait_for(db: Session, tenant_id: str, now: datetime, span: timedelta, limit: int) -> float:
+    """Seconds until fewer than ``limit`` calls fall in the ``span`` before now (0: now)."""
+    recent = (
+        select(XeroCall.at)
+        .where(XeroCall.tenant_id == tenant_id, XeroCall.at > now - span)
+        .order_by(XeroCall.at.desc())
+    )
+    count = db.scalar(select(func.count()).select_from(recent.subquery())) or 0
+    if count < limit:
+        return 0.0
+    # The call that must age out first is the limit-th most recent one.
+    oldest_that_counts = db.scalar(recent.offset(limit - 1).limit(1))
+    return max((oldest_that_counts + span - now).total_seconds(), 0.001)
 
 
 def take_call(
@@ -50,25 +64,23 @@ def take_call(
     per_day: int = PER_DAY,
 ) -> float:
     """Count one call. Returns 0 when it may go now, else the seconds to wait (not counted)."""
-    window = _window(db, tenant_id, now)
+    window = _window(db, tenant_id)
     if window.blocked_until is not None and window.blocked_until > now:
         return (window.blocked_until - now).total_seconds()
-    if now - window.minute_started_at >= MINUTE:
-        window.minute_started_at, window.minute_calls = now, 0
-    if now - window.day_started_at >= DAY:
-        window.day_started_at, window.day_calls = now, 0
-    if window.minute_calls >= per_minute:
-        return (window.minute_started_at + MINUTE - now).total_seconds()
-    if window.day_calls >= per_day:
-        return (window.day_started_at + DAY - now).total_seconds()
-    window.minute_calls += 1
-    window.day_calls += 1
+    wait = max(
+        _wait_for(db, tenant_id, now, MINUTE, per_minute),
+        _wait_for(db, tenant_id, now, DAY, per_day),
+    )
+    if wait:
+        return wait
+    db.add(XeroCall(tenant_id=tenant_id, at=now))
+    db.execute(delete(XeroCall).where(XeroCall.tenant_id == tenant_id, XeroCall.at < now - DAY))
     db.flush()
     return 0.0
 
 
 def block(db: Session, tenant_id: str, until: datetime, now: datetime) -> None:
-    window = _window(db, tenant_id, now)
+    window = _window(db, tenant_id)
     if window.blocked_until is None or window.blocked_until < until:
         window.blocked_until = until
     db.flush()
