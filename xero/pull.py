@@ -37,6 +37,7 @@ from billing.payments import record_payment, reverse_payment
 from xero.client import XeroApi
 from xero.errors import NotConnected, NotFound, XeroError
 from xero.models import (
+    ConnectionStatus,
     JobKind,
     JobStatus,
     SyncJob,
@@ -276,7 +277,11 @@ def handle_event(service, db: Session, event: InboundEvent) -> None:
         return
     tenant_id = str(data.get("tenantId", "")).lower()
     connection = db.scalar(select(XeroConnection).order_by(XeroConnection.id.desc()).limit(1))
-    if connection is None or connection.tenant_id.lower() != tenant_id:
+    if (
+        connection is None
+        or connection.status == ConnectionStatus.REMOVED
+        or connection.tenant_id.lower() != tenant_id
+    ):
         log.info("xero event for organisation %s, not the connected one: ignored", tenant_id)
         return
     refresh_invoice(service, db, str(data["resourceId"]))

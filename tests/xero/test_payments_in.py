@@ -19,7 +19,9 @@ def env(sandbox, fresh_database_url):
     env.close()
 
 
-def _event(env, xero_invoice_id: str, when: str = "2026-11-06T10:00:00.000") -> None:
+def _event(
+    env, xero_invoice_id: str, when: str = "2026-11-06T10:00:00.000", tenant_id: str = ""
+) -> None:
     import json
 
     payload = {
@@ -28,7 +30,7 @@ def _event(env, xero_invoice_id: str, when: str = "2026-11-06T10:00:00.000") -> 
         "eventDateUtc": when,
         "eventType": "UPDATE",
         "eventCategory": "INVOICE",
-        "tenantId": env.org.tenant_id,
+        "tenantId": tenant_id or env.org.tenant_id,
         "tenantType": "ORGANISATION",
     }
     with env.Session() as db, db.begin():
@@ -121,6 +123,19 @@ def test_an_event_for_an_invoice_the_portal_never_sent_is_acknowledged(env):
 
     with env.Session() as db:
         assert db.query(Payment).count() == 0
+
+
+def test_an_event_for_another_organisation_is_acknowledged(env):
+    invoice_id = env.issue_in_xero()
+    env.pay_in_xero(invoice_id, "10.00")
+    calls = env.service.counter.calls
+    _event(
+        env, env.link(invoice_id).xero_invoice_id, tenant_id="1d2c3b4a-0000-4000-8000-000000000000"
+    )
+    process_due(env.Session, now=env.clock)
+    assert [e.status for e in env.events()] == ["done"]
+    assert env.service.counter.calls == calls
+    assert env.payments(invoice_id) == []
 
 
 def test_a_portal_payment_read_back_from_xero_is_recorded_once(env):
