@@ -43,6 +43,8 @@ def _window(db: Session, tenant_id: str) -> RateLimitWindow:
 
 def _wait_for(db: Session, tenant_id: str, now: datetime, span: timedelta, limit: int) -> float:
     """Seconds until fewer than ``limit`` calls fall in the ``span`` before now (0: now)."""
+    if limit <= 0:
+        return span.total_seconds()  # no budget at all (a paused organisation)
     recent = (
         select(XeroCall.at)
         .where(XeroCall.tenant_id == tenant_id, XeroCall.at > now - span)
