@@ -80,7 +80,7 @@ def _lookup(api: XeroApi, customers: Sequence[Customer], *, by_name: bool = Fals
     """Contacts that may be these customers'. Names are looked up only when asked: a new
     contact whose name is taken is refused by Xero, and only then does the name matter (the
     refused ones are looked up again by name), which keeps the common look-up short."""
-    found = []
+    found: list = []
     for start in range(0, len(customers), LOOKUP_CHUNK):
         clauses = []
         for customer in customers[start : start + LOOKUP_CHUNK]:

@@ -89,9 +89,16 @@ def push_invoices(
     ready: list[tuple[SyncJob, Invoice]] = []
     for job in jobs:
         invoice = invoices.get(job.object_id)
-        # Only awaiting-payment invoices are sent; voids and deletes have jobs of their own,
-        # and a paid invoice's payments reach Xero as payments.
-        if invoice is None or invoice.state is not InvoiceStatus.AWAITING_PAYMENT:
+        # Awaiting-payment invoices are sent; voids and deletes have jobs of their own, and
+        # payments reach Xero as payments. An invoice paid before it ever reached Xero (a
+        # card payment while Xero was down) is still sent, as AUTHORISED: its payment
+        # follows, and waits for it.
+        linked = invoice is not None and invoice.id in links and links[invoice.id].xero_invoice_id
+        sendable_state = invoice is not None and (
+            invoice.state is InvoiceStatus.AWAITING_PAYMENT
+            or (invoice.state is InvoiceStatus.PAID and not linked)
+        )
+        if invoice is None or not sendable_state:
             results[job.id] = None
             continue
         unmapped = sorted(
@@ -133,7 +140,7 @@ def push_invoices(
     payload = [
         invoice_for(
             invoice,
-            contact_id=contacts[invoice.customer_id].contact_id,
+            contact_id=str(contacts[invoice.customer_id].contact_id),
             tax_types=settings.tax_types,
             branding_theme_id=settings.branding_theme_id,
             xero_invoice_id=links[invoice.id].xero_invoice_id if invoice.id in links else None,
@@ -151,7 +158,10 @@ def push_invoices(
     returned = {x.invoice_number: x for x in answer.invoices or []}
     for job, invoice in sendable:
         x = returned.get(invoice.number)
-        errors = element_errors(x) if x is not None else ["Xero did not return this invoice"]
+        if x is None:
+            results[job.id] = ValidationFailed(["Xero did not return this invoice"])
+            continue
+        errors = element_errors(x)
         if errors:
             results[job.id] = ValidationFailed(errors)
             continue
@@ -197,25 +207,25 @@ def change_status(
     ]
     if unlinked:
         _adopt_existing(db, api, unlinked, links)
-    targets = []
+    targets: list[tuple[SyncJob, XeroInvoiceLink, str]] = []
     for job in jobs:
         link = links.get(job.object_id)
         if link is None or not link.xero_invoice_id or link.xero_status == status:
             results[job.id] = None
         else:
-            targets.append((job, link))
+            targets.append((job, link, link.xero_invoice_id))
     if not targets:
         return results
     answer = api.call(
         "update_or_create_invoices",
-        Invoices(invoices=[void_for(link.xero_invoice_id, status) for _, link in targets]),
+        Invoices(invoices=[void_for(xero_id, status) for _, _, xero_id in targets]),
         summarize_errors=False,
-        idempotency_key=batch_key(status, [job for job, _ in targets]),
+        idempotency_key=batch_key(status, [job for job, _, _ in targets]),
         write=True,
     )
     returned = {str(x.invoice_id): x for x in answer.invoices or []}
-    for job, link in targets:
-        x = returned.get(link.xero_invoice_id)
+    for job, link, xero_id in targets:
+        x = returned.get(xero_id)
         errors = element_errors(x) if x is not None else ["Xero did not return this invoice"]
         if errors:
             results[job.id] = ValidationFailed(errors)

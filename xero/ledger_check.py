@@ -107,7 +107,7 @@ def check_ledgers(db: Session, api: XeroApi) -> CheckResult:
         answer = api.call("get_invoices", i_ds=[xero_id for _, xero_id in chunk], page=1)
         by_id = {str(x.invoice_id).lower(): x for x in answer.invoices or []}
         for invoice, xero_id in chunk:
-            x = by_id.get(xero_id.lower())
+            x = by_id.get((xero_id or "").lower())
             if x is None:
                 mismatches.append(
                     Mismatch(invoice.number or "", "presence", "synced", "missing from Xero")

@@ -55,6 +55,8 @@ def _wait_for(db: Session, tenant_id: str, now: datetime, span: timedelta, limit
         return 0.0
     # The call that must age out first is the limit-th most recent one.
     oldest_that_counts = db.scalar(recent.offset(limit - 1).limit(1))
+    if oldest_that_counts is None:  # pruned between the count and the look-up
+        return 0.0
     return max((oldest_that_counts + span - now).total_seconds(), 0.001)
 
 

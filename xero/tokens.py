@@ -167,7 +167,7 @@ def access_token(
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    if connection.status != ConnectionStatus.ACTIVE:
+    if connection is None or connection.status != ConnectionStatus.ACTIVE:
         raise AuthLost("Xero needs to be connected again")
     expires = connection.access_token_expires_at
     stored = (
@@ -178,7 +178,7 @@ def access_token(
     if stored and expires is not None and expires - EARLY_REFRESH > now and stored != refused:
         return connection.tenant_id, stored
     try:
-        token = refresh(app, box.decrypt(connection.refresh_token_encrypted))
+        token = refresh(app, box.decrypt(connection.refresh_token_encrypted or ""))
     except AuthLost as error:
         connection.status = ConnectionStatus.RECONNECT_NEEDED
         connection.last_failure_at = now

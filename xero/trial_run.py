@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,7 +45,7 @@ def send_test_invoice(db: Session, service_id: int, *, prefix: str, today: date)
             line_amount_type=LineAmountType.EXCLUSIVE,
             issue_date=today,
             reference="Portal check: safe to ignore",
-            lines=[DraftLine(service.id, f"Test: {service.name}", 1, service.unit_price)],
+            lines=[DraftLine(service.id, f"Test: {service.name}", Decimal(1), service.unit_price)],
         ),
     )
     return issue_invoice(db, draft, prefix=prefix, today=today)

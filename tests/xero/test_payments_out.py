@@ -204,11 +204,6 @@ def test_without_a_payments_account_the_job_needs_attention(env):
     assert "create_payments" not in env.service.counter.by_method
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="xero/invoice_sync.push_invoices sends only awaiting-payment invoices: one paid in "
-    "the portal before its first push never reaches Xero, so its payment waits for it forever",
-)
 def test_an_invoice_paid_before_its_first_push_still_reaches_xero(env):
     invoice_id = env.issue(env.add_customer(name="Quick Payer Ltd"))
     env.card_payment(invoice_id)  # paid in full before the worker ran
