@@ -93,10 +93,10 @@ def push_invoices(
         # payments reach Xero as payments. An invoice paid before it ever reached Xero (a
         # card payment while Xero was down) is still sent, as AUTHORISED: its payment
         # follows, and waits for it.
-        linked = invoice is not None and invoice.id in links and links[invoice.id].xero_invoice_id
+        in_xero = bool(invoice and invoice.id in links and links[invoice.id].xero_invoice_id)
         sendable_state = invoice is not None and (
             invoice.state is InvoiceStatus.AWAITING_PAYMENT
-            or (invoice.state is InvoiceStatus.PAID and not linked)
+            or (invoice.state is InvoiceStatus.PAID and not in_xero)
         )
         if invoice is None or not sendable_state:
             results[job.id] = None
