@@ -123,6 +123,11 @@ def demo_serve(host: str, port: int) -> None:
     db.commit()
     start_worker_thread(app)
     click.echo(f"Xero sandbox (the demo's Xero): {sandbox_url}  (connected, sync worker running)")
+    from portal.demo_stripe import start_demo_stripe
+
+    stripe_url = start_demo_stripe(app, port)
+    if stripe_url:
+        click.echo(f"Stripe stand-in (localstripe): {stripe_url}  (test card 4242 4242 4242 4242)")
     click.echo(f"Portal: http://{host}:{port}")
     # Flask refuses app.run() inside its own CLI; werkzeug's server is what it would use.
     from werkzeug.serving import run_simple

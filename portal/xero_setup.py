@@ -158,18 +158,25 @@ def connect_demo(db, app: Flask, user_id: int | None) -> XeroConnection:
 
 def _resync_everything(db) -> None:
     """The demo sandbox starts empty on every run: forget old Xero links and send every
-    awaiting-payment invoice again (the outbox's look-ups make this safe)."""
+    unpaid or paid invoice and the portal's own payments again (look-ups make this safe)."""
     from sqlalchemy import delete, update
 
     from billing.customers import Customer
-    from billing.invoices import Invoice, InvoiceStatus
+    from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
     from xero.models import JobKind, SyncJob, XeroInvoiceLink
 
     db.execute(delete(SyncJob))
     db.execute(delete(XeroInvoiceLink))
     db.execute(update(Customer).values(xero_contact_id=None))
-    awaiting = db.scalars(
-        select(Invoice.id).where(Invoice.status == InvoiceStatus.AWAITING_PAYMENT)
-    )
-    for invoice_id in awaiting:
+    db.execute(update(Payment).values(xero_payment_id=None))
+    in_xero = (InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.PAID)
+    for invoice_id in db.scalars(select(Invoice.id).where(Invoice.status.in_(in_xero))):
         outbox.enqueue(db, JobKind.INVOICE, invoice_id)
+    # Without the portal's payments Xero would ask members for money already paid.
+    portal_payments = (
+        select(Payment.id)
+        .join(Payment.invoice)
+        .where(Payment.source == PaymentSource.PORTAL, Invoice.status.in_(in_xero))
+    )
+    for payment_id in db.scalars(portal_payments):
+        outbox.enqueue(db, JobKind.PAYMENT, payment_id)
