@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from portal import create_app, migrations
 from portal.db import make_engine
@@ -28,7 +29,9 @@ def scratch_postgres_database(base_url: str, purpose: str):
     """Create an empty database beside ``base_url``; return its URL and a function to drop it."""
     url = make_url(base_url)
     name = f"portal_{purpose}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    # NullPool: no idle connection per scratch database for the whole session (PostgreSQL
+    # allows 100 in all, and several test runs may share the server).
+    admin = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from billing.customers import Customer
 from billing.db import utcnow
@@ -194,19 +194,34 @@ class SyncWorker:
                 and_(SyncJob.status == JobStatus.PENDING, SyncJob.next_attempt_at <= now),
                 and_(SyncJob.status == JobStatus.RUNNING, SyncJob.locked_until < now),
             )
+            # One job per object at a time: a later job for an object whose earlier one is
+            # still being carried out (by this or another worker) waits its turn.
+            other = aliased(SyncJob)
+            busy = exists().where(
+                other.kind == SyncJob.kind,
+                other.object_id == SyncJob.object_id,
+                other.id != SyncJob.id,
+                other.status == JobStatus.RUNNING,
+                other.locked_until >= now,
+            )
             jobs = list(
                 db.scalars(
                     select(SyncJob)
-                    .where(SyncJob.kind == kind, due)
+                    .where(SyncJob.kind == kind, due, ~busy)
                     .order_by(SyncJob.id)
                     .limit(self.config.batch_size)
                     .with_for_update(skip_locked=True)
                 )
             )
+            claimed, objects = [], set()
             for job in jobs:
+                if job.object_id in objects:
+                    continue  # the same object twice in one batch: the later job waits
+                objects.add(job.object_id)
                 job.status = JobStatus.RUNNING
                 job.locked_until = now + self.config.lease
-            return [job.id for job in jobs]
+                claimed.append(job.id)
+            return claimed
 
     # -- carrying out ------------------------------------------------------------------
 

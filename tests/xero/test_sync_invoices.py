@@ -159,3 +159,20 @@ def test_invoices_are_emailed_from_xero_when_asked(env):
     env.worker().drain()
     assert len(env.org.sent_emails) == 2
     assert {e.to for e in env.org.sent_emails} == {"ap@acme.example"}
+
+
+def test_one_job_per_object_at_a_time(env):
+    from xero.models import SyncJob
+
+    invoice_id = env.issue(env.add_customer(name="Acme"))
+    with env.Session() as db, db.begin():
+        # A second job for the same invoice (the first had failed once, so no merging).
+        first = db.query(SyncJob).filter_by(object_id=invoice_id).one()
+        first.attempts = 1
+        db.add(SyncJob(kind=JobKind.INVOICE, object_id=invoice_id, idempotency_key="second"))
+    worker = env.worker()
+    claimed = worker.claim(JobKind.INVOICE)
+    assert len(claimed) == 1
+    assert worker.claim(JobKind.INVOICE) == []  # the other waits while the first runs
+    worker.process(JobKind.INVOICE, claimed)
+    assert len(worker.claim(JobKind.INVOICE)) == 1
