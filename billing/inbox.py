@@ -135,3 +135,23 @@ def _handle(session_factory, event_id: int, now, rng: random.Random) -> None:
             event.processed_at = now()
             event.locked_until = None
         db.commit()
+
+
+def retry_event(db: Session, event: InboundEvent, now: datetime) -> None:
+    """An admin asks for a failed event to be handled again, from scratch."""
+    event.status = "pending"
+    event.attempts = 0
+    event.next_attempt_at = now
+    event.locked_until = None
+    db.flush()
+
+
+def troubled_events(limit: int = 100):
+    """Events that failed for good, or are retrying: newest first."""
+    return (
+        select(InboundEvent)
+        .where(or_(InboundEvent.status == "failed", InboundEvent.attempts > 0))
+        .where(InboundEvent.status != "done")
+        .order_by(InboundEvent.id.desc())
+        .limit(limit)
+    )

@@ -8,6 +8,7 @@ bp.before_request(require_admin)
 from portal.admin import (  # noqa: E402,F401
     customers,
     home,
+    inbox,
     invoices,
     payment_settings,
     reconcile,

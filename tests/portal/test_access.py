@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from billing.inbox import InboundEvent
 from billing.invoicing import delete_draft
 from billing.payments import record_payment
 from tests import factories
@@ -70,6 +71,8 @@ ROUTES = {
     "member.receipt": MEMBER,
     "admin.money_received_report": ADMIN,
     "admin.reconcile": ADMIN,
+    "admin.inbox": ADMIN,
+    "admin.retry_inbound_event": ADMIN,
     "admin.trial_run": ADMIN,
     "admin.trial_clean_up": ADMIN,
     "admin.sync_log": ADMIN,
@@ -122,7 +125,18 @@ def ids(db, member):
     service = factories.ServiceFactory()
     job = outbox.enqueue(db, JobKind.CONTACT, other_customer.id)
     db.commit()
+    event = InboundEvent(
+        provider="xero",
+        event_id="evt-access",
+        event_type="INVOICE.UPDATE",
+        payload="{}",
+        status="failed",
+        attempts=8,
+    )
+    db.add(event)
+    db.commit()
     return {
+        "event_id": event.id,
         "job_id": job.id,
         "payment_id": own_payment.id,
         "customer_id": other_customer.id,
