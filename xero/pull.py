@@ -37,7 +37,7 @@ from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
 from billing.invoicing import void_invoice
 from billing.payments import record_payment, reverse_payment
 from xero.client import XeroApi
-from xero.errors import NotConnected, NotFound, RateLimited, XeroError
+from xero.errors import AuthLost, NotConnected, NotFound, RateLimited, XeroError
 from xero.models import (
     ConnectionStatus,
     JobKind,
@@ -310,17 +310,39 @@ def handle_event(service, db: Session, event: InboundEvent) -> None:
 
 
 def read_invoices(
-    api: XeroApi, xero_invoice_ids: Sequence[str], known: dict[str, set[str]] | None = None
+    api: XeroApi,
+    xero_invoice_ids: Sequence[str],
+    known: dict[str, set[str]] | None = None,
+    failed: dict[str, XeroError] | None = None,
 ) -> dict[str, InvoiceChange]:
     """Invoices and their payments as Xero has them now, 50 per GET /Invoices?IDs=...
 
     An invoice lists only the payments that stand. Where one the portal holds for it
     (``known``: Xero invoice id -> PaymentIDs, lower case) is missing from that list, it was
-    deleted: that invoice's payments, deleted ones too, are read through GET /Payments."""
+    deleted: that invoice's payments, deleted ones too, are read through GET /Payments.
+    With ``failed`` given, a call that fails leaves its invoices there, with the error, and
+    the others are still read (a 429 or a lost connection stops the reading)."""
     changes: dict[str, InvoiceChange] = {}
     unique = list(dict.fromkeys(i.lower() for i in xero_invoice_ids))
+
+    def failing(error: XeroError, chunk: list[str], rest: list[str]) -> bool:
+        """Note the error; whether to stop reading."""
+        if failed is None:
+            raise error
+        stop = isinstance(error, RateLimited | AuthLost | NotConnected)
+        for key in rest if stop else chunk:
+            failed[key] = error
+            changes.pop(key, None)
+        return stop
+
     for start in range(0, len(unique), READ_BATCH):
-        answer = api.call("get_invoices", i_ds=unique[start : start + READ_BATCH], page=1)
+        chunk = unique[start : start + READ_BATCH]
+        try:
+            answer = api.call("get_invoices", i_ds=chunk, page=1)
+        except XeroError as error:
+            if failing(error, chunk, unique[start:]):
+                return changes
+            continue
         for x in answer.invoices or []:
             payments = list(x.payments or [])
             for payment in payments:
@@ -335,9 +357,15 @@ def read_invoices(
     ]
     for start in range(0, len(gone), PAYMENTS_CHUNK):
         chunk = gone[start : start + PAYMENTS_CHUNK]
-        answer = api.call(
-            "get_payments", where=" OR ".join(f'Invoice.InvoiceID==guid("{i}")' for i in chunk)
-        )
+        try:
+            answer = api.call(
+                "get_payments",
+                where=" OR ".join(f'Invoice.InvoiceID==guid("{i}")' for i in chunk),
+            )
+        except XeroError as error:
+            if failing(error, chunk, gone[start:]):
+                return changes
+            continue
         found: dict[str, list] = {key: [] for key in chunk}
         for x in answer.payments or []:
             if x.invoice is not None and str(x.invoice.invoice_id).lower() in found:
@@ -398,11 +426,12 @@ def handle_events(
         return 0
     with service.session_factory() as db:
         waiting: set[str] = set()
+        failed: dict[str, XeroError] = {}
         try:
             named = {event_id: _event_invoice(db, data) for event_id, data in claimed.items()}
             wanted = [i for i in dict.fromkeys(n.lower() for n in named.values() if n)]
             if wanted:
-                _reread(service, db, wanted, waiting)
+                _reread(service, db, wanted, waiting, failed)
         except Exception as error:  # noqa: BLE001 - any failure is retried, then shown
             db.rollback()
             for event in db.scalars(select(InboundEvent).where(InboundEvent.id.in_(list(claimed)))):
@@ -412,7 +441,10 @@ def handle_events(
             return len(claimed)
         now = service.clock()
         for event in db.scalars(select(InboundEvent).where(InboundEvent.id.in_(list(claimed)))):
-            if (named[event.id] or "").lower() in waiting:
+            invoice_id = (named[event.id] or "").lower()
+            if invoice_id in failed:
+                _retry(event, failed[invoice_id], now, rng)
+            elif invoice_id in waiting:
                 _retry(event, PortalPushInProgress("a portal payment is being sent"), now, rng)
             else:
                 event.status = "done"
@@ -422,8 +454,11 @@ def handle_events(
     return len(claimed)
 
 
-def _reread(service, db: Session, wanted: list[str], waiting: set[str]) -> None:
-    """Read the portal's invoices among ``wanted`` from Xero and apply them (not committed)."""
+def _reread(
+    service, db: Session, wanted: list[str], waiting: set[str], failed: dict[str, XeroError]
+) -> None:
+    """Read the portal's invoices among ``wanted`` from Xero and apply them (not committed);
+    those that could not be read are left in ``failed``."""
     api, settings = _connect(service, db)
     if settings is not None and not settings.sync_payments_in:
         return
@@ -434,7 +469,7 @@ def _reread(service, db: Session, wanted: list[str], waiting: set[str]) -> None:
         return
     known = _known_payments(db, ours)
     db.commit()  # no transaction stays open while Xero answers
-    changes = read_invoices(api, ours, known)
+    changes = read_invoices(api, ours, known, failed)
     apply_changes(
         db, list(changes.values()), service.clock(), payments_out=payments_out, waiting=waiting
     )
