@@ -6,6 +6,7 @@ import json
 
 from flask import Response
 
+from tests.xero.conftest import needs_openapi
 from xero.sandbox import Sandbox, create_sandbox_app
 from xero.sandbox.contract import ContractChecker
 
@@ -26,6 +27,7 @@ def _put_invoices(sandbox, connected, payload):
     )
 
 
+@needs_openapi
 def test_sdk_false_flags_pass_but_other_read_only_fields_are_reported(accounting_api, sandbox):
     contact = {"Name": "Raw Client Ltd", "HasValidationErrors": False}
     ok = {"Type": "ACCREC", "Contact": contact, "HasErrors": False, "HasAttachments": False}
@@ -39,6 +41,7 @@ def test_sdk_false_flags_pass_but_other_read_only_fields_are_reported(accounting
     sandbox.sandbox.contract_violations.clear()
 
 
+@needs_openapi
 def test_wrong_enum_and_missing_tenant_header_are_reported(accounting_api, sandbox):
     bad = {"Type": "ACCRECX", "Contact": {"Name": "Raw Client Ltd"}}
     answer = _put_invoices(sandbox, accounting_api, {"Invoices": [bad]})
@@ -47,6 +50,7 @@ def test_wrong_enum_and_missing_tenant_header_are_reported(accounting_api, sandb
     sandbox.sandbox.contract_violations.clear()
 
 
+@needs_openapi
 def test_responses_are_checked():
     sandbox = Sandbox(validate_contract=True)
     app = create_sandbox_app(sandbox)
@@ -69,6 +73,7 @@ def test_missing_descriptions_skip_checking_with_a_reason(tmp_path, capsys):
     assert sandbox.contract is None
 
 
+@needs_openapi
 def test_violations_are_readable_over_http(accounting_api, sandbox):
     listed = http().request("GET", f"{sandbox.url}/_sandbox/contract-violations").json()
     assert listed == {"enabled": True, "violations": []}
