@@ -21,7 +21,6 @@ Xero is called, and no transaction stays open during the calls.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -59,8 +58,8 @@ OVERLAP = timedelta(minutes=2)
 READ_BATCH = 50
 #: Invoices whose payments (deleted ones too) are read per GET /Payments?where=...
 PAYMENTS_CHUNK = 25
-#: Stored Xero events ``handle_events`` takes in one round.
-EVENTS_PER_ROUND = 500
+#: Other stored Xero events whose invoices one event's handler reads along with its own.
+EVENTS_PER_READ = 500
 
 
 class PortalPushInProgress(XeroError):
@@ -286,12 +285,16 @@ def refresh_invoice(service, db: Session, xero_invoice_id: str) -> bool:
     return applied > 0
 
 
-def _event_invoice(db: Session, data: dict) -> str | None:
-    """The Xero invoice an event asks to re-read; None for events the portal ignores."""
+def _connection(db: Session) -> XeroConnection | None:
+    return db.scalar(select(XeroConnection).order_by(XeroConnection.id.desc()).limit(1))
+
+
+def _event_invoice(connection: XeroConnection | None, data: dict) -> str | None:
+    """The Xero invoice (lower case) an event asks to re-read; None for events the portal
+    ignores (not an invoice, another organisation, the integration removed)."""
     if str(data.get("eventCategory", "")).upper() != "INVOICE":
         return None
     tenant_id = str(data.get("tenantId", "")).lower()
-    connection = db.scalar(select(XeroConnection).order_by(XeroConnection.id.desc()).limit(1))
     if (
         connection is None
         or connection.status == ConnectionStatus.REMOVED
@@ -299,14 +302,92 @@ def _event_invoice(db: Session, data: dict) -> str | None:
     ):
         log.info("xero event for organisation %s, not the connected one: ignored", tenant_id)
         return None
-    return str(data.get("resourceId") or "") or None
+    return str(data.get("resourceId") or "").lower() or None
 
 
 def handle_event(service, db: Session, event: InboundEvent) -> None:
-    """The inbox handler for Xero events: re-read the invoice the event names."""
-    xero_invoice_id = _event_invoice(db, event.data())
-    if xero_invoice_id is not None:
-        refresh_invoice(service, db, xero_invoice_id)
+    """The inbox handler for Xero events: re-read the invoice the event names, and with it
+    the invoices of every other Xero event waiting in the inbox, 50 per call (hundreds of
+    "Pay now" webhooks cost a few calls, not two each).
+
+    The others are claimed and marked done here; those another round already claimed (the
+    inbox hands them over one by one) get ``processed_at``: covered by a read made after they
+    arrived, their own turn finds nothing to do. An invoice that could not be read, or must
+    wait for a portal push, leaves its other events to be handled on their own."""
+    if event.processed_at is not None:
+        return  # covered by another event's read of its invoice, made after it arrived
+    connection = _connection(db)
+    mine = _event_invoice(connection, event.data())
+    if mine is None:
+        return
+    moment = service.clock()
+    others = _other_events(db, connection, event.id, moment)
+    db.commit()  # the claims stand even if this event fails
+    wanted = list(dict.fromkeys([mine] + [i for i, _ in others.values() if i]))
+    waiting: set[str] = set()
+    failed: dict[str, XeroError] = {}
+    try:
+        _reread(service, db, wanted, waiting, failed)
+    except Exception:
+        db.rollback()
+        _release(db, [i for i, (_, claimed) in others.items() if claimed])
+        raise
+    now = service.clock()
+    if others:
+        for other in db.scalars(select(InboundEvent).where(InboundEvent.id.in_(list(others)))):
+            invoice_id, claimed = others[other.id]
+            blocked = invoice_id in failed or invoice_id in waiting
+            if claimed:
+                other.locked_until = None
+                other.status = "pending" if blocked else "done"
+                other.processed_at = None if blocked else now
+            elif not blocked:
+                other.processed_at = now
+    if mine in failed or mine in waiting:
+        db.commit()  # what was applied, and the others' outcome
+        if mine in failed:
+            raise failed[mine]
+        raise PortalPushInProgress("a portal payment on this invoice is being sent to Xero")
+
+
+def _release(db: Session, event_ids: list[int]) -> None:
+    """Give claimed events back, due at once, to be handled on their own."""
+    if event_ids:
+        for other in db.scalars(select(InboundEvent).where(InboundEvent.id.in_(event_ids))):
+            other.status = "pending"
+            other.locked_until = None
+        db.commit()
+
+
+def _other_events(
+    db: Session, connection: XeroConnection | None, event_id: int, moment: datetime
+) -> dict[int, tuple[str | None, bool]]:
+    """Xero events due or being handled, but this one: event id -> (invoice to re-read,
+    whether claimed here). Due ones are claimed for the read."""
+    found: dict[int, tuple[str | None, bool]] = {}
+    rows = db.scalars(
+        select(InboundEvent)
+        .where(
+            InboundEvent.provider == PROVIDER,
+            InboundEvent.id != event_id,
+            or_(
+                and_(InboundEvent.status == "pending", InboundEvent.next_attempt_at <= moment),
+                InboundEvent.status == "running",
+            ),
+        )
+        .order_by(InboundEvent.id)
+        .limit(EVENTS_PER_READ)
+        .with_for_update(skip_locked=True)
+    )
+    for other in rows:
+        claim = other.status == "pending" or (
+            other.locked_until is not None and other.locked_until < moment
+        )
+        if claim:
+            other.status = "running"
+            other.locked_until = moment + inbox.LEASE
+        found[other.id] = (_event_invoice(connection, other.data()), claim)
+    return found
 
 
 def read_invoices(
@@ -394,66 +475,6 @@ def _known_payments(db: Session, xero_invoice_ids: Sequence[str]) -> dict[str, s
     return known
 
 
-def handle_events(
-    service, *, limit: int = EVENTS_PER_ROUND, rng: random.Random | None = None
-) -> int:
-    """The inbox's due Xero events, together: each only names an invoice to re-read, so the
-    invoices they name are read 50 per call and applied in one transaction with the events'
-    outcome (hundreds of "Pay now" webhooks cost a few calls, not two each). Claimed, retried
-    with backoff and failed as ``billing.inbox`` does; it takes any event left over one by
-    one (``handle_event``). Returns how many events were handled."""
-    rng = rng or random.Random()  # noqa: S311 - jitter, not security
-    moment = service.clock()
-    with service.session_factory() as db, db.begin():
-        due = or_(
-            and_(InboundEvent.status == "pending", InboundEvent.next_attempt_at <= moment),
-            and_(InboundEvent.status == "running", InboundEvent.locked_until < moment),
-        )
-        events = list(
-            db.scalars(
-                select(InboundEvent)
-                .where(InboundEvent.provider == PROVIDER, due)
-                .order_by(InboundEvent.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        for event in events:
-            event.status = "running"
-            event.locked_until = moment + inbox.LEASE
-        claimed = {event.id: event.data() for event in events}
-    if not claimed:
-        return 0
-    with service.session_factory() as db:
-        waiting: set[str] = set()
-        failed: dict[str, XeroError] = {}
-        try:
-            named = {event_id: _event_invoice(db, data) for event_id, data in claimed.items()}
-            wanted = [i for i in dict.fromkeys(n.lower() for n in named.values() if n)]
-            if wanted:
-                _reread(service, db, wanted, waiting, failed)
-        except Exception as error:  # noqa: BLE001 - any failure is retried, then shown
-            db.rollback()
-            for event in db.scalars(select(InboundEvent).where(InboundEvent.id.in_(list(claimed)))):
-                _retry(event, error, service.clock(), rng)
-            log.warning("xero events: %d to retry: %s", len(claimed), error)
-            db.commit()
-            return len(claimed)
-        now = service.clock()
-        for event in db.scalars(select(InboundEvent).where(InboundEvent.id.in_(list(claimed)))):
-            invoice_id = (named[event.id] or "").lower()
-            if invoice_id in failed:
-                _retry(event, failed[invoice_id], now, rng)
-            elif invoice_id in waiting:
-                _retry(event, PortalPushInProgress("a portal payment is being sent"), now, rng)
-            else:
-                event.status = "done"
-                event.processed_at = now
-                event.locked_until = None
-        db.commit()
-    return len(claimed)
-
-
 def _reread(
     service, db: Session, wanted: list[str], waiting: set[str], failed: dict[str, XeroError]
 ) -> None:
@@ -473,22 +494,6 @@ def _reread(
     apply_changes(
         db, list(changes.values()), service.clock(), payments_out=payments_out, waiting=waiting
     )
-
-
-def _retry(event: InboundEvent, error: Exception, now: datetime, rng: random.Random) -> None:
-    event.last_error = f"{type(error).__name__}: {error}"[:2000]
-    event.locked_until = None
-    event.status = "pending"
-    if isinstance(error, RateLimited):
-        # Not the event's fault: wait for the budget without counting an attempt.
-        event.next_attempt_at = now + timedelta(seconds=error.retry_after)
-        return
-    event.attempts += 1
-    if event.attempts >= inbox.MAX_ATTEMPTS:
-        event.status = "failed"
-        return
-    delay = min(3600, 5 * 2 ** (event.attempts - 1))
-    event.next_attempt_at = now + timedelta(seconds=rng.uniform(delay / 2, delay))
 
 
 def register(service) -> None:

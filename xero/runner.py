@@ -4,11 +4,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from sqlalchemy import func, select
+
 from billing import inbox
-from xero import pull
+from billing.db import utcnow
+from billing.inbox import InboundEvent
 from xero.service import XeroService
 
 DEFAULT_PULL_EVERY = timedelta(minutes=5)
@@ -30,15 +34,42 @@ class JobRunner:
 
     def run_once(self) -> int:
         """One round of each kind of work; returns how much was handled (0: idle)."""
-        # Xero's events first, all together: their invoices are re-read 50 per call.
-        handled = pull.handle_events(self.service)
-        handled += inbox.process_due(self.service.session_factory, now=self.service.clock)
+        handled = inbox.process_due(self.service.session_factory, now=self.service.clock)
         handled += self.worker.run_once()
         now = self.service.clock()
         if self.pull is not None and (self._next_pull is None or now >= self._next_pull):
             self._next_pull = now + self.pull_every
             handled += self.pull()
         return handled
+
+    def gather(
+        self,
+        quiet: float = 0.2,
+        longest: float = 1.0,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
+        """After an idle spell, before the next round: while webhooks are still arriving,
+        wait until none came for ``quiet`` seconds (the oldest waiting at most ``longest``).
+        A burst of payments (a reminder run, month end) then becomes one batch: one read of
+        its invoices from Xero and one write of its card payments, instead of one of each
+        per round that caught part of it. Real time: that is what the events are stamped in.
+        """
+        while True:
+            with self.service.session_factory() as db:
+                oldest, newest = db.execute(
+                    select(
+                        func.min(InboundEvent.received_at), func.max(InboundEvent.received_at)
+                    ).where(InboundEvent.status == "pending", InboundEvent.attempts == 0)
+                ).one()
+            if oldest is None:
+                return
+            now = utcnow()
+            wait = min(
+                quiet - (now - newest).total_seconds(), longest - (now - oldest).total_seconds()
+            )
+            if wait <= 0:
+                return
+            sleep(wait)
 
     def drain(self, max_rounds: int = 10_000) -> int:
         total = 0
