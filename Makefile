@@ -24,7 +24,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## Measure the month-end Xero sync (1,000 invoices); prints figures, asserts no timing
+## Measure month-end sync (1,000 invoices) and payment reconciliation (500); prints figures
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

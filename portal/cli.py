@@ -139,19 +139,14 @@ def demo_serve(host: str, port: int) -> None:
 @click.option("--once", is_flag=True, help="Carry out what is due, then exit (for cron).")
 def xero_worker(once: bool) -> None:
     """Handle webhook events and sync jobs, and poll Xero: forever, or --once until idle."""
-    import time
-
     from portal.xero_setup import job_runner
 
     worker = job_runner(current_app._get_current_object())  # type: ignore[attr-defined]
     if once:
         click.echo(f"{worker.drain()} sync jobs handled.")
         return
-    interval = current_app.config["XERO_WORKER_INTERVAL"]
     click.echo("Xero sync worker started; Ctrl+C stops it.")
-    while True:
-        if not worker.run_once():
-            time.sleep(interval)
+    worker.run_forever(current_app.config["XERO_WORKER_INTERVAL"])
 
 
 billing_cli = AppGroup("billing", help="Checks on the books.")

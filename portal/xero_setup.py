@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -67,15 +66,7 @@ def job_runner(app: Flask):
 
 
 def _worker_loop(app: Flask) -> None:
-    worker = job_runner(app)
-    interval = app.config["XERO_WORKER_INTERVAL"]
-    while True:
-        try:
-            if not worker.run_once():
-                time.sleep(interval)
-        except Exception:  # noqa: BLE001 - the thread must survive to try again
-            log.exception("xero worker round failed")
-            time.sleep(interval)
+    job_runner(app).run_forever(app.config["XERO_WORKER_INTERVAL"])
 
 
 def start_demo_sandbox(app: Flask, portal_port: int) -> str:

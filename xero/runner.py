@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -14,6 +15,8 @@ from billing import inbox
 from billing.db import utcnow
 from billing.inbox import InboundEvent
 from xero.service import XeroService
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PULL_EVERY = timedelta(minutes=5)
 
@@ -79,3 +82,16 @@ class JobRunner:
                 break
             total += handled
         return total
+
+    def run_forever(self, interval: float, sleep: Callable[[float], object] = time.sleep) -> None:
+        """The worker process: rounds back to back while there is work; when idle, wait
+        ``interval`` and let a burst of webhooks land (``gather``) before the next round.
+        A round that fails is logged and the loop goes on."""
+        while True:
+            try:
+                if self.run_once():
+                    continue
+            except Exception:  # noqa: BLE001 - a worker must survive to try again
+                log.exception("worker round failed")
+            sleep(interval)
+            self.gather(sleep=sleep)
