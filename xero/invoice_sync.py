@@ -55,6 +55,18 @@ def _links(db: Session, invoice_ids) -> dict[int, XeroInvoiceLink]:
     return {link.invoice_id: link for link in rows}
 
 
+def _load(
+    db: Session, jobs: Sequence[SyncJob]
+) -> tuple[dict[int, Invoice], dict[int, XeroInvoiceLink]]:
+    """The jobs' invoices (with lines and payments) and their links, then the read
+    transaction ends: what follows calls Xero."""
+    ids = [job.object_id for job in jobs]
+    invoices = {i.id: i for i in db.scalars(select(Invoice).where(Invoice.id.in_(ids)))}
+    links = _links(db, list(invoices))
+    end_reads(db)
+    return invoices, links
+
+
 def _link(db: Session, links: dict[int, XeroInvoiceLink], invoice_id: int) -> XeroInvoiceLink:
     if invoice_id not in links:
         links[invoice_id] = XeroInvoiceLink(invoice_id=invoice_id)
@@ -80,12 +92,7 @@ def push_invoices(
     db: Session, api: XeroApi, jobs: Sequence[SyncJob], settings: TenantSettings, now: datetime
 ) -> Results:
     results: Results = {}
-    invoices = {
-        i.id: i
-        for i in db.scalars(select(Invoice).where(Invoice.id.in_([j.object_id for j in jobs])))
-    }
-    links = _links(db, list(invoices))
-    end_reads(db)
+    invoices, links = _load(db, jobs)
     ready: list[tuple[SyncJob, Invoice]] = []
     for job in jobs:
         invoice = invoices.get(job.object_id)
@@ -193,12 +200,7 @@ def change_status(
 ) -> Results:
     """Void (or delete) the Xero twins of invoices; nothing to do for ones Xero never had."""
     results: Results = {}
-    invoices = {
-        i.id: i
-        for i in db.scalars(select(Invoice).where(Invoice.id.in_([j.object_id for j in jobs])))
-    }
-    links = _links(db, list(invoices))
-    end_reads(db)
+    invoices, links = _load(db, jobs)
     unlinked = [
         invoices[j.object_id]
         for j in jobs
