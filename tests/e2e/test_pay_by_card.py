@@ -28,7 +28,7 @@ from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoi
 from billing.services import ServiceDetails, TaxRate, create_service
 from billing.tax import LineAmountType
 from portal import migrations
-from portal.xero_setup import job_runner
+from portal.xero_setup import connect_demo, job_runner, start_demo_sandbox
 from tests import localstripe as stripe_stand_in
 from tests.conftest import make_test_app
 from tests.e2e.conftest import LiveServer, _seed
@@ -44,8 +44,16 @@ def stripe_server(fresh_database_url, localstripe) -> Iterator[tuple[LiveServer,
     database_url = fresh_database_url("e2e_pay")
     migrations.upgrade(database_url)
     seed = _seed(database_url)
-    app = make_test_app(database_url, **stripe_stand_in.stripe_app_settings(localstripe))
+    app = make_test_app(
+        database_url, XERO_SANDBOX_PORT=0, **stripe_stand_in.stripe_app_settings(localstripe)
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    # Xero too, as in the demo: the card payment must reach it, with Stripe's reference.
+    start_demo_sandbox(app, server.server_port)
+    app.extensions["xero_sandbox"].rate_limiter.configure(enabled=False)
+    with Session(app.extensions["db_engine"], expire_on_commit=False) as db:
+        connect_demo(db, app, None)
+        db.commit()
     thread = threading.Thread(target=server.serve_forever, name="e2e-pay-server", daemon=True)
     thread.start()
     live = LiveServer(url=f"http://127.0.0.1:{server.server_port}", seed=seed)
@@ -57,6 +65,7 @@ def stripe_server(fresh_database_url, localstripe) -> Iterator[tuple[LiveServer,
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+        app.extensions["xero_sandbox_stop"]()
         app.extensions["db_engine"].dispose()
 
 
@@ -158,6 +167,25 @@ def test_member_pays_by_card_and_the_webhook_marks_the_invoice_paid(
     expect(page.get_by_test_id("card-payment-processing")).to_have_count(0)
     page.screenshot(path=str(tmp_path / "paid_by_card.png"), full_page=True)
     print(f"Screenshots of the pay page and the paid invoice: {tmp_path}")
+
+    # ...and PAID in Xero (the sandbox), with the Stripe charge as the payment's reference.
+    with Session(app.extensions["db_engine"]) as db:
+        [payment] = db.get(Invoice, invoice.id).payments
+        reference = payment.reference
+    assert reference.startswith("ch_")
+    sandbox = app.extensions["xero_sandbox"]
+    [org] = sandbox.organisations.values()
+    runner = job_runner(app)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        runner.run_once()
+        twin = next((x for x in org.invoices.values() if x.invoice_number == invoice.number), None)
+        if twin is not None and twin.status == "PAID":
+            break
+        time.sleep(0.2)
+    assert twin is not None and twin.status == "PAID", twin
+    in_xero = [p for p in org.payments.values() if p.invoice_id == twin.invoice_id]
+    assert [(p.amount, p.reference) for p in in_xero] == [(Decimal("45.00"), reference)]
 
 
 def test_a_declined_card_shows_the_message_and_nothing_changes(page: Page, stripe_server):
