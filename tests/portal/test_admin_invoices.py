@@ -8,21 +8,14 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from billing.invoices import Invoice, InvoiceLine, InvoiceStatus
 from billing.payments import record_payment
 from tests.factories import CustomerFactory, ServiceFactory, TaxRateFactory, make_invoice
+from tests.portal.pages import count, field_errors, text
 
 ISSUE_DATE = date(2026, 1, 10)
-
-
-def count(db, model) -> int:
-    return db.scalar(select(func.count()).select_from(model))
-
-
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def form_errors(response) -> str:
@@ -30,15 +23,6 @@ def form_errors(response) -> str:
         r'<div class="form-errors" role="alert">(.*?)</div>\s*(?:<form|$)', text(response), re.S
     )
     return found.group(1) if found else ""
-
-
-def field_errors(response, field_id: str) -> list[str]:
-    """Messages rendered next to a header field (between its input and the next label)."""
-    page = response.get_data(as_text=True)
-    start = page.index(f'id="{field_id}"')
-    end = page.find("<label", start)
-    chunk = page[start : end if end != -1 else len(page)]
-    return [html.unescape(e) for e in re.findall(r"<li>(.*?)</li>", chunk, re.S)]
 
 
 def line_errors(response, index: int, name: str) -> list[str]:

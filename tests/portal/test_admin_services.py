@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import html
 import re
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from billing.services import Service, TaxRate
 from tests.factories import CustomerFactory, ServiceFactory, TaxRateFactory, make_invoice
+from tests.portal.pages import count, field_errors, text
 
 MARKUP = "<script>alert(1)</script>"
-
-
-def count(db, model) -> int:
-    return db.scalar(select(func.count()).select_from(model))
-
-
-def field_errors(response, field_id: str) -> list[str]:
-    """The error messages rendered next to one field (between its input and the next label)."""
-    page = response.get_data(as_text=True)
-    start = page.index(f'id="{field_id}"')
-    end = page.find("<label", start)
-    chunk = page[start : end if end != -1 else len(page)]
-    return [html.unescape(e) for e in re.findall(r"<li>(.*?)</li>", chunk, re.S)]
-
-
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 @pytest.fixture

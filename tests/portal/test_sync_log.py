@@ -3,7 +3,6 @@ customer pages, driven through HTTP requests."""
 
 from __future__ import annotations
 
-import html
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +12,7 @@ from sqlalchemy import event, func, select
 from billing.db import utcnow
 from tests.conftest import login
 from tests.factories import CustomerFactory, make_invoice
+from tests.portal.pages import text
 from xero import sync_log
 from xero.models import (
     AuditEntry,
@@ -24,10 +24,6 @@ from xero.models import (
 )
 
 MARKUP = "<script>alert(1)</script>"
-
-
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def make_job(

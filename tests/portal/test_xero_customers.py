@@ -3,7 +3,6 @@ and link, changing the id by hand behind a typed confirmation, and Export to Xer
 
 from __future__ import annotations
 
-import html
 import uuid
 from datetime import UTC, datetime
 
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from billing.customers import Customer
 from tests.factories import CustomerFactory
+from tests.portal.pages import text
 from tests.xero.conftest import sandbox  # noqa: F401
 from xero.models import (
     AuditEntry,
@@ -27,10 +27,6 @@ from xero.sandbox.state import Contact as SandboxContact
 from xero.tokens import store_tokens
 
 MARKUP = "<script>alert(1)</script>"
-
-
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 @pytest.fixture
