@@ -6,7 +6,7 @@ from flask import Blueprint, request
 
 from ..errors import json_response, not_found
 from ..ledger.contacts import prepare_contact
-from ..serialise import contact_json, envelope, history_json
+from ..serialise import contact_json, envelope
 from .common import (
     body_json,
     elements,
@@ -19,7 +19,7 @@ from .common import (
     sandbox,
     write_batch,
 )
-from .history import add_history
+from .history import history_endpoint
 
 
 def list_contacts():
@@ -89,10 +89,7 @@ def contact_history(contact_id: str):
         contact = org.contacts.get(contact_id.lower())
         if contact is None:
             return not_found()
-        if request.method == "PUT":
-            return add_history(contact.history)
-        records = [history_json(r) for r in contact.history]
-    return json_response(envelope("HistoryRecords", records, sandbox().clock.now()))
+        return history_endpoint(contact.history, sandbox().clock.now())
 
 
 def register(bp: Blueprint) -> None:

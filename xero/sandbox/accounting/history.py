@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, request
 
 from ..errors import json_response, validation_exception
 from ..serialise import envelope, history_json
@@ -31,3 +31,11 @@ def add_history(history: list[HistoryRecord]) -> Response:
         history.append(record)
         created.append(history_json(record))
     return json_response(envelope("HistoryRecords", created, batch.now))
+
+
+def history_endpoint(history: list[HistoryRecord], now) -> Response:
+    """GET lists an object's history; PUT adds notes to it."""
+    if request.method == "PUT":
+        return add_history(history)
+    records = [history_json(r) for r in history]
+    return json_response(envelope("HistoryRecords", records, now))

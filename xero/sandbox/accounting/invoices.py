@@ -7,7 +7,7 @@ from flask import Blueprint, request, url_for
 from .. import rules
 from ..errors import ValidationFailure, json_response, not_found, validation_exception
 from ..ledger.invoices import prepare_invoice
-from ..serialise import envelope, history_json, invoice_json
+from ..serialise import envelope, invoice_json
 from ..state import Invoice, SentEmail
 from .common import (
     body_json,
@@ -22,7 +22,7 @@ from .common import (
     unitdp,
     write_batch,
 )
-from .history import add_history
+from .history import history_endpoint
 
 
 def list_invoices():
@@ -156,10 +156,7 @@ def invoice_history(invoice_ref: str):
         invoice = _lookup(invoice_ref)
         if invoice is None:
             return not_found()
-        if request.method == "PUT":
-            return add_history(invoice.history)
-        records = [history_json(r) for r in invoice.history]
-    return json_response(envelope("HistoryRecords", records, sandbox().clock.now()))
+        return history_endpoint(invoice.history, sandbox().clock.now())
 
 
 def register(bp: Blueprint) -> None:
