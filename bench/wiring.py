@@ -29,11 +29,12 @@ from billing.services import ServiceDetails, add_tax_rate, create_service
 from portal import migrations
 from portal.db import make_engine
 from xero import outbox
+from xero.connection import Tenant, connect
 from xero.endpoints import XeroEndpoints
-from xero.models import ConnectionStatus, TaxRateMapping, XeroConnection, XeroSettings
+from xero.models import TaxRateMapping, XeroSettings
 from xero.sandbox import Clock, RateLimitSettings, Sandbox, create_sandbox_app, serve_in_thread
 from xero.service import XeroService
-from xero.tokens import OAuthApp, store_tokens
+from xero.tokens import OAuthApp
 
 REDIRECT_URI = "http://127.0.0.1/xero/callback"
 ACCOUNTING_PREFIX = "/api.xro/2.0/"
@@ -147,13 +148,8 @@ class PortalOnSandbox:
     def _connect(self) -> TaxSetup:
         token = self.sandbox.connect([self.org.tenant_id], client=self.client).token
         with self.Session() as db, db.begin():
-            connection = XeroConnection(
-                tenant_id=self.org.tenant_id,
-                tenant_name=self.org.name,
-                status=ConnectionStatus.ACTIVE,
-            )
-            store_tokens(connection, token, self.box, self.clock.utcnow())
-            db.add(connection)
+            tenant = Tenant(self.org.tenant_id, self.org.name, "")
+            connect(db, self.box, token, tenant, None, self.clock.utcnow())
             db.add(XeroSettings(tenant_id=self.org.tenant_id, country="GB", base_currency="GBP"))
             standard = add_tax_rate(db, "Standard", Decimal("20"))
             db.add(TaxRateMapping(tax_rate_id=standard.id, tax_type="OUTPUT2"))

@@ -15,10 +15,11 @@ from sqlalchemy.orm import sessionmaker
 
 from billing.services import TaxRate
 from xero import outbox
+from xero.connection import Tenant, connect
 from xero.endpoints import XeroEndpoints
-from xero.models import ConnectionStatus, TaxRateMapping, XeroConnection, XeroSettings
+from xero.models import TaxRateMapping, XeroConnection, XeroSettings
 from xero.service import XeroService
-from xero.tokens import OAuthApp, store_tokens
+from xero.tokens import OAuthApp
 
 log = logging.getLogger(__name__)
 DEMO_CLIENT_ID = "DEMOPORTALCLIENT"
@@ -114,14 +115,17 @@ def connect_demo(db, app: Flask, user_id: int | None) -> XeroConnection:
     with settings and tax mappings prefilled. Idempotent."""
     sandbox = app.extensions["xero_sandbox"]
     org = next(iter(sandbox.organisations.values()))
-    existing = db.scalar(select(XeroConnection).where(XeroConnection.tenant_id == org.tenant_id))
     client = sandbox.identity.clients[DEMO_CLIENT_ID]
     token = sandbox.connect([org.tenant_id], client=client).token
-    connection = existing or XeroConnection(tenant_id=org.tenant_id, tenant_name=org.name)
-    connection.status = ConnectionStatus.ACTIVE
-    connection.connected_by_id = user_id
-    store_tokens(connection, token, app.extensions["secret_box"], datetime.now(UTC))
-    db.add(connection)
+    # The same operation as an admin's consent: earlier connections are retired.
+    connection = connect(
+        db,
+        app.extensions["secret_box"],
+        token,
+        Tenant(org.tenant_id, org.name, ""),
+        user_id,
+        datetime.now(UTC),
+    )
     if db.scalar(select(XeroSettings).where(XeroSettings.tenant_id == org.tenant_id)) is None:
         theme = next(iter(org.branding_themes.values()))
         db.add(

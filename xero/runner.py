@@ -15,6 +15,7 @@ from billing import inbox
 from billing.db import utcnow
 from billing.inbox import InboundEvent
 from xero.service import XeroService
+from xero.worker import drain
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +76,7 @@ class JobRunner:
             sleep(wait)
 
     def drain(self, max_rounds: int = 10_000) -> int:
-        total = 0
-        for _ in range(max_rounds):
-            handled = self.run_once()
-            if not handled:
-                break
-            total += handled
-        return total
+        return drain(self.run_once, max_rounds)
 
     def run_forever(self, interval: float, sleep: Callable[[float], object] = time.sleep) -> None:
         """The worker process: rounds back to back while there is work; when idle, wait

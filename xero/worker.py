@@ -91,6 +91,17 @@ class Connected:
 ApiProvider = Callable[[Session], Connected]
 
 
+def drain(run_once: Callable[[], int], max_rounds: int = 10_000) -> int:
+    """Call ``run_once`` until a round handles nothing; returns how much was handled."""
+    total = 0
+    for _ in range(max_rounds):
+        handled = run_once()
+        if not handled:
+            break
+        total += handled
+    return total
+
+
 class SyncWorker:
     def __init__(
         self,
@@ -172,13 +183,7 @@ class SyncWorker:
 
     def drain(self, max_rounds: int = 10_000) -> int:
         """Run until no job is due (tests, the benchmark, ``flask xero worker --once``)."""
-        total = 0
-        for _ in range(max_rounds):
-            handled = self.run_once()
-            if not handled:
-                break
-            total += handled
-        return total
+        return drain(self.run_once, max_rounds)
 
     # -- claiming ----------------------------------------------------------------------
 

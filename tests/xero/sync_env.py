@@ -30,6 +30,7 @@ from portal import migrations
 from portal.db import make_engine
 from xero import outbox
 from xero.client import XeroApi
+from xero.connection import Tenant, connect
 from xero.endpoints import XeroEndpoints
 from xero.models import (
     ConnectionStatus,
@@ -90,14 +91,9 @@ class SyncEnv:
     def _connect(self) -> None:
         token = self.sandbox.connect([self.org.tenant_id], client=self.client).token
         with self.Session() as db, db.begin():
-            connection = XeroConnection(
-                tenant_id=self.org.tenant_id,
-                tenant_name=self.org.name,
-                status=ConnectionStatus.ACTIVE,
-            )
+            tenant = Tenant(self.org.tenant_id, self.org.name, "")
             # Real time here: the sandbox judges token expiry by its own clock.
-            store_tokens(connection, token, self.box, datetime.now(UTC))
-            db.add(connection)
+            connect(db, self.box, token, tenant, None, datetime.now(UTC))
             db.add(XeroSettings(tenant_id=self.org.tenant_id, country="GB", base_currency="GBP"))
             standard = add_tax_rate(db, "Standard", Decimal("20"))
             zero = add_tax_rate(db, "Zero rated", Decimal("0"))
