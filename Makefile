@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test bench lint format clean
+.PHONY: run test bench stress lint format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(STAMP)
 ## Measure month-end sync (1,000 invoices) and payment reconciliation (500); prints figures
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## Race admins, members, Stripe and Xero on 300 invoices (PostgreSQL, gunicorn, 3 workers);
+## prints one JSON line of counts, exits non-zero unless all are 0 (STRESS_DATABASE_URL)
+stress: $(STAMP)
+	$(BIN)/python -m bench.stress
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
