@@ -92,7 +92,7 @@ def start(exits: ExitStack, workdir: Path, base_url: str | None = None) -> Stack
     database_url, drop = scratch_postgres_database(base_url, "stress")
     exits.callback(drop)
     migrations.upgrade(database_url)
-    stripe = _start_localstripe(exits, workdir)
+    stripe, stripe_process = _start_localstripe(exits, workdir)
     portal_port = free_port()
     typed: dict[str, str | int | bool] = {
         "DATABASE_URL": database_url,
@@ -119,7 +119,8 @@ def start(exits: ExitStack, workdir: Path, base_url: str | None = None) -> Stack
         typed[name] = app.config[name]
     # As environment variables: booleans are 1/0 (README's configuration table).
     settings = {k: str(int(v)) if isinstance(v, bool) else str(v) for k, v in typed.items()}
-    return Stack(workdir, database_url, settings, app, f"http://127.0.0.1:{portal_port}", stripe)
+    portal_url = f"http://127.0.0.1:{portal_port}"
+    return Stack(workdir, database_url, settings, app, portal_url, stripe, [stripe_process])
 
 
 def start_portal(exits: ExitStack, stack: Stack) -> None:
@@ -198,7 +199,7 @@ def _private_tmp() -> list[str]:
     return [unshare, "-m", "--propagation", "private", "sh", "-c", mount_then_run, "sh"]
 
 
-def _start_localstripe(exits: ExitStack, workdir: Path) -> LocalStripe:
+def _start_localstripe(exits: ExitStack, workdir: Path) -> tuple[LocalStripe, subprocess.Popen]:
     executable = stripe_stand_in._executable()
     if not executable:
         raise RuntimeError("localstripe is not installed (pip install -e .[dev])")
@@ -216,7 +217,7 @@ def _start_localstripe(exits: ExitStack, workdir: Path) -> LocalStripe:
     while True:
         try:
             requests.get(stripe.js_url, timeout=1).raise_for_status()
-            return stripe
+            return stripe, process
         except requests.RequestException:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"localstripe did not start; see {log.name}") from None
