@@ -234,9 +234,7 @@ def _state(engine, invoice_id: int) -> tuple[Invoice, list[Payment]]:
 
 @pytest.mark.parametrize("order", ORDERS)
 @pytest.mark.parametrize("swap", [False, True], ids=["card-first", "xero-first"])
-def test_payment_vs_payment_collects_the_amount_due_once(
-    engine, service_and_customer, order, swap
-):
+def test_payment_vs_payment_collects_the_amount_due_once(engine, service_and_customer, order, swap):
     invoice_id = _invoice(engine, service_and_customer)
     ops = (pay_now_in_xero, pay_card_in_full) if swap else (pay_card_in_full, pay_now_in_xero)
     a, b = run(engine, invoice_id, *ops, order)
@@ -322,4 +320,3 @@ def test_the_invariant_check_reports_a_lost_update(engine, service_and_customer)
         assert "live payments add up to 10.00" in str(found[0])
     with Session(engine) as db, db.begin():
         db.get(Invoice, invoice_id).amount_paid = Decimal("10.00")
-
