@@ -25,7 +25,7 @@ def main() -> int:
             continue
         print(f"{name}: {len(found)}", file=sys.stderr)
         for what in found[:EXAMPLES]:
-            number = what.split(":")[0].split(" ")[0]
+            number = what.split(" ")[0].rstrip(":")
             kind = report.kind_of_number.get(number, "")
             print(f"  {what}" + (f"  [{kind}]" if kind else ""), file=sys.stderr)
     print(json.dumps(report.line()), flush=True)

@@ -2,14 +2,16 @@
 localstripe (the money Stripe holds) and the sandbox (the money and invoices Xero holds).
 
 - lost_updates: invoices whose amount_paid differs from the sum of their live payments net
-  of refunds, plus voided invoices holding a live payment;
+  of refunds, voided invoices holding a live payment, and invoices whose status disagrees
+  with their amount due (``billing.invariants``, as the ledger check reads them);
 - double_charges: invoices for which Stripe holds more succeeded-minus-refunded money than
   the invoice's total, and no overpayment record covers it (without an overpayment table,
   any such excess counts);
 - unresolved_overpayments: overpayment records still open; without an overpayment table,
   invoices where the money received (Stripe's net plus Xero's "Pay now" payments) exceeds
   what is owed (the total; nothing for a voided invoice);
-- ledger_mismatches: what ``flask billing reconcile --check`` reports (``check_ledgers``);
+- ledger_mismatches: what ``flask billing reconcile --check`` reports (``check_ledgers``:
+  the portal's own books first, then each synced invoice against its Xero twin);
 - duplicate_numbers: invoice numbers used twice (in the portal, or on two live invoices in
   Xero) plus the numbers missing from the issued sequence.
 
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from billing.db import ZERO
 from billing.gateways import from_minor_units
+from billing.invariants import money_invariant_violations
 from billing.invoices import Invoice, InvoiceStatus
 from billing.numbering import InvoiceNumberSequence
 from xero.ledger_check import check_ledgers
@@ -112,13 +115,6 @@ def count(db: Session, xero_api, payment_intents: list[dict], sandbox, prefix: s
 
     for invoice in invoices:
         name = invoice.number or f"id {invoice.id}"
-        live = sum((p.net_amount for p in invoice.payments), ZERO)
-        if invoice.amount_paid != live:
-            findings.found["lost_updates"].append(
-                f"{name}: amount_paid {invoice.amount_paid}, payments net {live}"
-            )
-        elif invoice.state is InvoiceStatus.VOIDED and live > 0:
-            findings.found["lost_updates"].append(f"{name}: voided holding {live} paid")
         in_stripe = stripe_net.get(invoice.id, ZERO)
         if in_stripe > invoice.total and invoice.id not in covered:
             findings.found["double_charges"].append(
@@ -133,9 +129,12 @@ def count(db: Session, xero_api, payment_intents: list[dict], sandbox, prefix: s
                     f"owed {owed}"
                 )
     findings.found["unresolved_overpayments"] += still_open
+    findings.found["lost_updates"] = [str(v) for v in money_invariant_violations(db)]
 
     result = check_ledgers(db, xero_api)
-    findings.found["ledger_mismatches"] = [str(m) for m in result.mismatches]
+    findings.found["ledger_mismatches"] = [
+        f"{v} (portal books)" for v in result.portal_violations
+    ] + [str(m) for m in result.mismatches]
     findings.found["duplicate_numbers"] = _numbering_faults(db, invoices, sandbox, prefix)
     return findings
 

@@ -21,6 +21,7 @@ a drain; the refunds and their events; a final drain. Then the counts.
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import tempfile
 import threading
@@ -408,8 +409,16 @@ def open_work(st: stack.Stack) -> int:
     return (events or 0) + (jobs or 0)
 
 
+_IDS = re.compile(r"[A-Z]+-\d+|(pi|ch|re|evt)_\w+|\d+(\.\d+)?")
+
+
+def _error_kind(error: str | None) -> str:
+    """An error message without its amounts, numbers and ids, to group alike ones."""
+    return _IDS.sub("#", error or "")[:90]
+
+
 def open_work_details(st: stack.Stack) -> dict[str, int]:
-    """What the workers left open or gave up on, by kind, status and error."""
+    """What the workers left open or gave up on, by kind, status and (masked) error."""
     found: Counter[str] = Counter()
     with st.session() as db:
         for kind, status, error in db.execute(
@@ -418,13 +427,13 @@ def open_work_details(st: stack.Stack) -> dict[str, int]:
                 ~(SyncJob.kind.in_(FOLLOW_UPS) & (SyncJob.status == JobStatus.PENDING)),
             )
         ):
-            found[f"job {kind} {status}: {(error or '')[:100]}"] += 1
+            found[f"job {kind} {status}: {_error_kind(error)}"] += 1
         for kind, status, error in db.execute(
             select(InboundEvent.event_type, InboundEvent.status, InboundEvent.last_error).where(
                 InboundEvent.status != "done"
             )
         ):
-            found[f"event {kind} {status}: {(error or '')[:100]}"] += 1
+            found[f"event {kind} {status}: {_error_kind(error)}"] += 1
     return dict(found)
 
 
@@ -452,6 +461,17 @@ def needing_attention(st: stack.Stack) -> dict[str, int]:
     }
 
 
+def by_kind(findings: counts.Findings, kind_of_number: dict[str, str]) -> dict:
+    """Per count, how many findings came from invoices of each kind of trouble."""
+    found: dict[str, dict[str, int]] = {}
+    for name, items in findings.found.items():
+        kinds = Counter(kind_of_number.get(item.split(" ")[0].rstrip(":"), "") for item in items)
+        kinds.pop("", None)
+        if kinds:
+            found[name] = dict(kinds.most_common())
+    return found
+
+
 @dataclass
 class Report:
     invoices: int
@@ -471,18 +491,22 @@ class Report:
         return not any(self.findings.counts().values())
 
 
+#: The longest each phase may take (the whole run also stops at its time budget).
+PHASE_CAPS_S = {"issue": 60.0, "money": 150.0, "events": 60.0, "refunds": 30.0}
+MIN_DRAIN_S = 15.0
+
+
 def run(
     invoices: int,
     clients_n: int = 12,
-    time_budget_s: float = 300.0,
-    drain_s: float = 90.0,
+    time_budget_s: float = 330.0,
+    drain_s: float = 60.0,
     base_url: str | None = None,
     log: Callable[[str], None] = print,
 ) -> Report:
     """Everything, start to stop; every process started here is stopped before it returns."""
     rng = random.Random(SEED)
     started = time.monotonic()
-    # Phases share the budget; the drains have their own, so the whole run stays bounded.
     with ExitStack() as exits:
         workdir = Path(tempfile.mkdtemp(prefix="stress-"))
         st = stack.start(exits, workdir, base_url)
@@ -496,22 +520,33 @@ def run(
         )
         run_ = Run(st, plan, clients_n, rng)
         end = started + time_budget_s
-        phases = [
-            ("issue", lambda: run_.issue_all(min(end, time.monotonic() + time_budget_s * 0.25))),
-            ("money", lambda: run_.money(min(end, time.monotonic() + time_budget_s * 0.4))),
-            ("stripe events", lambda: run_.stripe_events_again(end)),
-            ("drain", lambda: run_.drain(drain_s)),
-            ("refunds", lambda: run_.refunds(end)),
+
+        def until(cap: float) -> float:
+            return min(end, time.monotonic() + cap)
+
+        def drain_for(cap: float) -> float:
+            # The drain happens even when the budget is spent: the counts need it.
+            return max(MIN_DRAIN_S, min(cap, end - time.monotonic()))
+
+        undrained = 0
+        phases: list[tuple[str, Callable[[], object]]] = [
+            ("issue", lambda: run_.issue_all(until(PHASE_CAPS_S["issue"]))),
+            ("money", lambda: run_.money(until(PHASE_CAPS_S["money"]))),
+            ("stripe events", lambda: run_.stripe_events_again(until(PHASE_CAPS_S["events"]))),
+            ("drain", lambda: run_.drain(drain_for(drain_s))),
+            ("refunds", lambda: run_.refunds(until(PHASE_CAPS_S["refunds"]))),
+            ("final drain", lambda: run_.drain(drain_for(drain_s))),
         ]
         timings = {}
         for name, phase in phases:
             t0 = time.monotonic()
-            phase()
+            before = Counter(run_.tally.outcomes)
+            result = phase()
+            if name == "final drain":
+                undrained = int(result or 0)
             timings[name] = round(time.monotonic() - t0, 1)
-            log(f"stress: {name} done in {timings[name]} s ({dict(run_.tally.outcomes)})")
-        t0 = time.monotonic()
-        undrained = run_.drain(drain_s)
-        timings["final drain"] = round(time.monotonic() - t0, 1)
+            new = dict(run_.tally.outcomes - before)
+            log(f"stress: {name} done in {timings[name]} s" + (f": {new}" if new else ""))
         dead = st.dead_processes()
         left_open = open_work_details(st)
         if left_open:
@@ -541,6 +576,7 @@ def run(
         if dead:
             log(f"stress: processes that died: {dead}; logs in {workdir}")
         kind_of_number = {numbers[i]: k for i, k in plan.kinds.items() if numbers.get(i)}
+        extra["found_by_kind"] = by_kind(findings, kind_of_number)
     if dead or run_.tally.errors or undrained:
         log(f"stress: process logs kept in {workdir}")
     else:
