@@ -43,7 +43,7 @@ GUNICORN_WORKERS = 2
 GUNICORN_THREADS = 4
 XERO_WORKERS = 3
 #: Seconds a worker sleeps when it found nothing to do (README: XERO_WORKER_INTERVAL).
-WORKER_INTERVAL = 1
+WORKER_INTERVAL = 2
 #: Generous: the machine is shared, and four Python processes start at once.
 START_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 10
@@ -61,6 +61,8 @@ class Stack:
     portal_url: str
     stripe: LocalStripe
     processes: list[subprocess.Popen] = field(default_factory=list)
+    #: What each process is (gunicorn, worker, localstripe), in the same order.
+    roles: list[str] = field(default_factory=list)
 
     @property
     def sandbox(self):
@@ -77,6 +79,14 @@ class Stack:
         """As an admin's consent does it (and the demo): tokens, settings, tax mappings."""
         with self.session() as db, db.begin():
             connect_demo(db, self.app, admin_id)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far, by role (a process and its children, e.g. gunicorn's
+        workers): where the run's time went on a shared machine."""
+        used: dict[str, float] = {}
+        for role, process in zip(self.roles, self.processes, strict=True):
+            used[role] = round(used.get(role, 0.0) + _cpu_of_tree(process.pid), 1)
+        return used
 
     def dead_processes(self) -> list[str]:
         return [" ".join(p.args[:3]) for p in self.processes if p.poll() is not None]
@@ -120,7 +130,9 @@ def start(exits: ExitStack, workdir: Path, base_url: str | None = None) -> Stack
     # As environment variables: booleans are 1/0 (README's configuration table).
     settings = {k: str(int(v)) if isinstance(v, bool) else str(v) for k, v in typed.items()}
     portal_url = f"http://127.0.0.1:{portal_port}"
-    return Stack(workdir, database_url, settings, app, portal_url, stripe, [stripe_process])
+    return Stack(
+        workdir, database_url, settings, app, portal_url, stripe, [stripe_process], ["localstripe"]
+    )
 
 
 def start_portal(exits: ExitStack, stack: Stack) -> None:
@@ -144,19 +156,36 @@ def start_portal(exits: ExitStack, stack: Stack) -> None:
     _spawn(exits, stack, "gunicorn", gunicorn, env)
     for n in range(XERO_WORKERS):
         worker = [str(BIN / "flask"), "--app", "portal", "xero", "worker"]
-        _spawn(exits, stack, f"worker-{n + 1}", worker, env)
+        _spawn(exits, stack, f"worker-{n + 1}", worker, env, role="xero workers")
     _wait_for(f"{stack.portal_url}/healthz", stack, "gunicorn")
     stack.stripe.send_webhooks_to(f"{stack.portal_url}/webhooks/stripe")
 
 
-def _spawn(exits: ExitStack, stack: Stack, name: str, argv: list[str], env: dict) -> None:
+def _spawn(
+    exits: ExitStack, stack: Stack, name: str, argv: list[str], env: dict, role: str = ""
+) -> None:
     log = (stack.workdir / f"{name}.log").open("w")
     process = subprocess.Popen(  # noqa: S603 - our own executables, fixed arguments
         argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     stack.processes.append(process)
+    stack.roles.append(role or name)
     exits.callback(log.close)
     exits.callback(stop_process, process)
+
+
+def _cpu_of_tree(pid: int) -> float:
+    """utime + stime of the process and of its live children, in seconds (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def stop_process(process: subprocess.Popen) -> None:
