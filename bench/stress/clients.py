@@ -56,7 +56,7 @@ class Login:
         home = browser.get(portal_url + signed_in.headers["Location"], timeout=TIMEOUT_S)
         #: The form token of this browser's session (valid as long as the session).
         self.csrf = _csrf(home.text)
-        self.cookies = browser.cookies.get_dict()
+        self.cookies = {cookie.name: cookie.value or "" for cookie in browser.cookies}
         browser.close()
 
     def tab(self) -> requests.Session:

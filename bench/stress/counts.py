@@ -102,9 +102,7 @@ def count(db: Session, xero_api, payment_intents: list[dict], sandbox, prefix: s
     findings = Findings()
     invoices = list(db.scalars(select(Invoice).where(Invoice.number.is_not(None))))
     links = dict(
-        db.execute(select(XeroInvoiceLink.invoice_id, XeroInvoiceLink.xero_invoice_id))
-        .tuples()
-        .all()
+        db.execute(select(XeroInvoiceLink.invoice_id, XeroInvoiceLink.xero_invoice_id)).all()
     )
     stripe_net = stripe_net_by_invoice(payment_intents)
     paynow = _paynow_by_xero_invoice(sandbox)

@@ -34,6 +34,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -245,7 +246,7 @@ class Run:
 
         self.in_pool(
             [
-                lambda i=i, n=n: double_click(i, self.admins[n % len(self.admins)])
+                partial(double_click, i, self.admins[n % len(self.admins)])
                 for n, i in enumerate(self.plan.kinds)
             ],
             deadline,
@@ -254,11 +255,11 @@ class Run:
     def money(self, deadline: float) -> None:
         with self.stack.session() as db:
             totals = dict(
-                db.execute(select(Invoice.id, Invoice.total).where(Invoice.number.is_not(None)))
-                .tuples()
-                .all()
+                db.execute(
+                    select(Invoice.id, Invoice.total).where(Invoice.number.is_not(None))
+                ).all()
             )
-        tasks = []
+        tasks: list[Callable[[], None]] = []
         for n, (invoice_id, kind) in enumerate(self.plan.kinds.items()):
             if invoice_id not in totals:
                 self.tally.not_run += 1  # never issued (the issue phase ran out of time)
@@ -269,9 +270,7 @@ class Run:
             # The second tab's amount: a few pence less (decided here, not on the threads).
             less = total - Decimal(self.rng.randint(1, 5)) / 100
             tasks.append(
-                lambda i=invoice_id, k=kind, m=member, a=admin, t=total, x=less: self._money_for(
-                    i, k, m, a, t, x, deadline
-                )
+                partial(self._money_for, invoice_id, kind, member, admin, total, less, deadline)
             )
         self.in_pool(tasks, deadline)
 
@@ -344,13 +343,11 @@ class Run:
             posts += [(event_type, obj, event_id)] * 2
         self.rng.shuffle(posts)
         url = self.stack.portal_url
-        self.in_pool(
-            [
-                lambda p=p: self.tally.add(clients.post_stripe_event(url, p[0], p[1], p[2]))
-                for p in posts
-            ],
-            deadline,
-        )
+
+        def post(event_type: str, obj: dict, event_id: str) -> None:
+            self.tally.add(clients.post_stripe_event(url, event_type, obj, event_id))
+
+        self.in_pool([partial(post, *p) for p in posts], deadline)
 
     def refunds(self, deadline: float) -> None:
         """Part of each refund-kind invoice's card payment given back in Stripe, then the
@@ -533,7 +530,7 @@ def run(
             return min(end, time.monotonic() + cap)
 
         undrained = 0
-        phases: list[tuple[str, Callable[[], object]]] = [
+        phases: list[tuple[str, Callable[[], int | None]]] = [
             ("issue", lambda: run_.issue_all(until(PHASE_CAPS_S["issue"]))),
             ("money", lambda: run_.money(until(PHASE_CAPS_S["money"]))),
             ("stripe events", lambda: run_.stripe_events_again(until(PHASE_CAPS_S["events"]))),
@@ -547,7 +544,7 @@ def run(
             before = Counter(run_.tally.outcomes)
             result = phase()
             if name == "final drain":
-                undrained = int(result or 0)
+                undrained = result or 0
             timings[name] = round(time.monotonic() - t0, 1)
             new = dict(run_.tally.outcomes - before)
             log(f"stress: {name} done in {timings[name]} s" + (f": {new}" if new else ""))
@@ -565,7 +562,7 @@ def run(
                 st.app.config["INVOICE_PREFIX"],
             )
             db.commit()  # the token refresh the check may have made
-            numbers = dict(db.execute(select(Invoice.id, Invoice.number)).tuples().all())
+            numbers = dict(db.execute(select(Invoice.id, Invoice.number)).all())
         extra = {
             "wall_s": round(time.monotonic() - started, 1),
             "undrained": undrained,
@@ -581,7 +578,7 @@ def run(
             log(f"stress: client errors {dict(run_.tally.errors)}")
         if dead:
             log(f"stress: processes that died: {dead}; logs in {workdir}")
-        kind_of_number = {numbers[i]: k for i, k in plan.kinds.items() if numbers.get(i)}
+        kind_of_number = {n: k for i, k in plan.kinds.items() if (n := numbers.get(i))}
         extra["found_by_kind"] = by_kind(findings, kind_of_number)
     if dead or run_.tally.errors or undrained:
         log(f"stress: process logs kept in {workdir}")

@@ -89,7 +89,7 @@ class Stack:
         return used
 
     def dead_processes(self) -> list[str]:
-        return [" ".join(p.args[:3]) for p in self.processes if p.poll() is not None]
+        return [r for r, p in zip(self.roles, self.processes, strict=True) if p.poll() is not None]
 
 
 def free_port() -> int:
