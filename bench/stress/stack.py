@@ -88,6 +88,13 @@ class Stack:
             used[role] = round(used.get(role, 0.0) + _cpu_of_tree(process.pid), 1)
         return used
 
+    def stop_xero_workers(self) -> None:
+        """Before the books are read: nothing changes under the count, and the workers'
+        follow-up calls no longer take the rate budget the ledger check needs."""
+        for role, process in zip(self.roles, self.processes, strict=True):
+            if role == "xero workers":
+                stop_process(process)
+
     def dead_processes(self) -> list[str]:
         return [r for r, p in zip(self.roles, self.processes, strict=True) if p.poll() is not None]
 
@@ -136,7 +143,8 @@ def start(exits: ExitStack, workdir: Path, base_url: str | None = None) -> Stack
 
 
 def start_portal(exits: ExitStack, stack: Stack) -> None:
-    """gunicorn and the Xero workers (after seeding and connecting), and Stripe's webhooks."""
+    """gunicorn and the Xero workers, started while the caller seeds and connects (they take
+    a while to import); ``wait_for_portal`` then waits for them."""
     env = {**os.environ, **stack.settings}
     port = stack.portal_url.rsplit(":", 1)[1]
     gunicorn = [
@@ -157,6 +165,10 @@ def start_portal(exits: ExitStack, stack: Stack) -> None:
     for n in range(XERO_WORKERS):
         worker = [str(BIN / "flask"), "--app", "portal", "xero", "worker"]
         _spawn(exits, stack, f"worker-{n + 1}", worker, env, role="xero workers")
+
+
+def wait_for_portal(stack: Stack) -> None:
+    """Until gunicorn answers; then localstripe's events go to it."""
     _wait_for(f"{stack.portal_url}/healthz", stack, "gunicorn")
     stack.stripe.send_webhooks_to(f"{stack.portal_url}/webhooks/stripe")
 
