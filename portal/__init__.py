@@ -4,7 +4,6 @@ from ``billing`` (or ``xero``), and render."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -12,9 +11,10 @@ from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import db
+from portal.resources import resource_dir
 from portal.settings import load_settings
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = resource_dir("templates")
 
 
 def create_app(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from flask import Config
 
-DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "config" / "defaults.py"
+from portal.resources import resource_dir
+
+DEFAULTS_FILE = resource_dir("config") / "defaults.py"
 DEMO_SECRET_KEY = "demo-only-secret-key-not-for-production"  # noqa: S105 - demo mode only
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}

@@ -108,7 +108,8 @@ class LiveServer:
     seed: Seed
 
 
-@pytest.fixture(scope="session")
+# Module scope (one module uses it): the app's event registrations end with the module.
+@pytest.fixture(scope="module")
 def live_server(fresh_database_url) -> Iterator[LiveServer]:
     database_url = fresh_database_url("e2e")
     migrations.upgrade(database_url)

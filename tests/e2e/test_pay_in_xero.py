@@ -34,6 +34,7 @@ from portal.xero_setup import connect_demo, job_runner, start_demo_sandbox
 from tests.conftest import make_test_app
 from tests.e2e.conftest import Seed, _seed
 from tests.e2e.test_browser import gbp, sign_in
+from tests.xero.conftest import fail_in_ci_without_openapi
 from xero.models import XeroInvoiceLink
 from xero.sandbox.contract import ContractChecker
 
@@ -96,6 +97,7 @@ def _issue_invoice(sessions: sessionmaker, seed: Seed) -> tuple[int, str, Decima
 
 @pytest.fixture(scope="module")
 def xero_portal(fresh_database_url) -> Iterator[XeroPortal]:
+    fail_in_ci_without_openapi()
     database_url = fresh_database_url("e2e_xero")
     migrations.upgrade(database_url)
     seed = _seed(database_url)

@@ -7,11 +7,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from billing.invoices import Invoice
 from tests.xero.sync_env import SyncEnv
-from xero.models import JobKind, JobStatus, TaxRateMapping
+from xero.models import JobKind, JobStatus, SyncAttempt, TaxRateMapping
 from xero.worker import WorkerConfig
 
 
@@ -33,24 +33,38 @@ def sandbox_calls(env) -> int:
     return len(usage.minute) if usage else 0
 
 
-def test_a_429_reschedules_for_retry_after_without_counting_or_sleeping(env):
+def test_a_429_reschedules_for_retry_after_without_counting_or_sleeping(env, monkeypatch):
     customer_id = env.add_customer(name="Acme", ledger_code="ACME")
     invoice_id = env.issue(customer_id)
     # Two calls a minute: the look-up and the new contact pass, the invoice POST gets 429.
     env.sandbox.rate_limiter.configure(enabled=True, per_minute=2)
+    # All three calls at one sandbox instant: its Retry-After is the whole rolling minute.
+    env.sandbox.clock.freeze()
+    sleeps: list[float] = []
+    real_sleep = time.sleep
+
+    def note_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        real_sleep(min(seconds, 0.01))
+
+    monkeypatch.setattr(time, "sleep", note_sleep)
     worker = env.worker()
 
-    started = time.monotonic()
     worker.run_once()
-    took = time.monotonic() - started
 
+    assert [s for s in sleeps if s >= 1] == [], "run_once must reschedule, not sleep"
     job = invoice_job(env, invoice_id)
     assert job.status == JobStatus.PENDING
     assert job.attempts == 0
     assert "limit" in job.last_error
-    wait = (job.next_attempt_at - env.clock()).total_seconds()
-    assert 55 <= wait <= 61, wait  # the sandbox's Retry-After for its rolling minute
-    assert took < 10, f"run_once took {took:.1f} s: it must reschedule, not sleep"
+    with env.Session() as db:
+        [heard] = db.scalars(
+            select(SyncAttempt.at).where(
+                SyncAttempt.job_id == job.id, SyncAttempt.outcome == "rate_limited"
+            )
+        )
+    wait = (job.next_attempt_at - heard).total_seconds()
+    assert wait == 60  # the sandbox's Retry-After, counted from when the worker heard it
     assert env.xero_invoices() == []
     assert env.customer(customer_id).xero_contact_id  # the work before the 429 is kept
 

@@ -34,6 +34,12 @@ class Clock:
     def utcnow(self) -> datetime:
         return datetime.fromtimestamp(self.now(), tz=UTC)
 
+    def freeze(self) -> None:
+        """Stop the clock where it is; from now on it moves only when advanced."""
+        with self._lock:
+            if self._frozen is None:
+                self._frozen = time.time() + self._offset
+
     def advance(self, seconds: float) -> None:
         if seconds < 0:
             raise ValueError("the sandbox clock only moves forward")
