@@ -546,11 +546,28 @@ def run(
     base_url: str | None = None,
     log: Callable[[str], None] = print,
 ) -> Report:
-    """Everything, start to stop; every process started here is stopped before it returns."""
+    """Everything, start to stop; every process started here is stopped before it returns
+    (or raises)."""
+    workdir = Path(tempfile.mkdtemp(prefix="stress-"))
+    try:
+        return _run(workdir, invoices, clients_n, time_budget_s, drain_s, base_url, log)
+    except BaseException:
+        log(f"stress: the run broke; process logs kept in {workdir}")
+        raise
+
+
+def _run(
+    workdir: Path,
+    invoices: int,
+    clients_n: int,
+    time_budget_s: float,
+    drain_s: float,
+    base_url: str | None,
+    log: Callable[[str], None],
+) -> Report:
     rng = random.Random(SEED)
     started = time.monotonic()
     with ExitStack() as exits:
-        workdir = Path(tempfile.mkdtemp(prefix="stress-"))
         st = stack.start(exits, workdir, base_url)
         stack.start_portal(exits, st)
         with st.session() as db, db.begin():
