@@ -7,6 +7,7 @@ from billing.inbox import InboundEvent
 from billing.invoices import Invoice, InvoiceLine, Payment
 from billing.login_throttle import LoginFailure
 from billing.numbering import InvoiceNumberSequence
+from billing.overpayments import Overpayment
 from billing.services import Service, TaxRate
 from billing.users import User
 
@@ -20,6 +21,7 @@ __all__ = [
     "InvoiceLine",
     "InvoiceNumberSequence",
     "LoginFailure",
+    "Overpayment",
     "Payment",
     "Service",
     "TaxRate",
