@@ -117,8 +117,9 @@ def test_a_decline_shows_stripes_message_and_leaves_the_invoice_unchanged(
     assert response.status_code == 200
     assert response.json == {
         "status": "failed",
-        "message": "Your card was declined.",
+        "message": "Your card was declined. You can try 4 more times.",
         "client_secret": "",
+        "tries_left": 4,
         "redirect": f"/invoices/{invoice.id}",
     }
     assert invoice.status == "awaiting_payment" and invoice.amount_paid == 0
@@ -127,7 +128,7 @@ def test_a_decline_shows_stripes_message_and_leaves_the_invoice_unchanged(
     )
     assert attempt.status == AttemptStatus.FAILED
     page = member_client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
-    assert "did not go through: Your card was declined." in page
+    assert "did not go through: Your card was declined. You can try 4 more times." in page
     assert "Pay £120.00 by card" in page  # another card may be tried
     assert pay_by_card(member_client, invoice, localstripe).json["status"] == "processing"
 
