@@ -442,8 +442,8 @@ def settle_attempt(
 ) -> None:
     """A live attempt that blocks a claim, brought to what the gateway says (call with no
     transaction open; flushes). It is cancelled at the gateway while it can take no money
-    (not confirmed yet, or waiting for 3-D Secure when ``amount`` differs); an attempt that
-    took or may still take money raises PaymentInProgress."""
+    (not confirmed yet, or waiting for 3-D Secure when ``amount`` differs). Then claim again:
+    one that took money is processing, which that claim resumes or makes the member wait for."""
     if not attempt.gateway_payment_id:
         raise _in_progress(attempt)
     intent_id = attempt.gateway_payment_id
@@ -463,10 +463,6 @@ def settle_attempt(
     attempt = _relocked(db, attempt)
     note_intent(attempt, intent)
     db.flush()
-    if attempt.status in (AttemptStatus.PROCESSING, AttemptStatus.UNKNOWN):
-        raise _in_progress(attempt)
-    if attempt.status == AttemptStatus.SUCCEEDED:
-        raise PaymentInProgress("A card payment for this invoice was received.")
 
 
 def _relocked(db: Session, attempt: CardPaymentAttempt) -> CardPaymentAttempt:

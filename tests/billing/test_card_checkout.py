@@ -331,13 +331,14 @@ def test_an_unanswered_charge_is_unknown_and_looked_up_before_any_new_charge(
     again = claim_attempt(db, invoice, Decimal("100.00"))
     assert again.blocked and again.attempt.id == attempt.id
     db.commit()
-    with pytest.raises(PaymentInProgress, match="144.00 GBP for this invoice is being processed"):
-        card_checkout.settle_attempt(db, gateway, again.attempt, Decimal("100.00"))
+    card_checkout.settle_attempt(db, gateway, again.attempt, Decimal("100.00"))
     db.commit()
     assert attempt.status == AttemptStatus.PROCESSING
-    # From now on the attempt is known to be processing: no new charge is even claimed.
-    with pytest.raises(PaymentInProgress):
+    # Known to be processing now: another amount waits, the same amount resumes it.
+    with pytest.raises(PaymentInProgress, match="144.00 GBP for this invoice is being processed"):
         claim_attempt(db, invoice, Decimal("100.00"))
+    same = claim_attempt(db, invoice, invoice.amount_due)
+    assert same.attempt.id == attempt.id and not same.created and not same.blocked
     assert len(new_intents(invoice.id)) == 1
 
 
