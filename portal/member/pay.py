@@ -37,9 +37,9 @@ from xero.models import XeroInvoiceLink
 PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
 
 
-#: Ids are 64-bit in the database; a bigger one in a URL names no invoice (and must not
-#: reach the database driver, which would refuse it with an error).
-MAX_ID = 2**63 - 1
+#: Invoice ids are INTEGER columns (32-bit on PostgreSQL): a bigger one in a URL names no
+#: invoice, and must not reach the database, which would refuse it with an error (a 500).
+MAX_ID = 2**31 - 1
 
 
 def _own_invoice(invoice_id: int) -> Invoice:
