@@ -1,6 +1,6 @@
 """Imports every model so that their tables are on ``Base.metadata`` (for Alembic and tests)."""
 
-from billing.card_payments import CardPaymentAttempt, PaymentSettings
+from billing.card_payments import CardPaymentAttempt, CardSetupRequest, PaymentSettings
 from billing.customers import Customer
 from billing.db import Base
 from billing.inbox import InboundEvent
@@ -14,6 +14,7 @@ from billing.users import User
 __all__ = [
     "Base",
     "CardPaymentAttempt",
+    "CardSetupRequest",
     "PaymentSettings",
     "Customer",
     "InboundEvent",
