@@ -37,14 +37,7 @@ from xero.models import XeroInvoiceLink
 PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
 
 
-#: Invoice ids are INTEGER columns (32-bit on PostgreSQL): a bigger one in a URL names no
-#: invoice, and must not reach the database, which would refuse it with an error (a 500).
-MAX_ID = 2**31 - 1
-
-
 def _own_invoice(invoice_id: int) -> Invoice:
-    if invoice_id > MAX_ID:
-        abort(404)
     invoice = found(get_invoice, invoice_id)
     # Another company's invoice, or a draft, does not exist as far as a member can tell.
     if invoice.customer_id != current_customer_id() or invoice.state not in MEMBER_VISIBLE:
