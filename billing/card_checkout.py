@@ -1,10 +1,18 @@
 """Paying an invoice by card in the portal: the payment settings, and each attempt.
 
-A member's attempt is one PaymentIntent for one amount at one payment revision of the
-invoice, created and confirmed under the idempotency key ``inv{id}-rev{revision}-{amount}``.
-The key is claimed as a CardPaymentAttempt row (unique) before Stripe is called, so two tabs
-paying the same balance make one charge even where the gateway ignores idempotency keys
-(localstripe). A declined attempt frees the next key (``...-retry1`` and so on), a few times.
+An invoice has at most one live card attempt (started, waiting for 3-D Secure, processing,
+or of unknown outcome), whatever the amount and the payment revision. Claiming one locks the
+invoice row (``billing.locking``) and looks for the live one: the same amount resumes it
+(another tab, a reload); another amount first needs it cancelled at the gateway, which only
+works while it has taken no money; while it is processing the member waits. So two tabs
+never charge twice, even where the gateway ignores idempotency keys (localstripe).
+
+Each attempt is a PaymentIntent created unconfirmed, its id put on record (committed), and
+only then confirmed: should the confirmation go unanswered, the attempt is "unknown" and the
+portal reads that intent by id before it charges the invoice again.
+
+Declines are limited per invoice and per member per hour, and SetupIntents per member per
+hour (counted in the database, so every worker process sees the same counts).
 
 Nothing here records a payment: the money is recorded only from what Stripe says, by
 ``billing.stripe_events`` (the webhook's job, or the member's "check now").
@@ -16,14 +24,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from billing.card_payments import AttemptStatus, CardPaymentAttempt, PaymentSettings
+from billing.card_payments import (
+    LIVE_STATUSES,
+    AttemptStatus,
+    CardPaymentAttempt,
+    CardSetupRequest,
+    PaymentSettings,
+)
 from billing.db import utcnow
 from billing.encryption import SecretBox
 from billing.errors import BillingError, InvalidAmount, InvoiceNotEditable, Overpayment
@@ -31,29 +44,40 @@ from billing.gateways import (
     CardDeclined,
     CardGateway,
     GatewayError,
+    GatewayNotFound,
     PaymentIntent,
     SetupIntent,
     from_minor_units,
     to_minor_units,
 )
 from billing.invoices import Invoice, InvoiceStatus
+from billing.locking import lock_invoice
+from billing.users import User
 
 log = logging.getLogger(__name__)
 
-#: Declined attempts allowed per invoice balance: enough for a typo or a second card, few
-#: enough that the portal is no use for testing stolen card numbers.
-MAX_ATTEMPTS_PER_BALANCE = 5
-#: A claim that never reached the gateway (the process died in between) frees its key after
+#: Declines allowed per invoice, whatever the amount or revision: enough for a typo and a
+#: second card. Counted per invoice, not per amount, or 10.00, 10.01, 10.02... would each
+#: bring five more tries at a stolen card number.
+MAX_DECLINES_PER_INVOICE = 5
+#: Declines allowed per member in any rolling hour, across all their company's invoices:
+#: a card tester with many open invoices still gets only this many tries an hour.
+MAX_DECLINES_PER_MEMBER_PER_HOUR = 10
+#: SetupIntents (the card form's first step) per member in any rolling hour. Each checks a
+#: card at Stripe for free; a member paying a few invoices needs one or two per payment.
+MAX_CARD_SETUPS_PER_MEMBER_PER_HOUR = 20
+HOUR = timedelta(hours=1)
+#: A claim that never reached the gateway (the process died in between) is released after
 #: this long, so the member is not told "in progress" for ever.
 ABANDONED_AFTER = timedelta(minutes=10)
 
 
 class PaymentInProgress(BillingError):
-    """Another attempt for this invoice is already with the gateway."""
+    """Another attempt for this invoice is live: the member waits or finishes it."""
 
 
 class TooManyAttempts(BillingError):
-    """Too many declined attempts for this balance."""
+    """Too many declines (per invoice or per member and hour), or too many card forms."""
 
 
 # --- Settings ---------------------------------------------------------------------------
@@ -183,9 +207,9 @@ def check_payable(invoice: Invoice, amount: Decimal) -> Decimal:
     return from_minor_units(to_minor_units(amount, invoice.currency), invoice.currency)
 
 
-def idempotency_key(invoice: Invoice, amount: Decimal, retry: int = 0) -> str:
-    key = f"inv{invoice.id}-rev{invoice.payment_revision}-{amount}"
-    return f"{key}-retry{retry}" if retry else key
+def idempotency_key(invoice: Invoice, amount: Decimal, number: int) -> str:
+    """Unique per attempt: the invoice's attempts are numbered under its row lock."""
+    return f"inv{invoice.id}-rev{invoice.payment_revision}-{amount}-a{number}"
 
 
 def gateway_metadata(invoice: Invoice, attempt: CardPaymentAttempt | None = None) -> dict:
@@ -202,100 +226,274 @@ def gateway_metadata(invoice: Invoice, attempt: CardPaymentAttempt | None = None
     return data
 
 
+# --- Limits -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tries:
+    """How many more declines the member may have on this invoice, and if none, why."""
+
+    left: int
+    refusal: str = ""
+
+
+def tries_left(
+    db: Session, invoice_id: int, user_id: int | None, now: datetime | None = None
+) -> Tries:
+    now = now or utcnow()
+    declined = CardPaymentAttempt.status == AttemptStatus.FAILED
+    on_invoice = db.scalar(
+        select(func.count()).where(declined, CardPaymentAttempt.invoice_id == invoice_id)
+    )
+    left = MAX_DECLINES_PER_INVOICE - (on_invoice or 0)
+    if left <= 0:
+        return Tries(
+            0,
+            "This invoice's card payment was declined too many times. Please contact us to pay it.",
+        )
+    if user_id is None:
+        return Tries(left)
+    by_member = db.scalar(
+        select(func.count()).where(
+            declined,
+            CardPaymentAttempt.user_id == user_id,
+            CardPaymentAttempt.created_at > now - HOUR,
+        )
+    )
+    member_left = MAX_DECLINES_PER_MEMBER_PER_HOUR - (by_member or 0)
+    if member_left <= 0:
+        return Tries(
+            0,
+            "Your card payments were declined too many times in the last hour. "
+            "Please try again later, or contact us.",
+        )
+    return Tries(min(left, member_left))
+
+
+def _check_tries(db: Session, invoice_id: int, user_id: int | None, now: datetime) -> None:
+    tries = tries_left(db, invoice_id, user_id, now)
+    if tries.left <= 0:
+        raise TooManyAttempts(tries.refusal)
+
+
+def allow_card_setup(
+    db: Session,
+    invoice: Invoice,
+    amount: Decimal,
+    user_id: int | None,
+    now: datetime | None = None,
+) -> Decimal:
+    """Before the card form's SetupIntent: the amount may be paid, the member is within the
+    limits, no payment of another amount is processing. Counts this SetupIntent (flush)."""
+    now = now or utcnow()
+    amount = check_payable(invoice, amount)
+    _check_tries(db, invoice.id, user_id, now)
+    live = live_attempt(db, invoice.id, now)
+    if live is not None and live.status == AttemptStatus.PROCESSING and live.amount != amount:
+        raise _in_progress(live)
+    if user_id is None:
+        return amount
+    # The member's row is the lock: two workers counting at once cannot both let the last
+    # SetupIntent of the hour through (SQLite: the write lock taken at BEGIN does the same).
+    db.execute(select(User.id).where(User.id == user_id).with_for_update())
+    recent = db.scalar(
+        select(func.count()).where(
+            CardSetupRequest.user_id == user_id, CardSetupRequest.at > now - HOUR
+        )
+    )
+    if (recent or 0) >= MAX_CARD_SETUPS_PER_MEMBER_PER_HOUR:
+        raise TooManyAttempts(
+            "The card form was opened too many times in the last hour. "
+            "Please try again later, or contact us."
+        )
+    db.add(CardSetupRequest(user_id=user_id, at=now))
+    # Old rows are worthless; trimming here keeps the table small without a cron job.
+    db.execute(delete(CardSetupRequest).where(CardSetupRequest.at < now - 2 * HOUR))
+    db.flush()
+    return amount
+
+
 def begin_card_setup(gateway: CardGateway, invoice: Invoice, amount: Decimal) -> SetupIntent:
-    """The SetupIntent the page's card form confirms; nothing is charged yet."""
+    """The SetupIntent the page's card form confirms; nothing is charged yet. Call after
+    ``allow_card_setup`` with its count committed."""
     check_payable(invoice, amount)
     return gateway.create_setup_intent(gateway_metadata(invoice))
+
+
+# --- Claiming an attempt ----------------------------------------------------------------
 
 
 def find_attempt(db: Session, key: str) -> CardPaymentAttempt | None:
     return db.scalar(select(CardPaymentAttempt).where(CardPaymentAttempt.idempotency_key == key))
 
 
+def live_attempt(
+    db: Session, invoice_id: int, now: datetime | None = None
+) -> CardPaymentAttempt | None:
+    """The invoice's live attempt (at most one: ``claim_attempt`` keeps it so), leaving out
+    a claim abandoned before it reached the gateway."""
+    live = db.scalar(
+        select(CardPaymentAttempt)
+        .where(
+            CardPaymentAttempt.invoice_id == invoice_id,
+            CardPaymentAttempt.status.in_(LIVE_STATUSES),
+        )
+        .order_by(CardPaymentAttempt.id.desc())
+        .limit(1)
+    )
+    if live is not None and _abandoned(live, now or utcnow()):
+        return None
+    return live
+
+
 @dataclass(frozen=True)
 class Claim:
     attempt: CardPaymentAttempt
-    #: False: the key was already claimed (another tab, a double click); do not charge again.
+    #: True: a new attempt, to charge. False: the invoice's live attempt, to resume (another
+    #: tab, a reload), or to settle first when ``blocked``.
     created: bool
+    #: The live attempt stands in the way (another amount, or its outcome is unknown):
+    #: ``settle_attempt`` asks the gateway and cancels it if it took no money, then claim again.
+    blocked: bool = False
 
 
 def claim_attempt(
-    db: Session, invoice: Invoice, amount: Decimal, user_id: int | None = None
+    db: Session,
+    invoice: Invoice,
+    amount: Decimal,
+    user_id: int | None = None,
+    *,
+    now: datetime | None = None,
 ) -> Claim:
+    """Claim the invoice's one live card attempt for ``amount`` (flush; commit before calling
+    the gateway). Locks the invoice first, so two tabs on two connections take turns."""
+    now = now or utcnow()
+    invoice = lock_invoice(db, invoice.id)
     amount = check_payable(invoice, amount)
-    for retry in range(MAX_ATTEMPTS_PER_BALANCE):
-        key = idempotency_key(invoice, amount, retry)
-        existing = find_attempt(db, key)
-        if existing is not None and _abandoned(existing):
-            _fail(existing, "The card payment was not completed.")
-        if existing is not None and existing.status == AttemptStatus.FAILED:
-            continue
-        if existing is not None:
-            return Claim(existing, created=False)
-        _refuse_while_processing(db, invoice, key)
-        attempt = CardPaymentAttempt(
-            invoice_id=invoice.id,
-            user_id=user_id,
-            amount=amount,
-            currency=invoice.currency,
-            idempotency_key=key,
-            status=AttemptStatus.STARTED,
-            failure_message="",
+    stale = db.scalars(
+        select(CardPaymentAttempt).where(
+            CardPaymentAttempt.invoice_id == invoice.id,
+            CardPaymentAttempt.status == AttemptStatus.STARTED,
+            CardPaymentAttempt.gateway_payment_id.is_(None),
         )
-        try:
-            with db.begin_nested():
-                db.add(attempt)
-        except IntegrityError:
-            # Another tab claimed the key between the look-up and the insert.
-            winner = find_attempt(db, key)
-            if winner is None:
-                raise
-            return Claim(winner, created=False)
-        return Claim(attempt, created=True)
-    raise TooManyAttempts(
-        "This card payment was declined too many times. Please contact us to pay this invoice."
+    )
+    for attempt in stale:
+        if _abandoned(attempt, now):
+            _end(attempt, AttemptStatus.CANCELED, "The card payment was not completed.")
+    db.flush()
+    live = live_attempt(db, invoice.id, now)
+    if live is not None:
+        return _claim_over(live, amount)
+    _check_tries(db, invoice.id, user_id, now)
+    number = db.scalar(select(func.count()).where(CardPaymentAttempt.invoice_id == invoice.id))
+    attempt = CardPaymentAttempt(
+        invoice_id=invoice.id,
+        user_id=user_id,
+        amount=amount,
+        currency=invoice.currency,
+        idempotency_key=idempotency_key(invoice, amount, (number or 0) + 1),
+        status=AttemptStatus.STARTED,
+        failure_message="",
+        created_at=now,
+    )
+    db.add(attempt)
+    db.flush()
+    return Claim(attempt, created=True)
+
+
+def _claim_over(live: CardPaymentAttempt, amount: Decimal) -> Claim:
+    if live.status == AttemptStatus.UNKNOWN:
+        return Claim(live, created=False, blocked=True)
+    if live.amount == amount:
+        return Claim(live, created=False)
+    if live.status == AttemptStatus.PROCESSING or not live.gateway_payment_id:
+        raise _in_progress(live)
+    return Claim(live, created=False, blocked=True)
+
+
+def _in_progress(live: CardPaymentAttempt) -> PaymentInProgress:
+    if live.status == AttemptStatus.PROCESSING:
+        return PaymentInProgress(
+            f"A card payment of {live.amount} {live.currency} for this invoice is being "
+            "processed. Please wait for it to complete."
+        )
+    if live.status == AttemptStatus.NEEDS_ACTION:
+        return PaymentInProgress(
+            f"A card payment of {live.amount} {live.currency} for this invoice is waiting "
+            "for your bank's check (3-D Secure). Finish it, or try again in a moment."
+        )
+    return PaymentInProgress(
+        "A card payment for this invoice is already in progress (in another tab or "
+        "window?). Please wait a moment."
     )
 
 
-def _abandoned(attempt: CardPaymentAttempt) -> bool:
+def _abandoned(attempt: CardPaymentAttempt, now: datetime) -> bool:
     return (
         attempt.status == AttemptStatus.STARTED
         and not attempt.gateway_payment_id
         and attempt.created_at is not None
-        and attempt.created_at < utcnow() - ABANDONED_AFTER
+        and attempt.created_at < now - ABANDONED_AFTER
     )
 
 
-def _refuse_while_processing(db: Session, invoice: Invoice, key: str) -> None:
-    """A different amount while a payment is with the gateway could pay the invoice twice."""
-    busy = db.scalar(
-        select(CardPaymentAttempt.id).where(
-            CardPaymentAttempt.invoice_id == invoice.id,
-            CardPaymentAttempt.idempotency_key.startswith(_revision_prefix(invoice)),
-            CardPaymentAttempt.idempotency_key != key,
-            CardPaymentAttempt.status == AttemptStatus.PROCESSING,
-        )
-    )
-    if busy is not None:
-        raise PaymentInProgress(
-            "A card payment for this invoice is already being processed. "
-            "Please wait for it to complete."
-        )
+def settle_attempt(
+    db: Session, gateway: CardGateway, attempt: CardPaymentAttempt, amount: Decimal
+) -> None:
+    """A live attempt that blocks a claim, brought to what the gateway says (call with no
+    transaction open; flushes). It is cancelled at the gateway while it can take no money
+    (not confirmed yet, or waiting for 3-D Secure when ``amount`` differs). Then claim again:
+    one that took money is processing, which that claim resumes or makes the member wait for."""
+    if not attempt.gateway_payment_id:
+        raise _in_progress(attempt)
+    intent_id = attempt.gateway_payment_id
+    intent = gateway.payment_intent(intent_id)
+    cancellable = {"requires_confirmation"}
+    if amount != attempt.amount:
+        cancellable.add("requires_action")
+    if intent.status in cancellable:
+        try:
+            intent = gateway.cancel_payment_intent(intent_id)
+        except GatewayNotFound:
+            raise
+        except GatewayError as error:
+            # Confirmed, or cancelled by another tab, in between: what it is now decides.
+            log.info("cancelling %s: %s", intent_id, error)
+            intent = gateway.payment_intent(intent_id)
+    attempt = _relocked(db, attempt)
+    note_intent(attempt, intent)
+    db.flush()
 
 
-def _revision_prefix(invoice: Invoice) -> str:
-    return f"inv{invoice.id}-rev{invoice.payment_revision}-"
+def _relocked(db: Session, attempt: CardPaymentAttempt) -> CardPaymentAttempt:
+    """The attempt re-read under its invoice's lock, before writing what the gateway said:
+    another tab may have settled it meanwhile."""
+    lock_invoice(db, attempt.invoice_id)
+    db.refresh(attempt)
+    return attempt
+
+
+# --- Charging ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What the member's page does next."""
 
-    #: processing (wait for the confirmation), requires_action (3-D Secure), failed
+    #: processing (wait for the confirmation), requires_action (3-D Secure), failed,
+    #: unknown (Stripe did not answer; the portal checks before any new charge)
     status: str
     message: str = ""
     client_secret: str = ""
     payment_intent_id: str = ""
+
+
+#: The member's message when Stripe did not answer the charge.
+UNKNOWN_MESSAGE = (
+    "We could not hear back from Stripe, so we do not know yet whether your card was "
+    "charged. We check with Stripe before taking any new payment for this invoice: "
+    "please do not pay it another way meanwhile."
+)
 
 
 def charge_attempt(
@@ -305,43 +503,63 @@ def charge_attempt(
     invoice: Invoice,
     payment_method_id: str,
 ) -> Outcome:
-    """Create and confirm the attempt's PaymentIntent (call with the claim committed)."""
+    """Create the attempt's PaymentIntent, put its id on record, then confirm it (call with
+    the claim committed). This COMMITS once, between the two gateway calls: the intent's id
+    must be on record before it can take money, so an unanswered confirmation is looked up
+    by id and never charged again blindly."""
+    key = attempt.idempotency_key
     try:
-        intent = gateway.charge_card(
+        intent = gateway.create_payment_intent(
             amount=to_minor_units(attempt.amount, attempt.currency),
             currency=attempt.currency,
             payment_method_id=payment_method_id,
             metadata=gateway_metadata(invoice, attempt),
-            idempotency_key=attempt.idempotency_key,
+            idempotency_key=key,
         )
-    except CardDeclined as declined:
-        _fail(attempt, declined.message or "Your card was declined.")
-        if declined.payment_intent_id and attempt.gateway_payment_id is None:
-            attempt.gateway_payment_id = declined.payment_intent_id
-        db.flush()
-        return Outcome("failed", attempt.failure_message, "", attempt.gateway_payment_id or "")
     except GatewayError as error:
-        # The outcome is not known for certain. The attempt gives up its key; should the
-        # gateway have charged after all, its webhook still records the payment.
-        log.warning("card payment %s: %s", attempt.idempotency_key, error)
-        _fail(attempt, "The card payment could not be completed. Please try again.")
+        # An unconfirmed intent takes no money: whatever Stripe did, nothing was charged.
+        log.warning("card payment %s not created: %s", key, error)
+        attempt = _relocked(db, attempt)
+        _end(attempt, AttemptStatus.CANCELED, "The card payment could not be started.")
         db.flush()
-        return Outcome("failed", attempt.failure_message)
+        return Outcome("failed", "The card payment could not be started. Please try again.")
+    attempt = _relocked(db, attempt)
+    attempt.gateway_payment_id = intent.id
+    db.commit()  # on record before the confirmation can take money
+
+    try:
+        intent = gateway.confirm_payment_intent(intent.id, idempotency_key=f"{key}-confirm")
+    except CardDeclined as declined:
+        attempt = _relocked(db, attempt)
+        _end(attempt, AttemptStatus.FAILED, declined.message or "Your card was declined.")
+        db.flush()
+        return Outcome("failed", attempt.failure_message, "", intent.id)
+    except GatewayError as error:
+        log.warning("card payment %s (%s) unanswered: %s", key, intent.id, error)
+        attempt = _relocked(db, attempt)
+        if attempt.status in LIVE_STATUSES:
+            attempt.status = AttemptStatus.UNKNOWN
+            attempt.failure_message = ""
+        db.flush()
+        return Outcome("unknown", UNKNOWN_MESSAGE, "", intent.id)
+    attempt = _relocked(db, attempt)
     outcome = note_intent(attempt, intent)
     db.flush()
     return outcome
 
 
 def resume_attempt(db: Session, gateway: CardGateway, attempt: CardPaymentAttempt) -> Outcome:
-    """An attempt claimed before (another tab, a reload): where it stands at the gateway."""
+    """The invoice's live attempt for this amount (another tab, a reload): where it stands."""
     if attempt.status == AttemptStatus.SUCCEEDED:
         return Outcome("processing", payment_intent_id=attempt.gateway_payment_id or "")
     if not attempt.gateway_payment_id:
-        raise PaymentInProgress(
-            "A card payment for this invoice is already in progress. Please wait a moment."
-        )
-    outcome = note_intent(attempt, gateway.payment_intent(attempt.gateway_payment_id))
+        raise _in_progress(attempt)
+    intent = gateway.payment_intent(attempt.gateway_payment_id)
+    attempt = _relocked(db, attempt)
+    outcome = note_intent(attempt, intent)
     db.flush()
+    if outcome.status == "started":
+        raise _in_progress(attempt)
     return outcome
 
 
@@ -355,27 +573,53 @@ def note_intent(attempt: CardPaymentAttempt, intent: PaymentIntent) -> Outcome:
         attempt.status = AttemptStatus.PROCESSING
         attempt.failure_message = ""
         return Outcome("processing", payment_intent_id=intent.id)
-    if intent.status in ("requires_action", "requires_confirmation"):
-        attempt.status = AttemptStatus.STARTED
+    if intent.status == "requires_action":
+        attempt.status = AttemptStatus.NEEDS_ACTION
         return Outcome("requires_action", "", intent.client_secret, intent.id)
-    _fail(attempt, intent.failure_message or "The card payment was not completed.")
+    if intent.status == "requires_confirmation":
+        # Created, its confirmation not (yet) arrived.
+        if attempt.status == AttemptStatus.UNKNOWN:
+            attempt.status = AttemptStatus.STARTED
+        return Outcome("started", payment_intent_id=intent.id)
+    if intent.status == "canceled":
+        _end(attempt, AttemptStatus.CANCELED, "The card payment was cancelled.")
+        return Outcome("failed", attempt.failure_message, "", intent.id)
+    _end(
+        attempt,
+        AttemptStatus.FAILED,
+        intent.failure_message or "The card payment was not completed.",
+    )
     return Outcome("failed", attempt.failure_message, "", intent.id)
 
 
-def _fail(attempt: CardPaymentAttempt, message: str) -> None:
+def _end(attempt: CardPaymentAttempt, status: AttemptStatus, message: str) -> None:
     if attempt.status != AttemptStatus.SUCCEEDED:
-        attempt.status = AttemptStatus.FAILED
+        attempt.status = status
         attempt.failure_message = message
 
 
-def current_attempt(db: Session, invoice: Invoice) -> CardPaymentAttempt | None:
-    """The latest attempt at the invoice's current balance (what its page reports)."""
-    return db.scalar(
+# --- What the member's pages show -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardStatus:
+    #: The invoice's live attempt (started, 3-D Secure pending, processing, unknown).
+    live: CardPaymentAttempt | None
+    #: The latest attempt, when it was declined (its message is shown).
+    declined: CardPaymentAttempt | None
+    tries: Tries
+
+
+def card_status(
+    db: Session, invoice: Invoice, user_id: int | None, now: datetime | None = None
+) -> CardStatus:
+    now = now or utcnow()
+    live = live_attempt(db, invoice.id, now)
+    latest = db.scalar(
         select(CardPaymentAttempt)
-        .where(
-            CardPaymentAttempt.invoice_id == invoice.id,
-            CardPaymentAttempt.idempotency_key.startswith(_revision_prefix(invoice)),
-        )
+        .where(CardPaymentAttempt.invoice_id == invoice.id)
         .order_by(CardPaymentAttempt.id.desc())
         .limit(1)
     )
+    declined = latest if latest is not None and latest.status == AttemptStatus.FAILED else None
+    return CardStatus(live, declined, tries_left(db, invoice.id, user_id, now))

@@ -24,6 +24,8 @@ CUSTOMER_UPDATED = "customer_updated"
 PAYMENT_RECORDED = "payment_recorded"
 #: A payment was refunded (in part) or reversed.
 PAYMENT_CHANGED = "payment_changed"
+#: An admin chose to keep an overpayment as the customer's credit (billing.overpayments).
+OVERPAYMENT_KEPT = "overpayment_kept"
 
 
 def subscribe(event: str, handler: Handler) -> None:

@@ -1,7 +1,11 @@
 """What must hold for every invoice's money, whatever ran concurrently: checked, not assumed.
 
-- ``amount_paid`` equals the sum of the invoice's live payments, net of refunds (a payment
-  reversed in Xero counts nothing);
+- ``amount_paid`` equals the sum of the invoice's applied live payments, net of refunds (a
+  payment reversed in Xero counts nothing, and neither does one held as an overpayment);
+- an overpayment is counted once, either applied or held: every held payment has its
+  overpayment, and an overpayment still held (open, being refunded, kept as credit) has its
+  payment held, never also in the amount paid; one whose payment was applied in the end has
+  it applied;
 - a voided or deleted invoice holds no live payment;
 - the status agrees with the amount due (paid exactly when nothing is due).
 
@@ -20,6 +24,15 @@ from sqlalchemy.orm import Session
 
 from billing.db import ZERO
 from billing.invoices import Invoice, InvoiceStatus, Payment
+from billing.overpayments import Overpayment, OverpaymentStatus
+
+#: An overpayment in these states keeps its payment held (apart from the amount paid).
+HOLDING = (
+    OverpaymentStatus.OPEN,
+    OverpaymentStatus.REFUNDING,
+    OverpaymentStatus.CREDITING,
+    OverpaymentStatus.KEPT_AS_CREDIT,
+)
 
 CENT = Decimal("0.01")
 
@@ -36,7 +49,11 @@ class Violation:
 
 def money_invariant_violations(db: Session) -> list[Violation]:
     live = case(
-        (Payment.reversed_at.is_(None), Payment.amount - Payment.amount_refunded), else_=ZERO
+        (
+            Payment.reversed_at.is_(None) & Payment.held.is_(False),
+            Payment.amount - Payment.amount_refunded,
+        ),
+        else_=ZERO,
     )
     sums = (
         select(Payment.invoice_id, func.coalesce(func.sum(live), ZERO).label("net"))
@@ -71,5 +88,33 @@ def money_invariant_violations(db: Session) -> list[Violation]:
             what = f"{status} with {amount_paid} paid of {total}"
         else:
             continue
+        found.append(Violation(invoice_id, number or "", what))
+    return sorted(found + _overpayment_violations(db), key=lambda v: v.invoice_id)
+
+
+def _overpayment_violations(db: Session) -> list[Violation]:
+    """Held payments without their overpayment, and overpayments whose payment is counted
+    on the wrong side (applied while held, or held once applied)."""
+    rows = db.execute(
+        select(Invoice.id, Invoice.number, Payment.id, Payment.held, Overpayment.status)
+        .join(Payment, Payment.invoice_id == Invoice.id)
+        .outerjoin(Overpayment, Overpayment.payment_id == Payment.id)
+        .where(
+            or_(
+                Payment.held.is_(True) & Overpayment.id.is_(None),
+                Overpayment.status.in_(HOLDING) & Payment.held.is_(False),
+                (Overpayment.status == OverpaymentStatus.APPLIED) & Payment.held.is_(True),
+            )
+        )
+        .order_by(Invoice.id, Payment.id)
+    ).all()
+    found = []
+    for invoice_id, number, payment_id, held, status in rows:
+        if status is None:
+            what = f"payment {payment_id} is held but no overpayment says why"
+        elif held:
+            what = f"payment {payment_id} is held but its overpayment is {status}"
+        else:
+            what = f"payment {payment_id} is counted as paid but its overpayment is {status}"
         found.append(Violation(invoice_id, number or "", what))
     return found

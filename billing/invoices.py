@@ -12,7 +12,7 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Numeric, String, Text, false
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -184,13 +184,23 @@ class Payment(Base):
     amount_refunded: Mapped[Decimal] = mapped_column(Money(), default=ZERO)
     #: Set when the payment was deleted in Xero or otherwise taken back whole.
     reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Money taken for an invoice already paid: kept apart from the invoice's amount paid
+    #: until an admin refunds it or keeps it as credit (billing/overpayments.py).
+    held: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     invoice: Mapped[Invoice] = relationship(back_populates="payments")
 
     @property
     def net_amount(self) -> Decimal:
-        """What this payment still contributes to the invoice."""
+        """What this payment still contributes to the invoice (nothing while held)."""
+        if self.held:
+            return ZERO
+        return self.money_kept
+
+    @property
+    def money_kept(self) -> Decimal:
+        """What the payer has not been given back, applied to the invoice or held."""
         if self.reversed_at is not None:
             return ZERO
         return self.amount - self.amount_refunded

@@ -1,18 +1,20 @@
 """Imports every model so that their tables are on ``Base.metadata`` (for Alembic and tests)."""
 
-from billing.card_payments import CardPaymentAttempt, PaymentSettings
+from billing.card_payments import CardPaymentAttempt, CardSetupRequest, PaymentSettings
 from billing.customers import Customer
 from billing.db import Base
 from billing.inbox import InboundEvent
 from billing.invoices import Invoice, InvoiceLine, Payment
 from billing.login_throttle import LoginFailure
 from billing.numbering import InvoiceNumberSequence
+from billing.overpayments import Overpayment
 from billing.services import Service, TaxRate
 from billing.users import User
 
 __all__ = [
     "Base",
     "CardPaymentAttempt",
+    "CardSetupRequest",
     "PaymentSettings",
     "Customer",
     "InboundEvent",
@@ -20,6 +22,7 @@ __all__ = [
     "InvoiceLine",
     "InvoiceNumberSequence",
     "LoginFailure",
+    "Overpayment",
     "Payment",
     "Service",
     "TaxRate",

@@ -9,6 +9,13 @@ is always recomputed from its payments, never adjusted by increments.
 Each operation locks the invoice first (``billing.locking``) and decides on what the lock
 re-read, so two payments arriving at once on two workers cannot both pass the check against
 the amount due, and a payment cannot land on an invoice an admin is voiding.
+
+Money that really moved (a succeeded card payment, a payment Xero holds) is never refused
+for being too much: with ``hold_overpayment`` it is recorded and held as an overpayment
+(``billing.overpayments``) for an admin to refund or keep as credit. When the money that
+does not fit came from Xero and the invoice is paid by a card payment Xero has not been told
+of yet, the card payment is the one held: Xero already applied its own, so both books then
+show the same payment on the invoice.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing import events
+from billing import events, overpayments
 from billing.db import ZERO, utcnow
 from billing.errors import InvalidAmount, InvoiceNotEditable, Overpayment
 from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
@@ -50,19 +57,29 @@ def record_payment(
     gateway_payment_id: str | None = None,
     gateway_charge_id: str | None = None,
     xero_payment_id: str | None = None,
+    hold_overpayment: bool = False,
 ) -> Payment:
+    """Record one payment. ``hold_overpayment``: the money has moved already (a succeeded
+    card payment, a payment in Xero), so one that does not fit is held, not refused."""
     invoice = lock_invoice(db, invoice.id)
     existing = find_payment(
         db, gateway_payment_id=gateway_payment_id, xero_payment_id=xero_payment_id
     )
     if existing is not None:
         return existing
-    if invoice.state is not InvoiceStatus.AWAITING_PAYMENT:
+    holdable = hold_overpayment and invoice.state is InvoiceStatus.PAID
+    if invoice.state is not InvoiceStatus.AWAITING_PAYMENT and not holdable:
         raise InvoiceNotEditable("Payments can only be recorded on awaiting-payment invoices.")
     if amount <= 0:
         raise InvalidAmount("A payment must be above zero.")
+    displaced: list[Payment] = []
+    held = False
     if amount > invoice.amount_due:
-        raise Overpayment(f"The payment of {amount} is more than the {invoice.amount_due} due.")
+        if not hold_overpayment:
+            raise Overpayment(f"The payment of {amount} is more than the {invoice.amount_due} due.")
+        if source is PaymentSource.XERO and xero_payment_id:
+            displaced = _unsent_card_payments_to_hold(invoice, amount)
+        held = not displaced
     payment = Payment(
         invoice=invoice,
         amount=amount,
@@ -77,10 +94,42 @@ def record_payment(
         amount_refunded=ZERO,
     )
     db.add(payment)
+    db.flush()
+    for other in displaced:
+        overpayments.hold(db, other)
+    if held:
+        overpayments.hold(db, payment)
     _recompute(invoice)
     db.flush()
     events.publish(db, events.PAYMENT_RECORDED, payment=payment)
+    for other in displaced:
+        events.publish(db, events.PAYMENT_CHANGED, payment=other)
     return payment
+
+
+def _unsent_card_payments_to_hold(invoice: Invoice, amount: Decimal) -> list[Payment]:
+    """The portal's applied payments not yet in Xero, newest first, whose holding makes
+    room for ``amount``; empty when holding them all would not."""
+    unsent = sorted(
+        (
+            p
+            for p in invoice.payments
+            if p.source == PaymentSource.PORTAL
+            and not p.xero_payment_id
+            and not p.held
+            and p.net_amount > 0
+        ),
+        key=lambda p: p.id,
+        reverse=True,
+    )
+    room = invoice.amount_due if invoice.state is InvoiceStatus.AWAITING_PAYMENT else ZERO
+    chosen: list[Payment] = []
+    for candidate in unsent:
+        if amount <= room:
+            break
+        chosen.append(candidate)
+        room += candidate.net_amount
+    return chosen if amount <= room else []
 
 
 def record_refund(db: Session, payment: Payment, refunded_total: Decimal) -> bool:
@@ -90,7 +139,7 @@ def record_refund(db: Session, payment: Payment, refunded_total: Decimal) -> boo
     if refunded_total <= payment.amount_refunded or payment.reversed_at is not None:
         return False
     payment.amount_refunded = refunded_total
-    _recompute(payment.invoice)
+    _recompute_and_settle(db, payment.invoice)
     db.flush()
     events.publish(db, events.PAYMENT_CHANGED, payment=payment)
     return True
@@ -102,10 +151,16 @@ def reverse_payment(db: Session, payment: Payment) -> bool:
     if payment.reversed_at is not None:
         return False
     payment.reversed_at = utcnow()
-    _recompute(payment.invoice)
+    _recompute_and_settle(db, payment.invoice)
     db.flush()
     events.publish(db, events.PAYMENT_CHANGED, payment=payment)
     return True
+
+
+def _recompute_and_settle(db: Session, invoice: Invoice) -> None:
+    _recompute(invoice)
+    if overpayments.settle(db, invoice):
+        _recompute(invoice)
 
 
 def _recompute(invoice: Invoice) -> None:

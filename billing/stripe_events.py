@@ -5,7 +5,8 @@ and out of order) or, for a replayed old event, long outdated. The handler re-re
 PaymentIntent or charge from Stripe and brings the portal up to what Stripe says now:
 
 * a succeeded PaymentIntent is one card payment (``record_payment``, idempotent on the
-  PaymentIntent id), with the charge id as its reference;
+  PaymentIntent id), with the charge id as its reference; when the invoice was paid
+  meanwhile (Xero's "Pay now", another tab), it is held as an overpayment;
 * a failed one marks the member's attempt failed, with Stripe's message;
 * a charge's running ``amount_refunded`` is the payment's refund total (``record_refund``
   only ever lets it grow), recording the payment first if its own event is still to come.
@@ -54,8 +55,9 @@ REFUND_EVENTS = frozenset(
 
 
 class UnrecordablePayment(BillingError):
-    """Stripe took money the portal cannot record as is (the invoice was paid meanwhile,
-    voided, or the currency differs): an admin must look (refund, or record by hand)."""
+    """Stripe took money the portal cannot record as is (the invoice was voided, or the
+    currency differs): an admin must look (refund, or record by hand). Money for an invoice
+    paid meanwhile is recorded and held as an overpayment instead (billing.overpayments)."""
 
 
 def register(gateway_for: GatewayFor) -> None:
@@ -178,6 +180,8 @@ def _record(db: Session, invoice: Invoice, intent: PaymentIntent, charge: Charge
             source=PaymentSource.PORTAL,
             gateway_payment_id=intent.id,
             gateway_charge_id=charge.id if charge else None,
+            # Stripe took the money: an invoice paid meanwhile holds it as an overpayment.
+            hold_overpayment=True,
         )
     except BillingError as error:
         raise UnrecordablePayment(

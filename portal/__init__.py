@@ -27,6 +27,9 @@ def create_app(
         count = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
+    from portal.views import DatabaseIdConverter
+
+    app.url_map.converters["int"] = DatabaseIdConverter
     db.init_app(app, session_factory)
 
     from portal import errors, extensions, formatting, health, xero_setup

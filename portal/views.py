@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from flask import abort, current_app, request
+from werkzeug.routing import IntegerConverter
 
 from billing.statements import Page, paginate
+
+#: Ids are INTEGER columns (32-bit on PostgreSQL): a larger one names nothing, and must not
+#: reach the database, which would refuse it with an error (a 500 instead of a 404).
+MAX_ID = 2**31 - 1
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a number past ``MAX_ID`` matches no route (404)."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's parameter name
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def form_status(form) -> int:
@@ -28,7 +41,7 @@ def id_arg(name: str) -> int | None:
     raw = request.args.get(name, "")
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 12:
+    if not raw.isdigit() or len(raw) > 12 or int(raw) > MAX_ID:
         abort(400, f"{name} must be a number.")
     return int(raw)
 

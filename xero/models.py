@@ -116,6 +116,8 @@ class JobKind(enum.StrEnum):
     EMAIL_INVOICE = "email_invoice"
     #: A portal payment to record in Xero (or, once refunded or reversed, to re-state there).
     PAYMENT = "payment"
+    #: An overpayment an admin kept as credit, to record on the contact in Xero.
+    OVERPAYMENT_CREDIT = "overpayment_credit"
 
 
 class JobStatus(enum.StrEnum):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from billing import events
 from billing.customers import Customer
 from billing.invoices import Invoice, Payment, PaymentSource
+from billing.overpayments import Overpayment, credit_recorded
 from xero.models import (
     ConnectionStatus,
     JobKind,
@@ -88,6 +89,16 @@ def _payment_changed(db: Session, payment: Payment) -> None:
         enqueue(db, JobKind.PAYMENT, payment.id)
 
 
+def _overpayment_kept(db: Session, overpayment: Overpayment) -> None:
+    # Xero learns of the credit only where it knows the invoice; a portal without Xero (or
+    # an invoice that never reached it) has nothing to tell.
+    link = db.get(XeroInvoiceLink, overpayment.invoice_id)
+    if link is not None and link.xero_invoice_id and _sync_payments_out(db):
+        enqueue(db, JobKind.OVERPAYMENT_CREDIT, overpayment.id)
+    else:
+        credit_recorded(overpayment, None)
+
+
 def register() -> None:
     events.subscribe(events.INVOICE_ISSUED, _invoice_changed)
     events.subscribe(events.INVOICE_UPDATED, _invoice_changed)
@@ -96,3 +107,4 @@ def register() -> None:
     events.subscribe(events.CUSTOMER_UPDATED, _customer_updated)
     events.subscribe(events.PAYMENT_RECORDED, _payment_changed)
     events.subscribe(events.PAYMENT_CHANGED, _payment_changed)
+    events.subscribe(events.OVERPAYMENT_KEPT, _overpayment_kept)

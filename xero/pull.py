@@ -5,7 +5,8 @@ Both apply the same rules to what Xero says now, so events may arrive twice, lat
 order (nothing is taken from the event but the invoice's id):
 
 - a payment in Xero the portal does not know (the online invoice's "Pay now", a bank
-  reconciliation, one entered by hand) is recorded as a payment from Xero; one the portal
+  reconciliation, one entered by hand) is recorded as a payment from Xero (held as an
+  overpayment when the invoice was paid here meanwhile: billing.overpayments); one the portal
   wrote itself is recognised by its PaymentID (or, while its push is unconfirmed, by its
   Reference and amount) and recorded once;
 - a payment made in Xero and deleted there is reversed in the portal. A card payment the
@@ -196,9 +197,12 @@ def _apply_payment(db: Session, invoice: Invoice, x, payments_out: bool) -> None
                 reference=(x.reference or "")[:255],
                 source=PaymentSource.XERO,
                 xero_payment_id=str(x.payment_id),
+                # Xero holds the money: on an invoice paid here meanwhile it is an
+                # overpayment for an admin (billing.overpayments), never dropped.
+                hold_overpayment=True,
             )
     except BillingError as error:
-        # Xero holds money the portal cannot take (paid twice, or voided here): a person
+        # Xero holds money the portal cannot take (the invoice was voided here): a person
         # must look; the log says where.
         log.error(
             "xero payment %s of %s on invoice %s not recorded: %s",

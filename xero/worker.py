@@ -60,6 +60,7 @@ ORDER = (
     JobKind.VOID_INVOICE,
     JobKind.DELETE_INVOICE,
     JobKind.PAYMENT,
+    JobKind.OVERPAYMENT_CREDIT,
 )
 #: One call per object, so they only use what the batched writes leave of the rate budget:
 #: they run in a round only when none of the kinds above had anything due.
@@ -307,6 +308,10 @@ class SyncWorker:
             from xero.payment_sync import push_payments
 
             return push_payments(db, api, jobs, now)
+        if kind is JobKind.OVERPAYMENT_CREDIT:
+            from xero.overpayment_credit import push_credits
+
+            return push_credits(db, api, jobs, now)
         raise ValueError(f"unknown job kind {kind}")
 
     def _contacts(self, db: Session, api: XeroApi, jobs: list[SyncJob]) -> Results:

@@ -141,6 +141,26 @@ class CardGateway(Protocol):
         """Create and confirm a PaymentIntent. Raises CardDeclined on a decline."""
         ...
 
+    def create_payment_intent(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        payment_method_id: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> PaymentIntent:
+        """Create a PaymentIntent without confirming it: it cannot take money yet, so its id
+        can be put on record before anything is charged."""
+        ...
+
+    def confirm_payment_intent(
+        self, payment_intent_id: str, *, idempotency_key: str
+    ) -> PaymentIntent:
+        """Confirm (charge) an intent made by ``create_payment_intent``. Raises CardDeclined
+        on a decline; any other GatewayError leaves the outcome unknown."""
+        ...
+
     def payment_intent(self, payment_intent_id: str) -> PaymentIntent: ...
 
     def charge(self, charge_id: str) -> Charge: ...

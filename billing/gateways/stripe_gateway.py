@@ -69,6 +69,38 @@ class StripeGateway:
             )
         return payment_intent_from(intent.to_dict())
 
+    def create_payment_intent(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        payment_method_id: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> PaymentIntent:
+        params: Any = {
+            "amount": amount,
+            "currency": currency.lower(),
+            "payment_method": payment_method_id,
+            "payment_method_types": ["card"],
+            "metadata": metadata,
+        }
+        with _translated_errors():
+            intent = self._client.v1.payment_intents.create(
+                params=params, options={"idempotency_key": idempotency_key}
+            )
+        return payment_intent_from(intent.to_dict())
+
+    def confirm_payment_intent(
+        self, payment_intent_id: str, *, idempotency_key: str
+    ) -> PaymentIntent:
+        params: Any = {"expand": ["latest_charge"]}
+        with _translated_errors():
+            intent = self._client.v1.payment_intents.confirm(
+                payment_intent_id, params=params, options={"idempotency_key": idempotency_key}
+            )
+        return payment_intent_from(intent.to_dict())
+
     def payment_intent(self, payment_intent_id: str) -> PaymentIntent:
         params: Any = {"expand": ["latest_charge"]}
         with _translated_errors():

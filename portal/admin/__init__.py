@@ -10,6 +10,7 @@ from portal.admin import (  # noqa: E402,F401
     home,
     inbox,
     invoices,
+    needs_attention,
     payment_settings,
     reconcile,
     reports,

@@ -5,4 +5,4 @@ from portal.access import require_member
 bp = Blueprint("member", __name__)
 bp.before_request(require_member)
 
-from portal.member import pay, views  # noqa: E402,F401
+from portal.member import overpaid, pay, views  # noqa: E402,F401

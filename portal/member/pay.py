@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from billing import card_checkout, stripe_events
 from billing.card_checkout import PaymentOptions
-from billing.card_payments import AttemptStatus, CardPaymentAttempt
+from billing.card_payments import LIVE_STATUSES, AttemptStatus, CardPaymentAttempt
 from billing.errors import BillingError
 from billing.gateways import GatewayError
 from billing.invoices import Invoice, InvoiceStatus
@@ -59,40 +59,31 @@ def _options(invoice: Invoice) -> PaymentOptions:
 @dataclass(frozen=True)
 class PaymentPanel:
     options: PaymentOptions
-    #: The latest card attempt still waiting for Stripe, or the last declined one.
-    attempt: CardPaymentAttempt | None
+    card: card_checkout.CardStatus
+
+    @property
+    def live(self) -> CardPaymentAttempt | None:
+        return self.card.live
 
     @property
     def processing(self) -> bool:
-        return self.attempt is not None and self.attempt.status in (
-            AttemptStatus.STARTED,
+        """A payment Stripe accepted, or may have (unknown): no new one is offered."""
+        live = self.card.live
+        return live is not None and live.status in (
             AttemptStatus.PROCESSING,
+            AttemptStatus.UNKNOWN,
         )
+
+    @property
+    def attempt(self) -> CardPaymentAttempt | None:
+        return self.card.live or self.card.declined
 
 
 @bp.app_template_global()
 def member_payment_panel(invoice: Invoice) -> PaymentPanel:
     """For the member's invoice page: how it can be paid, and a card payment under way."""
-    attempt = _pending_attempt(invoice) or card_checkout.current_attempt(get_db(), invoice)
-    if attempt is not None and attempt.status == AttemptStatus.SUCCEEDED:
-        attempt = None
-    if attempt is not None and attempt.status == AttemptStatus.STARTED:
-        # Claimed but never sent, or abandoned at 3-D Secure: nothing to wait for yet.
-        attempt = attempt if attempt.gateway_payment_id else None
-    return PaymentPanel(_options(invoice), attempt)
-
-
-def _pending_attempt(invoice: Invoice) -> CardPaymentAttempt | None:
-    """An attempt Stripe accepted whose confirmation has not been recorded yet."""
-    return get_db().scalar(
-        select(CardPaymentAttempt)
-        .where(
-            CardPaymentAttempt.invoice_id == invoice.id,
-            CardPaymentAttempt.status == AttemptStatus.PROCESSING,
-        )
-        .order_by(CardPaymentAttempt.id.desc())
-        .limit(1)
-    )
+    db = get_db()
+    return PaymentPanel(_options(invoice), card_checkout.card_status(db, invoice, current_user.id))
 
 
 @bp.get("/invoices/<int:invoice_id>/pay")
@@ -107,6 +98,8 @@ def pay(invoice_id: int):
         invoice=invoice,
         panel=panel,
         options=panel.options,
+        # The card form, unless a payment is under way or no more tries are left.
+        card_form=panel.options.card and not panel.processing and panel.card.tries.left > 0,
         publishable_key=stripe_keys(get_db()).publishable_key if panel.options.card else "",
         stripe_js_url=current_app.config["STRIPE_JS_URL"],
         today=date.today(),
@@ -135,22 +128,29 @@ def _error(message: str, status: int):
 
 @bp.post("/invoices/<int:invoice_id>/pay/setup")
 def pay_setup(invoice_id: int):
-    """A SetupIntent for the card form. The amount is checked first: nothing is created at
-    Stripe for an amount that could not be charged."""
+    """A SetupIntent for the card form. The amount and the member's limits are checked first:
+    nothing is created at Stripe for an amount that could not be charged."""
     invoice = _card_invoice(invoice_id)
     amount = _amount()
     db = get_db()
     try:
-        card_checkout.check_payable(invoice, amount)
         gateway = stripe_gateway(db)
-        db.commit()  # no transaction stays open while Stripe answers
+        card_checkout.allow_card_setup(db, invoice, amount, current_user.id)
+        db.commit()  # counted, and no transaction stays open while Stripe answers
         setup = card_checkout.begin_card_setup(gateway, invoice, amount)
     except GatewayError as error:
         current_app.logger.warning("Stripe SetupIntent for invoice %s: %s", invoice.id, error)
         return _error("Card payments are unavailable just now. Please try again shortly.", 502)
+    except card_checkout.TooManyAttempts as error:
+        return _error(str(error), 429)
     except BillingError as error:
         return _error(str(error), 409)
     return jsonify(status="ok", client_secret=setup.client_secret)
+
+
+#: Rounds of "settle the live attempt, then claim again" before the member is told to wait:
+#: two tabs with different amounts would otherwise cancel each other's for ever.
+SETTLE_ROUNDS = 2
 
 
 @bp.post("/invoices/<int:invoice_id>/pay/card")
@@ -163,33 +163,55 @@ def pay_card(invoice_id: int):
     db = get_db()
     try:
         gateway = stripe_gateway(db)
-        claim = card_checkout.claim_attempt(db, invoice, amount, current_user.id)
-    except GatewayError as error:
-        current_app.logger.warning("Stripe for invoice %s: %s", invoice.id, error)
-        return _error("Card payments are unavailable just now. Please try again shortly.", 502)
-    except BillingError as error:
-        return _error(str(error), 409)
-    # The claim is on record before Stripe is called: a second tab finds it and waits.
-    db.commit()
-    try:
+        for _ in range(SETTLE_ROUNDS + 1):
+            claim = card_checkout.claim_attempt(db, invoice, amount, current_user.id)
+            # The claim is on record before Stripe is called: a second tab finds it.
+            db.commit()
+            if not claim.blocked:
+                break
+            card_checkout.settle_attempt(db, gateway, claim.attempt, amount)
+            db.commit()
+        else:
+            raise card_checkout.PaymentInProgress(
+                "A card payment for this invoice is already in progress. Please wait a moment."
+            )
         if claim.created:
             outcome = card_checkout.charge_attempt(
                 db, gateway, claim.attempt, invoice, payment_method
             )
         else:
             outcome = card_checkout.resume_attempt(db, gateway, claim.attempt)
-    except card_checkout.PaymentInProgress as error:
-        return _error(str(error), 409)
     except GatewayError as error:
         current_app.logger.warning("Stripe for invoice %s: %s", invoice.id, error)
         return _error("Card payments are unavailable just now. Please try again shortly.", 502)
+    except card_checkout.TooManyAttempts as error:
+        return _error(str(error), 429)
+    except BillingError as error:
+        return _error(str(error), 409)
+    message = outcome.message
+    tries = None
+    if outcome.status == "failed":
+        tries = card_checkout.tries_left(db, invoice.id, current_user.id).left
+        message = f"{message} {_tries_text(tries)}".strip()
     # A declined card is an answer too (status "failed"): 200, so the attempt is kept.
     return jsonify(
         status=outcome.status,
-        message=outcome.message,
+        message=message,
         client_secret=outcome.client_secret,
+        tries_left=tries,
         redirect=url_for("member.invoice", invoice_id=invoice.id),
     )
+
+
+@bp.app_template_global()
+def card_tries_text(tries: int) -> str:
+    return _tries_text(tries)
+
+
+def _tries_text(tries: int) -> str:
+    if tries <= 0:
+        return "No more card payments can be tried for now."
+    return f"You can try {tries} more time{'s' if tries != 1 else ''}."
 
 
 @bp.post("/invoices/<int:invoice_id>/pay/check")
@@ -202,7 +224,7 @@ def pay_check(invoice_id: int):
         .where(
             CardPaymentAttempt.invoice_id == invoice.id,
             CardPaymentAttempt.gateway_payment_id.is_not(None),
-            CardPaymentAttempt.status.in_([AttemptStatus.STARTED, AttemptStatus.PROCESSING]),
+            CardPaymentAttempt.status.in_(LIVE_STATUSES),
         )
         .order_by(CardPaymentAttempt.id.desc())
         .limit(1)
@@ -222,8 +244,10 @@ def pay_check(invoice_id: int):
         return back
     if payment is not None:
         flash("Thank you: your card payment was received.", "success")
-    elif attempt.status == AttemptStatus.FAILED:
+    elif attempt.status in (AttemptStatus.FAILED, AttemptStatus.CANCELED):
         flash(f"The card payment did not go through: {attempt.failure_message}", "error")
+    elif attempt.status == AttemptStatus.NEEDS_ACTION:
+        flash("Your card payment is waiting for your bank's check (3-D Secure).", "info")
     else:
         flash("Your card payment is still being processed.", "info")
     return back

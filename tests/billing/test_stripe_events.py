@@ -11,12 +11,13 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from billing import card_checkout, inbox, stripe_events
+from billing import card_checkout, inbox, overpayments, stripe_events
 from billing.card_payments import AttemptStatus
 from billing.gateways import Charge
 from billing.gateways.stripe_gateway import StripeGateway
 from billing.inbox import InboundEvent
 from billing.invoices import Payment
+from billing.invoicing import void_invoice
 from billing.payments import record_payment
 from tests import localstripe as stripe_stand_in
 from tests.factories import CustomerFactory, ServiceFactory, make_invoice
@@ -224,16 +225,34 @@ def test_an_intent_naming_no_portal_invoice_is_acknowledged_and_ignored(
     assert db.scalars(select(Payment)).all() == []
 
 
-def test_a_payment_that_cannot_be_recorded_is_left_for_an_admin(db, gateway, localstripe, invoice):
+def test_a_payment_on_an_invoice_paid_meanwhile_is_held_as_an_overpayment(
+    db, gateway, localstripe, invoice
+):
     _, outcome = pay(db, gateway, localstripe, invoice)
     # Paid by other means before Stripe's confirmation arrived.
-    record_payment(db, invoice, amount=invoice.amount_due, paid_on=date.today(), method="bank")
+    other = record_payment(
+        db, invoice, amount=invoice.amount_due, paid_on=date.today(), method="bank"
+    )
+    db.commit()
+    deliver(db, "payment_intent.succeeded", {"id": outcome.payment_intent_id})
+    [event] = events(db)
+    assert event.status == "done"
+    card = db.scalar(select(Payment).where(Payment.gateway_payment_id == outcome.payment_intent_id))
+    assert (card.held, card.amount, card.net_amount) == (True, Decimal("144.00"), 0)
+    assert not other.held and invoice.amount_paid == Decimal("144.00")
+    [overpayment] = overpayments.of_invoice(db, invoice.id)
+    assert (overpayment.payment_id, overpayment.status) == (card.id, "open")
+
+
+def test_a_payment_that_cannot_be_recorded_is_left_for_an_admin(db, gateway, localstripe, invoice):
+    _, outcome = pay(db, gateway, localstripe, invoice)
+    void_invoice(db, invoice)  # voided before Stripe's confirmation arrived
     db.commit()
     deliver(db, "payment_intent.succeeded", {"id": outcome.payment_intent_id})
     [event] = events(db)
     assert event.status == "pending" and event.attempts == 1
     assert "UnrecordablePayment" in event.last_error
-    assert len(payments_of(db, invoice)) == 1
+    assert payments_of(db, invoice) == []
 
 
 def test_check_now_applies_the_intent_as_the_webhook_would(db, gateway, localstripe, invoice):

@@ -196,7 +196,9 @@ def test_a_declined_card_shows_the_message_and_nothing_changes(page: Page, strip
     page.goto(f"{live.url}/invoices/{invoice.id}/pay")
     fill_card(page, CARD_DECLINED_ON_CHARGE)
     page.get_by_role("button", name=f"Pay {due}").click()
-    expect(page.locator("#card-errors")).to_have_text("Your card was declined.")
+    expect(page.locator("#card-errors")).to_have_text(
+        "Your card was declined. You can try 4 more times."
+    )
     expect(page.get_by_role("button", name=f"Pay {due}")).to_be_enabled()
     page.goto(f"{live.url}/invoices/{invoice.id}")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Awaiting payment")

@@ -11,9 +11,11 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import select
 
 from billing.inbox import InboundEvent
 from billing.invoicing import delete_draft
+from billing.overpayments import Overpayment
 from billing.payments import record_payment
 from tests import factories
 from tests.factories import make_invoice
@@ -73,6 +75,9 @@ ROUTES = {
     "admin.reconcile": ADMIN,
     "admin.inbox": ADMIN,
     "admin.retry_inbound_event": ADMIN,
+    "admin.needs_attention": ADMIN,
+    "admin.refund_overpaid": ADMIN,
+    "admin.keep_overpaid_as_credit": ADMIN,
     "admin.trial_run": ADMIN,
     "admin.trial_clean_up": ADMIN,
     "admin.sync_log": ADMIN,
@@ -120,7 +125,18 @@ def ids(db, member):
     own_payment = record_payment(
         db, own_invoice, amount=Decimal("1.00"), paid_on=date.today(), method="manual"
     )
+    # Money taken by card beyond what is due: held as an overpayment for an admin.
+    held = record_payment(
+        db,
+        own_invoice,
+        amount=own_invoice.total,
+        paid_on=date.today(),
+        method="card",
+        gateway_payment_id="pi_access",
+        hold_overpayment=True,
+    )
     db.commit()
+    overpayment_id = db.scalar(select(Overpayment.id).where(Overpayment.payment_id == held.id))
     other_customer = factories.CustomerFactory()
     service = factories.ServiceFactory()
     job = outbox.enqueue(db, JobKind.CONTACT, other_customer.id)
@@ -137,6 +153,7 @@ def ids(db, member):
     db.commit()
     return {
         "event_id": event.id,
+        "overpayment_id": overpayment_id,
         "job_id": job.id,
         "payment_id": own_payment.id,
         "customer_id": other_customer.id,

@@ -5,14 +5,24 @@ browser test (tests/e2e/test_pay_by_card.py) runs the real page."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from billing import card_checkout, inbox
-from billing.card_payments import AttemptStatus, CardPaymentAttempt, PaymentSettings
+from billing.card_payments import (
+    AttemptStatus,
+    CardPaymentAttempt,
+    CardSetupRequest,
+    PaymentSettings,
+)
+from billing.db import utcnow
+from billing.gateways import GatewayError
+from billing.gateways.stripe_gateway import StripeGateway
 from billing.invoices import Payment
+from portal.member import pay as pay_views
 from tests import localstripe as stripe_stand_in
 from tests.conftest import login
 from tests.factories import MemberFactory, ServiceFactory, make_invoice
@@ -117,8 +127,9 @@ def test_a_decline_shows_stripes_message_and_leaves_the_invoice_unchanged(
     assert response.status_code == 200
     assert response.json == {
         "status": "failed",
-        "message": "Your card was declined.",
+        "message": "Your card was declined. You can try 4 more times.",
         "client_secret": "",
+        "tries_left": 4,
         "redirect": f"/invoices/{invoice.id}",
     }
     assert invoice.status == "awaiting_payment" and invoice.amount_paid == 0
@@ -127,7 +138,7 @@ def test_a_decline_shows_stripes_message_and_leaves_the_invoice_unchanged(
     )
     assert attempt.status == AttemptStatus.FAILED
     page = member_client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
-    assert "did not go through: Your card was declined." in page
+    assert "did not go through: Your card was declined. You can try 4 more times." in page
     assert "Pay £120.00 by card" in page  # another card may be tried
     assert pay_by_card(member_client, invoice, localstripe).json["status"] == "processing"
 
@@ -138,7 +149,28 @@ def test_three_d_secure_is_left_to_stripe_js(db, member_client, invoice, localst
     assert "_secret_" in response.json["client_secret"]
 
 
-@pytest.mark.parametrize("amount", ["120.01", "500", "0", "-1", "12.345", "1e3", "abc"])
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "120.01",
+        "500",
+        "0",
+        "-1",
+        "-0.01",
+        "12.345",
+        "1.00001",
+        "1e3",
+        "abc",
+        "",
+        "99999999999999999999999999",
+        "9" * 400,
+        "NaN",
+        "Infinity",
+        "1\x00",
+        "\x00",
+        "120.00\x00; DROP TABLE invoices",
+    ],
+)
 def test_over_payment_and_nonsense_are_refused_before_stripe_is_called(
     db, member_client, invoice, localstripe, new_intents, amount
 ):
@@ -196,6 +228,19 @@ def test_another_companys_invoice_does_not_exist(db, client, invoice, localstrip
     assert db.scalar(select(CardPaymentAttempt)) is None
 
 
+@pytest.mark.parametrize("invoice_id", [2**31, 2**63 - 1, 2**63, 2**64 + 5, 10**40])
+def test_ids_past_the_database_range_are_not_found(db, member_client, invoice_id):
+    assert member_client.get(f"/invoices/{invoice_id}/pay").status_code == 404
+    for path, data in (
+        ("setup", {"amount": "1.00"}),
+        ("card", {"amount": "1.00", "payment_method": "pm_123"}),
+        ("check", {}),
+    ):
+        response = member_client.post_form(f"/invoices/{invoice_id}/pay/{path}", data)
+        assert response.status_code == 404
+    assert db.scalar(select(CardPaymentAttempt)) is None
+
+
 def test_drafts_cannot_be_paid(db, member, member_client):
     draft = make_invoice(db, member.customer, issue=False)
     assert member_client.get(f"/invoices/{draft.id}/pay").status_code == 404
@@ -215,12 +260,124 @@ def test_pay_posts_need_the_csrf_token(db, member_client, invoice, localstripe):
 
 
 def test_a_payment_method_that_is_not_one_is_refused(db, member_client, invoice):
-    for pm in ("", "tok_visa", "pm_<script>", "pm_" + "x" * 300):
+    for pm in ("", "tok_visa", "pm_<script>", "pm_" + "x" * 300, "pm_abc\x00", "\x00"):
         response = member_client.post_form(
             f"/invoices/{invoice.id}/pay/card", {"amount": "120.00", "payment_method": pm}
         )
         assert response.status_code == 400
     assert db.scalar(select(CardPaymentAttempt)) is None
+
+
+def test_another_amount_in_another_tab_waits_while_one_is_processing(
+    db, member_client, invoice, localstripe, new_intents
+):
+    assert pay_by_card(member_client, invoice, localstripe).json["status"] == "processing"
+    # A tab opened before: its form still says 120.00; the member edits nothing but posts 50.
+    setup = member_client.post_form(f"/invoices/{invoice.id}/pay/setup", {"amount": "50.00"})
+    assert setup.status_code == 409
+    assert "120.00 GBP for this invoice is being processed" in setup.json["message"]
+    pm = localstripe.card_payment_method()
+    charge = member_client.post_form(
+        f"/invoices/{invoice.id}/pay/card", {"amount": "50.00", "payment_method": pm}
+    )
+    assert charge.status_code == 409 and "being processed" in charge.json["message"]
+    assert len(new_intents(invoice.id)) == 1
+    pay_page = member_client.get(f"/invoices/{invoice.id}/pay").get_data(as_text=True)
+    assert "Card payment processing" in pay_page and "card-element" not in pay_page
+
+
+def test_a_3d_secure_payment_left_open_is_cancelled_for_another_amount(
+    db, member_client, invoice, localstripe, new_intents
+):
+    """Found on main: 3-D Secure pending in one tab, another amount in a second, both charged."""
+    first = pay_by_card(member_client, invoice, localstripe, card=CARD_3DS)
+    assert first.json["status"] == "requires_action"
+    page = " ".join(member_client.get(f"/invoices/{invoice.id}").get_data(as_text=True).split())
+    assert "waiting for your bank's check (3-D Secure)" in page
+    assert "Pay £120.00 by card" in page  # it can be finished, or replaced
+
+    second = pay_by_card(member_client, invoice, localstripe, amount="50.00")
+    assert second.json["status"] == "processing"
+    # Tab one's member finishes 3-D Secure now: too late, the intent was cancelled.
+    [waiting] = [pi for pi in new_intents(invoice.id) if pi["amount"] == 12000]
+    assert waiting["status"] == "canceled"
+    assert [pi["amount"] for pi in new_intents(invoice.id) if pi["status"] == "succeeded"] == [5000]
+    statuses = db.scalars(select(CardPaymentAttempt.status).order_by(CardPaymentAttempt.id))
+    assert list(statuses) == [AttemptStatus.CANCELED, AttemptStatus.PROCESSING]
+
+
+class LostConfirmation(StripeGateway):
+    """Stripe confirms the charge, but its answer never reaches the portal."""
+
+    def confirm_payment_intent(self, payment_intent_id, *, idempotency_key):
+        super().confirm_payment_intent(payment_intent_id, idempotency_key=idempotency_key)
+        raise GatewayError("Stripe: Request timed out")
+
+
+def test_an_unanswered_charge_is_checked_before_the_member_can_pay_again(
+    db, member_client, invoice, localstripe, new_intents, monkeypatch
+):
+    lossy = LostConfirmation(SECRET_KEY, api_base=localstripe.url)
+    monkeypatch.setattr(pay_views, "stripe_gateway", lambda _db: lossy)
+    first = pay_by_card(member_client, invoice, localstripe)
+    assert first.status_code == 200 and first.json["status"] == "unknown"
+    assert "do not know yet whether your card was charged" in first.json["message"]
+    page = member_client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
+    assert "Checking your card payment." in page and "Pay £120.00 by card" not in page
+    pay_page = member_client.get(f"/invoices/{invoice.id}/pay").get_data(as_text=True)
+    assert "card-element" not in pay_page
+
+    # Another tab (opened before) posts anyway: Stripe is asked, nothing is charged again.
+    again = pay_by_card(member_client, invoice, localstripe)
+    assert again.json["status"] == "processing"
+    assert len(new_intents(invoice.id)) == 1
+    page = member_client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
+    assert "Card payment processing" in page
+
+
+def test_the_pages_count_the_tries_left_and_stop_at_the_limit(
+    db, member, member_client, invoice, localstripe, new_intents
+):
+    for n in range(card_checkout.MAX_DECLINES_PER_INVOICE - 1):
+        claim = card_checkout.claim_attempt(db, invoice, Decimal(f"1.0{n}"), member.id)
+        claim.attempt.status = AttemptStatus.FAILED
+        claim.attempt.failure_message = "Your card was declined."
+    db.commit()
+    pay_page = member_client.get(f"/invoices/{invoice.id}/pay").get_data(as_text=True)
+    assert "You can try 1 more time." in pay_page and "card-element" in pay_page
+
+    last = pay_by_card(member_client, invoice, localstripe, card=CARD_DECLINED_ON_CHARGE)
+    assert last.json["status"] == "failed" and last.json["tries_left"] == 0
+    assert "No more card payments can be tried for now." in last.json["message"]
+    page = member_client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
+    assert "declined too many times. Please contact us to pay it." in page
+    assert "by card" not in page
+    pay_page = member_client.get(f"/invoices/{invoice.id}/pay").get_data(as_text=True)
+    assert "card-element" not in pay_page and "declined too many times" in pay_page
+
+    setup = member_client.post_form(f"/invoices/{invoice.id}/pay/setup", {"amount": "2.00"})
+    assert setup.status_code == 429 and "too many times" in setup.json["message"]
+    charge = member_client.post_form(
+        f"/invoices/{invoice.id}/pay/card",
+        {"amount": "2.00", "payment_method": localstripe.card_payment_method()},
+    )
+    assert charge.status_code == 429
+    assert [pi["status"] for pi in new_intents(invoice.id)] == ["requires_payment_method"]
+
+
+def test_card_forms_are_counted_per_member_in_the_database(
+    db, member, member_client, invoice, localstripe
+):
+    now = utcnow()
+    for n in range(card_checkout.MAX_CARD_SETUPS_PER_MEMBER_PER_HOUR - 1):
+        db.add(CardSetupRequest(user_id=member.id, at=now - timedelta(minutes=n)))
+    db.commit()
+    ok = member_client.post_form(f"/invoices/{invoice.id}/pay/setup", {"amount": "120.00"})
+    assert ok.status_code == 200
+    refused = member_client.post_form(f"/invoices/{invoice.id}/pay/setup", {"amount": "120.00"})
+    assert refused.status_code == 429
+    assert "card form was opened too many times" in refused.json["message"]
+    assert db.scalar(select(func.count()).where(CardSetupRequest.user_id == member.id)) == 20
 
 
 # --- Which methods members see ----------------------------------------------------------

@@ -71,6 +71,12 @@ INVOICE_NOT_FOUND = "Invoice could not be found"
 ACCOUNT_NOT_FOUND = "Account could not be found"
 BRANDING_THEME_NOT_FOUND = "Branding theme could not be found"
 PAYMENT_AMOUNT_POSITIVE = "Payment amount must be greater than zero"
+BANK_TRANSACTION_TYPE = (
+    "The sandbox records only RECEIVE-OVERPAYMENT bank transactions"  # sandbox wording
+)
+LINE_ITEMS_REQUIRED = "At least one line item is required"  # sandbox wording
+OVERPAYMENT_NO_TAX = "Overpayments can only have NoTax line amount types"  # sandbox wording
+TOTAL_POSITIVE = "The total must be greater than zero"  # sandbox wording
 PAYMENT_ALREADY_DELETED = "Payment has already been deleted"
 ONLINE_INVOICE_NOT_AVAILABLE = "Online invoices are only available for approved invoices"
 INVOICE_NOT_EMAILABLE = "Only approved invoices can be emailed"

@@ -9,6 +9,7 @@ from typing import Any
 from .money import round_money
 from .state import (
     Account,
+    BankTransaction,
     BrandingTheme,
     Contact,
     HistoryRecord,
@@ -310,3 +311,41 @@ def _iso_timestamp(epoch: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def bank_transaction_json(org: Organisation, transaction: BankTransaction) -> dict:
+    account = org.account_by_code(transaction.bank_account_code)
+    contact = org.contacts.get(transaction.contact_id or "")
+    data: dict[str, Any] = {
+        "BankTransactionID": transaction.bank_transaction_id,
+        "Type": transaction.type,
+        "Contact": contact_summary_json(contact)
+        if contact is not None
+        else {"Name": transaction.contact_name},
+        "BankAccount": {
+            "AccountID": account.account_id if account else None,
+            "Code": transaction.bank_account_code,
+            "Name": account.name if account else "",
+        },
+        "LineItems": [
+            {
+                "Description": transaction.description,
+                "LineAmount": transaction.amount,
+                **({"AccountCode": transaction.account_code} if transaction.account_code else {}),
+            }
+        ],
+        "LineAmountTypes": "NoTax",
+        "SubTotal": transaction.amount,
+        "TotalTax": Decimal("0.00"),
+        "Total": transaction.amount,
+        "Date": ms_date(transaction.date),
+        "Reference": transaction.reference,
+        "Status": transaction.status,
+        "IsReconciled": False,
+        "CurrencyCode": org.base_currency,
+        "UpdatedDateUTC": ms_timestamp(transaction.updated),
+        "HasAttachments": False,
+    }
+    if transaction.overpayment_id:
+        data["OverpaymentID"] = transaction.overpayment_id
+    return data

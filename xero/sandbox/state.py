@@ -166,7 +166,8 @@ class Payment:
 
 @dataclass
 class BankTransaction:
-    """Spend or receive money on a bank account (here: a payment service's fee)."""
+    """Spend or receive money on a bank account: a payment service's fee, or money received
+    from a contact beyond what it owes (RECEIVE-OVERPAYMENT: a credit on the contact)."""
 
     bank_transaction_id: str
     #: SPEND or RECEIVE
@@ -180,6 +181,10 @@ class BankTransaction:
     reference: str
     updated: float
     status: str = "AUTHORISED"
+    #: The contact's id, for transactions made for one (overpayments).
+    contact_id: str | None = None
+    #: Xero's OverpaymentID, on RECEIVE-OVERPAYMENT transactions.
+    overpayment_id: str | None = None
 
 
 @dataclass

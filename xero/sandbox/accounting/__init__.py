@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from . import contacts, invoices, payments, settings
+from . import bank_transactions, contacts, invoices, payments, settings
 
 PREFIX = "/api.xro/2.0"
 
 
 def create_accounting_blueprint() -> Blueprint:
     blueprint = Blueprint("xero_accounting", __name__, url_prefix=PREFIX)
-    for module in (settings, contacts, invoices, payments):
+    for module in (settings, contacts, invoices, payments, bank_transactions):
         module.register(blueprint)
     return blueprint

@@ -1,0 +1,139 @@
+"""An overpayment an admin kept as the customer's credit, recorded in Xero so both books
+agree: a RECEIVE-OVERPAYMENT bank transaction on the customer's contact, into the account
+portal payments go to, for the held card payment's amount, with Stripe's charge id as its
+Reference. Xero keeps it as the contact's credit, to allocate to a later invoice or refund.
+
+Idempotent: the job's Idempotency-Key is stable across its attempts, and after an attempt
+whose outcome is unknown the contact's overpayments are looked up by Reference and amount
+before writing again. The invoice's own payments in Xero are left as they are: the held
+card payment never reached Xero (``payment_sync`` writes only applied payments).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from xero_python.accounting import (
+    Account,
+    BankTransaction,
+    BankTransactions,
+    Contact,
+    LineAmountTypes,
+    LineItem,
+)
+
+from billing.overpayments import Overpayment, OverpaymentStatus, credit_recorded
+from xero.client import XeroApi
+from xero.errors import NotConnected, ValidationFailed
+from xero.invoice_sync import Results, end_reads
+from xero.mapping import element_errors
+from xero.models import SyncJob, XeroSettings
+from xero.payment_sync import xero_reference
+
+log = logging.getLogger(__name__)
+
+TYPE = "RECEIVE-OVERPAYMENT"
+
+
+class ContactNotInXero(NotConnected):
+    """The customer has no Xero contact yet: the job waits, like a paused connection."""
+
+
+def _status(x) -> str:
+    return str(getattr(x.status, "value", x.status) or "")
+
+
+def _existing(api: XeroApi, reference: str, contact_id: str, amount: Decimal):
+    answer = api.call(
+        "get_bank_transactions",
+        where=f'Type=="{TYPE}" AND Reference=="{reference}"',
+    )
+    for x in answer.bank_transactions or []:
+        if (
+            _status(x) == "AUTHORISED"
+            and x.contact is not None
+            and str(x.contact.contact_id).lower() == contact_id.lower()
+            and Decimal(str(x.total)) == amount
+        ):
+            return x
+    return None
+
+
+def push_credits(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datetime) -> Results:
+    results: Results = {}
+    found = {
+        o.id: o
+        for o in db.scalars(
+            select(Overpayment).where(Overpayment.id.in_([j.object_id for j in jobs]))
+        )
+    }
+    settings = db.scalar(select(XeroSettings).where(XeroSettings.tenant_id == api.tenant_id))
+    account = settings.payments_account if settings is not None else ""
+    work = []
+    for job in jobs:
+        overpayment = found.get(job.object_id)
+        if overpayment is None or overpayment.state is not OverpaymentStatus.CREDITING:
+            results[job.id] = None  # decided otherwise, or recorded already
+            continue
+        contact_id = overpayment.invoice.customer.xero_contact_id
+        if not contact_id:
+            results[job.id] = ContactNotInXero(
+                f"Waiting for {overpayment.invoice.customer.name} to reach Xero."
+            )
+            continue
+        if not account:
+            results[job.id] = ValidationFailed(
+                ["Choose the account portal payments are recorded to in the Xero settings."]
+            )
+            continue
+        work.append((job, overpayment, contact_id, xero_reference(overpayment.payment)))
+    end_reads(db)
+    for job, overpayment, contact_id, reference in work:
+        if job.outcome_unknown:
+            x = _existing(api, reference, contact_id, overpayment.amount)
+            if x is not None:
+                credit_recorded(overpayment, str(x.overpayment_id or x.bank_transaction_id))
+                results[job.id] = None
+                continue
+        payment = overpayment.payment
+        answer = api.call(
+            "create_bank_transactions",
+            BankTransactions(
+                bank_transactions=[
+                    BankTransaction(
+                        type=TYPE,
+                        contact=Contact(contact_id=contact_id),
+                        bank_account=Account(code=account),
+                        date=payment.paid_on,
+                        reference=reference,
+                        line_amount_types=LineAmountTypes.NOTAX,
+                        line_items=[
+                            LineItem(
+                                description=(
+                                    f"Paid twice for invoice {overpayment.invoice.display_number}"
+                                    f" ({reference}): kept as credit"
+                                ),
+                                line_amount=overpayment.amount,
+                            )
+                        ],
+                    )
+                ]
+            ),
+            summarize_errors=False,
+            idempotency_key=job.idempotency_key,
+            write=True,
+        )
+        x = (answer.bank_transactions or [None])[0]
+        errors = element_errors(x) if x is not None else ["Xero did not return the credit"]
+        if errors:
+            results[job.id] = ValidationFailed(errors)
+            continue
+        credit_recorded(overpayment, str(x.overpayment_id or x.bank_transaction_id))
+        log.info("overpayment %s kept as credit in Xero (%s)", overpayment.id, x.overpayment_id)
+        results[job.id] = None
+    return results
