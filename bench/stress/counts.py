@@ -5,11 +5,10 @@ localstripe (the money Stripe holds) and the sandbox (the money and invoices Xer
   of refunds, voided invoices holding a live payment, and invoices whose status disagrees
   with their amount due (``billing.invariants``, as the ledger check reads them);
 - double_charges: invoices for which Stripe holds more succeeded-minus-refunded money than
-  the invoice's total, and no overpayment record covers it (without an overpayment table,
-  any such excess counts);
-- unresolved_overpayments: overpayment records still open; without an overpayment table,
-  invoices where the money received (Stripe's net plus Xero's "Pay now" payments) exceeds
-  what is owed (the total; nothing for a voided invoice);
+  the invoice's total, and no overpayment record covers it;
+- unresolved_overpayments: overpayment records (``billing.overpayments``) not resolved, plus
+  invoices that received more (Stripe's net plus Xero's "Pay now" payments) than they owe
+  (the total; nothing once voided) with no overpayment record at all;
 - ledger_mismatches: what ``flask billing reconcile --check`` reports (``check_ledgers``:
   the portal's own books first, then each synced invoice against its Xero twin);
 - duplicate_numbers: invoice numbers used twice (in the portal, or on two live invoices in
@@ -25,7 +24,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import MetaData, Table, func, inspect, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.db import ZERO
@@ -33,6 +32,7 @@ from billing.gateways import from_minor_units
 from billing.invariants import money_invariant_violations
 from billing.invoices import Invoice, InvoiceStatus
 from billing.numbering import InvoiceNumberSequence
+from billing.overpayments import Overpayment
 from xero.ledger_check import check_ledgers
 from xero.models import XeroInvoiceLink
 
@@ -43,8 +43,6 @@ COUNTS = (
     "ledger_mismatches",
     "duplicate_numbers",
 )
-#: How an overpayment record (issue 7's model, once on main) says it is dealt with.
-SETTLED_OVERPAYMENT = frozenset({"resolved", "refunded", "credited", "closed", "dismissed"})
 
 
 @dataclass
@@ -71,30 +69,15 @@ def stripe_net_by_invoice(payment_intents: list[dict]) -> dict[int, Decimal]:
     return net
 
 
-def _overpayment_table(db: Session) -> Table | None:
-    names = [n for n in inspect(db.get_bind()).get_table_names() if "overpayment" in n]
-    if not names:
-        return None
-    return Table(names[0], MetaData(), autoload_with=db.get_bind())
-
-
-def _open_overpayments(db: Session, table: Table) -> tuple[set[int], list[str]]:
-    """(invoice ids any record covers, descriptions of the records still open)."""
-    columns = table.c
+def _overpayments(db: Session) -> tuple[set[int], list[str]]:
+    """(invoice ids any overpayment record covers, the records not resolved yet)."""
     covered: set[int] = set()
     still_open: list[str] = []
-    for row in db.execute(select(table)).mappings():
-        invoice_id = row.get("invoice_id")
-        if invoice_id is not None:
-            covered.add(int(invoice_id))
-        if "resolved_at" in columns:
-            is_open = row["resolved_at"] is None
-        elif "status" in columns:
-            is_open = str(row["status"]).lower() not in SETTLED_OVERPAYMENT
-        else:
-            is_open = True
-        if is_open:
-            still_open.append(f"{table.name} {row.get('id')} (invoice id {invoice_id})")
+    for record in db.scalars(select(Overpayment).order_by(Overpayment.id)):
+        covered.add(record.invoice_id)
+        if record.resolved_at is None:
+            number = record.invoice.number or f"id {record.invoice_id}"
+            still_open.append(f"{number}: overpayment {record.amount} {record.status}")
     return covered, still_open
 
 
@@ -106,10 +89,7 @@ def count(db: Session, xero_api, payment_intents: list[dict], sandbox, prefix: s
     )
     stripe_net = stripe_net_by_invoice(payment_intents)
     paynow = _paynow_by_xero_invoice(sandbox)
-    overpayments = _overpayment_table(db)
-    covered, still_open = (
-        _open_overpayments(db, overpayments) if overpayments is not None else (set(), [])
-    )
+    covered, still_open = _overpayments(db)
 
     for invoice in invoices:
         name = invoice.number or f"id {invoice.id}"
@@ -118,14 +98,14 @@ def count(db: Session, xero_api, payment_intents: list[dict], sandbox, prefix: s
             findings.found["double_charges"].append(
                 f"{name} ({invoice.status}): Stripe holds {in_stripe} of a {invoice.total} total"
             )
-        if overpayments is None:
-            owed = ZERO if invoice.state is InvoiceStatus.VOIDED else invoice.total
-            received = in_stripe + paynow.get((links.get(invoice.id) or "").lower(), ZERO)
-            if received > owed:
-                findings.found["unresolved_overpayments"].append(
-                    f"{name} ({invoice.status}): received {received} (Stripe {in_stripe}), "
-                    f"owed {owed}"
-                )
+        # Paid twice across both sides (card and Xero's Pay now) with nothing on record.
+        owed = ZERO if invoice.state is InvoiceStatus.VOIDED else invoice.total
+        received = in_stripe + paynow.get((links.get(invoice.id) or "").lower(), ZERO)
+        if received > owed and invoice.id not in covered:
+            findings.found["unresolved_overpayments"].append(
+                f"{name} ({invoice.status}): received {received} (Stripe {in_stripe}), "
+                f"owed {owed}, no overpayment on record"
+            )
     findings.found["unresolved_overpayments"] += still_open
     findings.found["lost_updates"] = [str(v) for v in money_invariant_violations(db)]
 
@@ -143,7 +123,11 @@ def _paynow_by_xero_invoice(sandbox) -> dict[str, Decimal]:
     paid: dict[str, Decimal] = defaultdict(lambda: ZERO)
     with sandbox.lock:
         for org in sandbox.organisations.values():
-            fees = {t.reference for t in org.bank_transactions.values() if t.reference}
+            fees = {
+                t.reference
+                for t in org.bank_transactions.values()
+                if t.type == "SPEND" and t.reference
+            }
             for payment in org.payments.values():
                 if payment.status == "AUTHORISED" and payment.reference in fees:
                     paid[payment.invoice_id.lower()] += payment.amount
