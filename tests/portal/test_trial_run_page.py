@@ -53,7 +53,9 @@ def test_send_a_test_invoice_then_start_the_clean_up(db, admin_client):
 
     again = admin_client.post_form("/admin/trial-run/clean-up", follow_redirects=True)
     assert b"Nothing to clean up" in again.data
-    assert db.scalar(select(SyncJob.id).where(SyncJob.id != job.id, SyncJob.kind == job.kind)) is None
+    assert (
+        db.scalar(select(SyncJob.id).where(SyncJob.id != job.id, SyncJob.kind == job.kind)) is None
+    )
 
 
 def test_a_card_payment_is_listed_for_refund_on_the_confirmation(db, admin_client):
