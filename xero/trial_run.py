@@ -123,7 +123,7 @@ def cleanup_progress(db: Session, invoice: Invoice) -> CleanupProgress | None:
     refund_label = (
         f"Card payment{'s' if len(cards) > 1 else ''} refunded in Stripe"
         if cards
-        else "Refund in Stripe: no card payment was taken"
+        else "Refund in Stripe: none needed, no card payment was taken"
     )
     steps = [
         Step(refund_label, cleanup.refunded_at is not None),

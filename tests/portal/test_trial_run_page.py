@@ -47,7 +47,7 @@ def test_send_a_test_invoice_then_start_the_clean_up(db, admin_client):
     assert job.object_id == invoice.id
     assert "Clean-up: in progress" in text
     assert text.count("(pending)") == 4
-    assert "Refund in Stripe: no card payment was taken" in text
+    assert "Refund in Stripe: none needed, no card payment was taken" in text
     assert 'http-equiv="refresh"' in text
     assert "Clean up…" not in text  # nothing left to start
 
