@@ -17,7 +17,8 @@ from billing.invoices import Invoice, InvoiceStatus, PaymentSource
 from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.services import get_invoiceable_service
 from billing.tax import LineAmountType
-from xero.models import JobStatus, XeroInvoiceLink
+from xero.models import ConnectionStatus, JobStatus, XeroInvoiceLink
+from xero.tokens import active_connection
 from xero.trial_cleanup import card_payments, cleanup_job, cleanup_of, request_clean_up
 
 TEST_CUSTOMER_NAME = "Test customer (portal check)"
@@ -137,4 +138,8 @@ def cleanup_progress(db: Session, invoice: Invoice) -> CleanupProgress | None:
     if job is not None and cleanup.finished_at is None:
         problem = job.last_error
         needs_attention = job.status == JobStatus.NEEDS_ATTENTION
+        connection = active_connection(db)
+        if not problem and (connection is None or connection.status != ConnectionStatus.ACTIVE):
+            # The worker takes no Xero job while paused: say so rather than spin.
+            problem = "Waiting for the Xero connection: connect Xero and it goes on."
     return CleanupProgress(steps, problem, needs_attention)

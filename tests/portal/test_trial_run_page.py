@@ -103,3 +103,11 @@ def test_unknown_service_is_refused(db, admin_client):
     response = admin_client.post_form("/admin/trial-run", {"service_id": "999999"})
     assert response.status_code == 422
     assert db.query(Invoice).count() == 0
+
+
+def test_without_a_xero_connection_the_page_says_the_clean_up_waits(db, admin_client):
+    send_test_invoice(admin_client, db)
+    text = admin_client.post_form("/admin/trial-run/clean-up", follow_redirects=True).get_data(
+        as_text=True
+    )
+    assert "Waiting for the Xero connection" in text
