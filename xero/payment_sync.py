@@ -187,6 +187,31 @@ def push_payments(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datet
     return results
 
 
+def delete_in_xero(api: XeroApi, xero_payment_id: str, *, key: str) -> None:
+    """Delete one payment in Xero (POST Payments/{id}, Status DELETED). One already deleted
+    there counts as done, so a retried deletion is harmless."""
+    try:
+        api.call(
+            "delete_payment",
+            xero_payment_id,
+            PaymentDelete(status="DELETED"),
+            idempotency_key=_key("delete", key, xero_payment_id),
+            write=True,
+        )
+    except ValidationFailed as error:
+        if not any(ALREADY_DELETED in m for m in error.messages):
+            raise
+
+
+def payments_in_xero(api: XeroApi, xero_invoice_id: str) -> list:
+    """Every payment Xero has on one invoice, deleted ones included."""
+    return _xero_payments(api, "Invoice.InvoiceID", [xero_invoice_id])
+
+
+def is_deleted(x) -> bool:
+    return _status(x) == "DELETED"
+
+
 def _take_back_changed(api: XeroApi, work, results: Results) -> None:
     """Delete the Xero payments whose amount is no longer the portal's net amount (a refund
     or a reversal). A payment found deleted in Xero is forgotten, to be recorded anew."""
@@ -205,21 +230,11 @@ def _take_back_changed(api: XeroApi, work, results: Results) -> None:
         if Decimal(str(found.amount)) == payment.net_amount:
             continue
         try:
-            api.call(
-                "delete_payment",
-                payment.xero_payment_id,
-                PaymentDelete(status="DELETED"),
-                idempotency_key=_key("delete", job.idempotency_key, payment.xero_payment_id),
-                write=True,
-            )
+            delete_in_xero(api, payment.xero_payment_id, key=job.idempotency_key)
         except (RateLimited, AuthLost, NotConnected) as error:
             for rest, _ in pushed[index:]:
                 results[rest.id] = error
             return
-        except ValidationFailed as error:
-            if not any(ALREADY_DELETED in m for m in error.messages):
-                results[job.id] = error
-                continue
         except XeroError as error:
             results[job.id] = error
             continue

@@ -33,6 +33,7 @@ INVOICE_KINDS = (
     JobKind.VOID_INVOICE,
     JobKind.DELETE_INVOICE,
     JobKind.ONLINE_INVOICE,
+    JobKind.TRIAL_CLEANUP,
 )
 CUSTOMER_KINDS = (JobKind.CONTACT, JobKind.CONTACT_NOTE)
 
@@ -43,6 +44,7 @@ KIND_LABELS = {
     JobKind.DELETE_INVOICE: "Delete invoice",
     JobKind.ONLINE_INVOICE: "Online invoice link",
     JobKind.CONTACT_NOTE: "Contact history note",
+    JobKind.TRIAL_CLEANUP: "Trial run clean-up",
 }
 STATUS_LABELS = {
     JobStatus.PENDING: "Pending",

@@ -61,6 +61,8 @@ ORDER = (
     JobKind.DELETE_INVOICE,
     JobKind.PAYMENT,
     JobKind.OVERPAYMENT_CREDIT,
+    # After the payment jobs: a clean-up takes back what they wrote.
+    JobKind.TRIAL_CLEANUP,
 )
 #: One call per object, so they only use what the batched writes leave of the rate budget:
 #: they run in a round only when none of the kinds above had anything due.
@@ -312,6 +314,10 @@ class SyncWorker:
             from xero.overpayment_credit import push_credits
 
             return push_credits(db, api, jobs, now)
+        if kind is JobKind.TRIAL_CLEANUP:
+            from xero.trial_cleanup import carry_out
+
+            return carry_out(db, api, jobs, now)
         raise ValueError(f"unknown job kind {kind}")
 
     def _contacts(self, db: Session, api: XeroApi, jobs: list[SyncJob]) -> Results:
