@@ -70,7 +70,7 @@ def _customer_updated(db: Session, customer: Customer) -> None:
         enqueue(db, JobKind.CONTACT, customer.id)
 
 
-def _sync_payments_out(db: Session) -> bool:
+def payments_out_enabled(db: Session) -> bool:
     """The connected organisation's setting; on when nothing says otherwise."""
     setting = db.scalar(
         select(XeroSettings.sync_payments_out)
@@ -84,7 +84,7 @@ def _sync_payments_out(db: Session) -> bool:
 
 def _payment_changed(db: Session, payment: Payment) -> None:
     # Payments made in Xero are already there; only the portal's own are written.
-    if payment.source == PaymentSource.PORTAL and _sync_payments_out(db):
+    if payment.source == PaymentSource.PORTAL and payments_out_enabled(db):
         enqueue(db, JobKind.PAYMENT, payment.id)
 
 
