@@ -118,6 +118,13 @@ class JobRow:
         return job.status == JobStatus.PENDING and (job.attempts > 0 or bool(job.last_error))
 
     @property
+    def attempts_made(self) -> int:
+        """What the log shows as Attempts. ``job.attempts`` counts the failed attempts since
+        the job was queued or last retried (it drives the backoff and the stop after
+        max_attempts); a finished job also made the attempt that worked."""
+        return self.job.attempts + (1 if self.job.status == JobStatus.DONE else 0)
+
+    @property
     def object_label(self) -> str:
         invoice = (
             f"Invoice {self.invoice_number or f'Draft {self.invoice_id}'}"

@@ -375,8 +375,6 @@ class SyncWorker:
         now = self.clock()
         job.locked_until = None
         if error is None:
-            # The successful attempt counts too: a finished job that took one try shows 1.
-            job.attempts += 1
             job.status = JobStatus.DONE
             job.last_error = ""
             job.outcome_unknown = False

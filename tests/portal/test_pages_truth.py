@@ -108,6 +108,8 @@ def test_a_finished_job_counts_the_attempt_that_worked(
     assert job.status == JobStatus.DONE
     row = job_row(admin_client.get("/admin/sync-log").get_data(as_text=True), job.id)
     assert '<td class="num">1</td>' in row
+    page = admin_client.get(f"/admin/sync-log/{job.id}").get_data(as_text=True)
+    assert '<dd data-testid="attempts-made">1</dd>' in page
 
 
 # -- the health panel -------------------------------------------------------------------------
