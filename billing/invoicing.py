@@ -1,4 +1,7 @@
-"""Operations on invoices. They flush and never commit: the caller owns the transaction."""
+"""Operations on invoices. They flush and never commit: the caller owns the transaction.
+
+Each one that changes an invoice's money or state locks the row first and decides on what
+the lock re-read (``billing.locking``): a double-clicked Issue numbers the invoice once."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from billing.errors import (
     NotFound,
 )
 from billing.invoices import Invoice, InvoiceLine, InvoiceStatus
+from billing.locking import lock_invoice
 from billing.money import MAX_AMOUNT, MAX_QUANTITY, check_currency
 from billing.numbering import next_invoice_number
 from billing.services import get_invoiceable_service
@@ -137,6 +141,7 @@ def create_draft(db: Session, details: DraftDetails) -> Invoice:
 
 
 def update_draft(db: Session, invoice: Invoice, details: DraftDetails) -> Invoice:
+    invoice = lock_invoice(db, invoice.id)
     if invoice.state is not InvoiceStatus.DRAFT:
         raise InvoiceNotEditable("Only drafts can have their lines and customer changed.")
     _apply(db, invoice, details)
@@ -153,6 +158,7 @@ def update_issued(
     expected_payment_date: date | None,
 ) -> Invoice:
     """What may change on an awaiting-payment invoice: reference and dates, not money."""
+    invoice = lock_invoice(db, invoice.id)
     if invoice.state is not InvoiceStatus.AWAITING_PAYMENT:
         raise InvoiceNotEditable("Only awaiting-payment invoices can be changed this way.")
     _check_dates(invoice.issue_date, due_date, expected_payment_date)
@@ -166,6 +172,7 @@ def update_issued(
 
 def issue_invoice(db: Session, invoice: Invoice, *, prefix: str, today: date) -> Invoice:
     """Draft -> awaiting payment, with the next invoice number. Issuing twice is a no-op."""
+    invoice = lock_invoice(db, invoice.id)
     if invoice.state in (InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.PAID):
         return invoice  # already issued (and maybe paid since): never a second number
     if invoice.state is not InvoiceStatus.DRAFT:
@@ -190,7 +197,10 @@ def issue_invoice(db: Session, invoice: Invoice, *, prefix: str, today: date) ->
 
 
 def void_invoice(db: Session, invoice: Invoice) -> Invoice:
-    if invoice.state is InvoiceStatus.AWAITING_PAYMENT and invoice.amount_paid > 0:
+    invoice = lock_invoice(db, invoice.id)
+    if invoice.state is InvoiceStatus.AWAITING_PAYMENT and any(
+        p.net_amount > 0 for p in invoice.payments
+    ):
         raise InvoiceNotEditable("An invoice with payments cannot be voided.")
     if invoice.move_to(InvoiceStatus.VOIDED):
         db.flush()
@@ -199,6 +209,7 @@ def void_invoice(db: Session, invoice: Invoice) -> Invoice:
 
 
 def delete_draft(db: Session, invoice: Invoice) -> Invoice:
+    invoice = lock_invoice(db, invoice.id)
     if invoice.move_to(InvoiceStatus.DELETED):
         db.flush()
         events.publish(db, events.INVOICE_DELETED, invoice=invoice)

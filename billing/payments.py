@@ -5,6 +5,10 @@ PaymentIntent id, Xero's PaymentID): the same payment arriving twice, or from bo
 is recorded once. Amounts only move forward: a refund total lower than one already
 recorded, or a reversal of a reversed payment, changes nothing. The invoice's amount paid
 is always recomputed from its payments, never adjusted by increments.
+
+Each operation locks the invoice first (``billing.locking``) and decides on what the lock
+re-read, so two payments arriving at once on two workers cannot both pass the check against
+the amount due, and a payment cannot land on an invoice an admin is voiding.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from billing import events
 from billing.db import ZERO, utcnow
 from billing.errors import InvalidAmount, InvoiceNotEditable, Overpayment
 from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
+from billing.locking import lock_invoice
 
 
 def find_payment(
@@ -46,6 +51,7 @@ def record_payment(
     gateway_charge_id: str | None = None,
     xero_payment_id: str | None = None,
 ) -> Payment:
+    invoice = lock_invoice(db, invoice.id)
     existing = find_payment(
         db, gateway_payment_id=gateway_payment_id, xero_payment_id=xero_payment_id
     )
@@ -79,6 +85,7 @@ def record_payment(
 
 def record_refund(db: Session, payment: Payment, refunded_total: Decimal) -> bool:
     """The gateway's running refund total for this payment. Returns whether it changed."""
+    lock_invoice(db, payment.invoice_id)  # re-reads the payment too (an eager collection)
     refunded_total = min(refunded_total, payment.amount)
     if refunded_total <= payment.amount_refunded or payment.reversed_at is not None:
         return False
@@ -91,6 +98,7 @@ def record_refund(db: Session, payment: Payment, refunded_total: Decimal) -> boo
 
 def reverse_payment(db: Session, payment: Payment) -> bool:
     """The payment no longer stands (deleted in Xero). Returns whether it changed."""
+    lock_invoice(db, payment.invoice_id)
     if payment.reversed_at is not None:
         return False
     payment.reversed_at = utcnow()

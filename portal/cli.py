@@ -165,8 +165,12 @@ def reconcile(check: bool) -> None:
         result = check_ledgers(db, xero_service().api(db))
     except XeroError as error:
         raise click.ClickException(f"Xero could not be read: {error}") from None
+    for violation in result.portal_violations:
+        click.echo(f"portal books: {violation}")
     for mismatch in result.mismatches:
         click.echo(str(mismatch))
+    if result.portal_violations:
+        click.echo(f"{len(result.portal_violations)} invoices disagree with their own payments.")
     click.echo(f"{result.checked} synced invoices checked, {len(result.mismatches)} mismatches.")
     if not result.ok:
         raise SystemExit(1)

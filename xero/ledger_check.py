@@ -1,17 +1,20 @@
 """Do the portal and Xero agree? Every synced invoice is compared with its Xero twin:
-status, total, amount paid, amount due, and each payment's amount and reference.
+status, total, amount paid, amount due, and each payment's amount and reference. First the
+portal's own books are checked against themselves (``billing.invariants``): an amount paid
+that is not the sum of its payments would make any comparison with Xero meaningless.
 
 Reads only: one GET per 50 invoices.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing.invariants import Violation, money_invariant_violations
 from billing.invoices import Invoice, InvoiceStatus
 from xero.client import XeroApi
 from xero.invoice_sync import end_reads
@@ -45,10 +48,12 @@ class Mismatch:
 class CheckResult:
     checked: int
     mismatches: list[Mismatch]
+    #: The portal's own books disagreeing with themselves (synced to Xero or not).
+    portal_violations: list[Violation] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches
+        return not self.mismatches and not self.portal_violations
 
 
 def _status(value) -> str:
@@ -93,6 +98,7 @@ def compare(invoice: Invoice, x) -> list[Mismatch]:
 
 
 def check_ledgers(db: Session, api: XeroApi) -> CheckResult:
+    violations = money_invariant_violations(db)
     rows = db.execute(
         select(Invoice, XeroInvoiceLink.xero_invoice_id)
         .join(XeroInvoiceLink, XeroInvoiceLink.invoice_id == Invoice.id)
@@ -114,4 +120,4 @@ def check_ledgers(db: Session, api: XeroApi) -> CheckResult:
                 )
                 continue
             mismatches.extend(compare(invoice, x))
-    return CheckResult(checked=len(rows), mismatches=mismatches)
+    return CheckResult(checked=len(rows), mismatches=mismatches, portal_violations=violations)

@@ -115,6 +115,17 @@ class PaymentIntent:
         return self.status == "requires_action"
 
 
+@dataclass(frozen=True)
+class Refund:
+    id: str
+    payment_intent_id: str | None
+    #: Minor units.
+    amount: int
+    currency: str
+    #: pending, requires_action, succeeded, failed or canceled (Stripe's lifecycle).
+    status: str
+
+
 class CardGateway(Protocol):
     def create_setup_intent(self, metadata: dict[str, str]) -> SetupIntent: ...
 
@@ -133,3 +144,11 @@ class CardGateway(Protocol):
     def payment_intent(self, payment_intent_id: str) -> PaymentIntent: ...
 
     def charge(self, charge_id: str) -> Charge: ...
+
+    def cancel_payment_intent(self, payment_intent_id: str) -> PaymentIntent:
+        """Cancel an intent that has not taken money (requires_action and the like)."""
+        ...
+
+    def refund(self, payment_intent_id: str, *, amount: int, idempotency_key: str) -> Refund:
+        """Give back ``amount`` (minor units) of the intent's charge, once per key."""
+        ...

@@ -17,6 +17,7 @@ from billing.gateways import (
     GatewayError,
     GatewayNotFound,
     PaymentIntent,
+    Refund,
     SetupIntent,
 )
 
@@ -78,6 +79,26 @@ class StripeGateway:
         with _translated_errors():
             charge = self._client.v1.charges.retrieve(charge_id)
         return charge_from(charge.to_dict())
+
+    def cancel_payment_intent(self, payment_intent_id: str) -> PaymentIntent:
+        with _translated_errors():
+            intent = self._client.v1.payment_intents.cancel(payment_intent_id)
+        return payment_intent_from(intent.to_dict())
+
+    def refund(self, payment_intent_id: str, *, amount: int, idempotency_key: str) -> Refund:
+        params: Any = {"payment_intent": payment_intent_id, "amount": amount}
+        with _translated_errors():
+            refund = self._client.v1.refunds.create(
+                params=params, options={"idempotency_key": idempotency_key}
+            )
+        data = refund.to_dict()
+        return Refund(
+            id=data["id"],
+            payment_intent_id=data.get("payment_intent") or payment_intent_id,
+            amount=int(data.get("amount") or 0),
+            currency=str(data.get("currency") or "").upper(),
+            status=str(data.get("status") or ""),
+        )
 
 
 class _translated_errors:

@@ -18,6 +18,7 @@ from billing.invoicing import (
     update_issued,
     void_invoice,
 )
+from billing.locking import lock_invoice
 from billing.services import Service, search_services
 from billing.statements import invoice_list
 from billing.tax import LineAmountType
@@ -229,6 +230,9 @@ def issue(invoice_id: int):
     invoice = found(get_invoice, invoice_id)
     form = ConfirmForm()
     if form.validate_on_submit():
+        # Locked before asking whether it is a draft: a double click waits here for the first
+        # click's commit and is then told the truth (already issued), with no second number.
+        was_draft = lock_invoice(get_db(), invoice.id).state is InvoiceStatus.DRAFT
         try:
             _check_lines_with_xero(invoice)
             issue_invoice(
@@ -239,7 +243,10 @@ def issue(invoice_id: int):
             return render_template(
                 "admin/invoice.html", invoice=invoice, confirm=form, today=date.today()
             ), 409
-        flash(f"Invoice {invoice.number} issued: it is awaiting payment.", "success")
+        if was_draft:
+            flash(f"Invoice {invoice.number} issued: it is awaiting payment.", "success")
+        else:
+            flash(f"Invoice {invoice.number} was already issued; nothing changed.", "info")
     return redirect(url_for("admin.invoice", invoice_id=invoice.id))
 
 

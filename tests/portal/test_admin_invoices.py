@@ -14,6 +14,7 @@ from billing.invoices import Invoice, InvoiceLine, InvoiceStatus
 from billing.payments import record_payment
 from tests.factories import CustomerFactory, ServiceFactory, TaxRateFactory, make_invoice
 from tests.portal.pages import count, field_errors, text
+from xero.models import JobKind, SyncJob
 
 ISSUE_DATE = date(2026, 1, 10)
 
@@ -400,9 +401,12 @@ class TestNumbering:
         assert (invoice.number, invoice.state) == ("ADM-00001", InvoiceStatus.AWAITING_PAYMENT)
         assert invoice.issued_at is not None
 
-        again = admin_client.post_form(f"/admin/invoices/{first.id}/issue")
-        assert again.status_code == 302
+        again = admin_client.post_form(f"/admin/invoices/{first.id}/issue", follow_redirects=True)
+        assert again.status_code == 200
+        assert "Invoice ADM-00001 was already issued; nothing changed." in text(again)
         assert db.get(Invoice, first.id).number == "ADM-00001"
+        jobs = db.scalars(select(SyncJob).where(SyncJob.object_id == first.id)).all()
+        assert [job.kind for job in jobs] == [JobKind.INVOICE]
 
         admin_client.post_form(f"/admin/invoices/{second.id}/issue")
         assert db.get(Invoice, second.id).number == "ADM-00002"

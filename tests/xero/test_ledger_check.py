@@ -95,3 +95,18 @@ def test_cli_exit_code(env):
     assert bad.exit_code == 1
     assert "status is awaiting" not in bad.output
     assert "status is AUTHORISED in the portal, VOIDED in Xero" in bad.output
+
+
+def test_portal_books_that_disagree_with_their_own_payments_fail_the_check(env):
+    """A lost update (amount paid not the sum of the payments) fails the check even where
+    Xero happens to agree with the portal's wrong figure."""
+    [invoice_id] = synced(env, 1)
+    with env.Session() as db, db.begin():
+        db.get(Invoice, invoice_id).amount_paid = Decimal("10.00")
+    [x] = env.xero_invoices()
+    x.amount_paid = Decimal("10.00")  # the sandbox derives its amount due from this
+    result = check(env)
+    assert not result.ok
+    [violation] = result.portal_violations
+    assert violation.invoice_id == invoice_id
+    assert "live payments add up to 0.00" in str(violation)

@@ -1,0 +1,322 @@
+"""Two real connections changing one invoice's money at once, in every order.
+
+Each writer first reads the invoice as a page or a job would (a stale read), then runs the
+operation. "first then second" and "second then first" commit one after the other; the
+interleaved orders hold the first writer's transaction open after its write, start the
+second in another thread, wait (on PostgreSQL, by asking the server) until the second is
+blocked on the invoice's row lock, then commit the first. After every order the money
+invariants hold and exactly the outcomes one writer may have are there.
+
+These commit for real, in a database of their own. The interleaved orders need row locks
+across connections, which only PostgreSQL has (the PostgreSQL pass of CI runs them); SQLite
+takes its one write lock at BEGIN, so there a transaction cannot read before another's
+commit and only the sequential orders apply.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from billing.customers import CustomerDetails, create_customer
+from billing.errors import BillingError
+from billing.invariants import money_invariant_violations
+from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
+from billing.invoicing import (
+    DraftDetails,
+    DraftLine,
+    create_draft,
+    issue_invoice,
+    void_invoice,
+)
+from billing.numbering import InvoiceNumberSequence
+from billing.payments import record_payment, record_refund
+from billing.services import ServiceDetails, add_tax_rate, create_service
+from billing.tax import LineAmountType
+from portal import migrations
+from portal.db import make_engine
+
+ON_POSTGRES = bool(os.environ.get("TEST_DATABASE_URL"))
+TOTAL = Decimal("74.86")  # 62.38 + 20% tax, rounded per line
+
+
+@pytest.fixture(scope="module")
+def engine(fresh_database_url):
+    url = fresh_database_url("races")
+    migrations.upgrade(url)
+    engine = make_engine(url, pool_size=4) if not url.startswith("sqlite") else make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def service_and_customer(engine):
+    with Session(engine) as db, db.begin():
+        rate = add_tax_rate(db, "Standard", Decimal("20"))
+        service = create_service(
+            db,
+            ServiceDetails(
+                code="DESK",
+                name="Desk",
+                unit_price=Decimal("62.38"),
+                currency="GBP",
+                sales_account_code="200",
+                tax_rate_id=rate.id,
+            ),
+        )
+        customer = create_customer(db, CustomerDetails(name="Race & Co"))
+        return service.id, customer.id
+
+
+def _invoice(engine, service_and_customer, *, issued: bool = True, paid: Decimal = 0) -> int:
+    service_id, customer_id = service_and_customer
+    with Session(engine) as db, db.begin():
+        invoice = create_draft(
+            db,
+            DraftDetails(
+                customer_id=customer_id,
+                currency="GBP",
+                line_amount_type=LineAmountType.EXCLUSIVE,
+                issue_date=date(2026, 11, 1),
+                lines=[DraftLine(service_id, "Desk", Decimal(1), Decimal("62.38"))],
+            ),
+        )
+        assert invoice.total == TOTAL
+        if issued:
+            issue_invoice(db, invoice, prefix="R-", today=date(2026, 11, 1))
+        if paid:
+            _pay(db, invoice, paid, PaymentSource.PORTAL)
+        return invoice.id
+
+
+def _pay(db: Session, invoice: Invoice, amount: Decimal, source: PaymentSource) -> Payment:
+    ids = (
+        {"gateway_payment_id": f"pi_{uuid.uuid4().hex}"}
+        if source is PaymentSource.PORTAL
+        else {"xero_payment_id": str(uuid.uuid4())}
+    )
+    return record_payment(
+        db,
+        invoice,
+        amount=amount,
+        paid_on=date(2026, 11, 2),
+        method="card" if source is PaymentSource.PORTAL else "xero",
+        source=source,
+        **ids,
+    )
+
+
+# --- The writers: each reads first (stale), then acts -------------------------------------
+
+Op = Callable[[Session, Invoice], object]
+
+
+def pay_card_in_full(db: Session, invoice: Invoice) -> object:
+    return _pay(db, invoice, invoice.amount_due, PaymentSource.PORTAL)
+
+
+def pay_now_in_xero(db: Session, invoice: Invoice) -> object:
+    return _pay(db, invoice, invoice.amount_due, PaymentSource.XERO)
+
+
+def void(db: Session, invoice: Invoice) -> object:
+    return void_invoice(db, invoice)
+
+
+def refund_first_payment(db: Session, invoice: Invoice) -> object:
+    return record_refund(db, invoice.payments[0], invoice.payments[0].amount)
+
+
+def issue(db: Session, invoice: Invoice) -> object:
+    return issue_invoice(db, invoice, prefix="R-", today=date(2026, 11, 1))
+
+
+# --- Running two writers in an order -------------------------------------------------------
+
+
+class Writer:
+    """One connection: reads the invoice, then runs its operation in the same transaction."""
+
+    def __init__(self, engine, invoice_id: int, op: Op):
+        self.db = Session(engine, expire_on_commit=False)
+        self.invoice_id = invoice_id
+        self.op = op
+        self.error: BaseException | None = None
+
+    def read(self) -> None:
+        self.invoice = self.db.get(Invoice, self.invoice_id)
+        assert self.invoice is not None
+        _ = list(self.invoice.payments)
+
+    def backend_pid(self) -> int | None:
+        if self.db.get_bind().dialect.name != "postgresql":
+            return None
+        return self.db.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+    def write(self) -> None:
+        try:
+            self.op(self.db, self.invoice)
+        except BillingError as error:  # a refusal is a legal outcome; anything else is not
+            self.error = error
+            self.db.rollback()
+
+    def commit(self) -> None:
+        if self.error is None:
+            self.db.commit()
+        self.db.close()
+
+
+def _wait_until_blocked(engine, pid: int, future: Future) -> None:
+    """Poll the server until the backend ``pid`` waits for a lock (bounded; not a timing
+    assertion: it only orders the two writers)."""
+    with engine.connect() as conn:
+        for _ in range(3000):
+            waiting = conn.execute(
+                text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"),
+                {"pid": pid},
+            ).scalar()
+            if waiting == "Lock":
+                return
+            if future.done():
+                future.result()  # raises what the writer raised
+                raise AssertionError("the second writer finished while the first held the lock")
+            time.sleep(0.01)
+    raise AssertionError("the second writer never waited for the invoice's lock")
+
+
+def run(engine, invoice_id: int, first: Op, second: Op, order: str) -> tuple[Writer, Writer]:
+    a, b = Writer(engine, invoice_id, first), Writer(engine, invoice_id, second)
+    if order == "sequential":
+        # Both read in a request of their own (a page shown before), then write in turn.
+        for writer in (a, b):
+            writer.read()
+            writer.db.commit()
+        a.write()
+        a.commit()
+        b.write()
+        b.commit()
+        return a, b
+    # interleaved: both read in the transaction that writes; a writes and holds its lock,
+    # b starts and must wait for it
+    a.read()
+    b.read()
+    pid = b.backend_pid()
+    a.write()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(b.write)
+        assert pid is not None
+        _wait_until_blocked(engine, pid, future)
+        a.commit()
+        future.result()
+    b.commit()
+    return a, b
+
+
+ORDERS = ["sequential"] + (["interleaved"] if ON_POSTGRES else [])
+
+
+def _state(engine, invoice_id: int) -> tuple[Invoice, list[Payment]]:
+    with Session(engine, expire_on_commit=False) as db:
+        invoice = db.get(Invoice, invoice_id)
+        assert invoice is not None
+        assert [v for v in money_invariant_violations(db) if v.invoice_id == invoice_id] == []
+        return invoice, list(invoice.payments)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("swap", [False, True], ids=["card-first", "xero-first"])
+def test_payment_vs_payment_collects_the_amount_due_once(engine, service_and_customer, order, swap):
+    invoice_id = _invoice(engine, service_and_customer)
+    ops = (pay_now_in_xero, pay_card_in_full) if swap else (pay_card_in_full, pay_now_in_xero)
+    a, b = run(engine, invoice_id, *ops, order)
+
+    invoice, payments = _state(engine, invoice_id)
+    assert a.error is None
+    assert isinstance(b.error, BillingError)
+    assert invoice.state is InvoiceStatus.PAID
+    assert invoice.amount_paid == TOTAL
+    assert [p.amount for p in payments if p.net_amount > 0] == [TOTAL]
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("payment_first", [True, False], ids=["payment-first", "void-first"])
+def test_payment_vs_void_leaves_no_money_on_a_voided_invoice(
+    engine, service_and_customer, order, payment_first
+):
+    invoice_id = _invoice(engine, service_and_customer)
+    ops = (pay_card_in_full, void) if payment_first else (void, pay_card_in_full)
+    a, b = run(engine, invoice_id, *ops, order)
+
+    invoice, payments = _state(engine, invoice_id)
+    assert a.error is None and isinstance(b.error, BillingError)
+    if payment_first:
+        assert invoice.state is InvoiceStatus.PAID and len(payments) == 1
+    else:
+        assert invoice.state is InvoiceStatus.VOIDED and payments == []
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("refund_first", [True, False], ids=["refund-first", "payment-first"])
+def test_payment_vs_refund_keeps_amount_paid_equal_to_live_payments(
+    engine, service_and_customer, order, refund_first
+):
+    invoice_id = _invoice(engine, service_and_customer, paid=Decimal("40.00"))
+    ops = (
+        (refund_first_payment, pay_card_in_full)
+        if refund_first
+        else (pay_card_in_full, refund_first_payment)
+    )
+    a, b = run(engine, invoice_id, *ops, order)
+
+    invoice, payments = _state(engine, invoice_id)
+    assert a.error is None and b.error is None
+    first, second = sorted(payments, key=lambda p: p.id)
+    assert first.amount_refunded == Decimal("40.00")
+    # The second payment was for the amount due its writer read (34.86), whatever came first.
+    assert second.amount == Decimal("34.86")
+    assert invoice.amount_paid == Decimal("34.86")
+    assert invoice.state is InvoiceStatus.AWAITING_PAYMENT
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_issue_vs_issue_takes_one_number(engine, service_and_customer, order):
+    invoice_id = _invoice(engine, service_and_customer, issued=False)
+    with Session(engine) as db:
+        before = db.scalar(
+            select(InvoiceNumberSequence.last_value).where(InvoiceNumberSequence.prefix == "R-")
+        )
+    a, b = run(engine, invoice_id, issue, issue, order)
+
+    invoice, _ = _state(engine, invoice_id)
+    assert a.error is None and b.error is None
+    with Session(engine) as db:
+        after = db.scalar(
+            select(InvoiceNumberSequence.last_value).where(InvoiceNumberSequence.prefix == "R-")
+        )
+        numbered = db.scalar(select(func.count()).where(Invoice.number == invoice.number))
+    assert after == (before or 0) + 1
+    assert invoice.number == f"R-{after:05d}"
+    assert numbered == 1
+    assert invoice.state is InvoiceStatus.AWAITING_PAYMENT
+
+
+def test_the_invariant_check_reports_a_lost_update(engine, service_and_customer):
+    """The check the tests rely on can fail: a hand-made lost update is reported."""
+    invoice_id = _invoice(engine, service_and_customer, paid=Decimal("10.00"))
+    with Session(engine) as db, db.begin():
+        db.get(Invoice, invoice_id).amount_paid = Decimal("20.00")
+    with Session(engine) as db:
+        found = [v for v in money_invariant_violations(db) if v.invoice_id == invoice_id]
+        assert len(found) == 1
+        assert "live payments add up to 10.00" in str(found[0])
+    with Session(engine) as db, db.begin():
+        db.get(Invoice, invoice_id).amount_paid = Decimal("10.00")
