@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.errors import InvoiceNotEditable, NotFound
-from billing.invoices import Invoice, InvoiceLine, InvoiceStatus
+from billing.invoices import InvoiceLine, InvoiceStatus
+from billing.locking import lock_invoice
 
 
 @dataclass(frozen=True)
@@ -24,24 +24,11 @@ class AccountChange:
     new_code: str
 
 
-def _locked_invoice(db: Session, invoice_id: int) -> Invoice:
-    # TODO(lock): use billing.locking.lock_invoice(db, invoice_id) once it is on main.
-    invoice = db.scalar(
-        select(Invoice)
-        .where(Invoice.id == invoice_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if invoice is None:
-        raise NotFound("No such invoice.")
-    return invoice
-
-
 def change_line_account(
     db: Session, invoice_id: int, line_id: int, account_code: str
 ) -> AccountChange:
     """Set one line's account code on an awaiting-payment invoice (flush only)."""
-    invoice = _locked_invoice(db, invoice_id)
+    invoice = lock_invoice(db, invoice_id)
     if invoice.state is not InvoiceStatus.AWAITING_PAYMENT:
         raise InvoiceNotEditable(
             f"Only an awaiting-payment invoice's accounts can be corrected; this one is "
