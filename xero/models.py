@@ -81,6 +81,20 @@ class XeroSettings(Base):
     last_pulled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class LedgerSnapshot(Base):
+    """The organisation's accounts and tax rates as Xero last listed them (on the Xero
+    settings page): what a service's sales account and tax rate are checked against when it
+    is saved and when its invoice is issued, without calling Xero each time."""
+
+    __tablename__ = "xero_ledger_snapshots"
+
+    tenant_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    #: JSON lists, in xero.ledger_rules' own shape (not Xero's).
+    accounts_json: Mapped[str] = mapped_column(Text, default="[]")
+    tax_rates_json: Mapped[str] = mapped_column(Text, default="[]")
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class TaxRateMapping(Base):
     """Which Xero TaxType a local tax rate becomes."""
 
