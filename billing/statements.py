@@ -61,6 +61,10 @@ def invoice_list(
     )
     if customer_id is not None:
         stmt = stmt.where(Invoice.customer_id == customer_id)
+    else:
+        # Lists across customers leave out the trial run's test invoices (its own page
+        # shows them); a customer's own list, the test customer's too, shows all of its own.
+        stmt = stmt.where(Customer.is_test.is_(False))
     if statuses:
         stmt = stmt.where(Invoice.status.in_(statuses))
     else:
@@ -123,7 +127,9 @@ def admin_summary(db: Session, today: date) -> list[SummaryRow]:
             func.sum(case((is_overdue, 1), else_=0)),
             func.sum(case((is_overdue, due), else_=0)),
         )
+        .join(Invoice.customer)
         .where(Invoice.status.in_((InvoiceStatus.DRAFT, InvoiceStatus.AWAITING_PAYMENT)))
+        .where(Customer.is_test.is_(False))  # the trial run's test invoices are not money
         .group_by(Invoice.currency)
         .order_by(Invoice.currency)
     )
@@ -178,7 +184,10 @@ def money_received(db: Session, today: date, months: int = 12) -> dict[str, list
             month,
             func.sum(Payment.amount - Payment.amount_refunded),
         )
+        .join(Payment.invoice)
+        .join(Invoice.customer)
         .where(Payment.paid_on >= start, Payment.paid_on <= today, Payment.reversed_at.is_(None))
+        .where(Customer.is_test.is_(False))  # test payments are refunded, never income
         .group_by(Payment.currency, year, month)
     )
     totals: dict[str, dict[tuple[int, int], Decimal]] = {}

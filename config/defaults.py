@@ -12,6 +12,8 @@ PORTAL_DEMO = False
 
 # Invoices
 INVOICE_PREFIX = "INV-"
+# Test invoices of the trial run (Settings > Test the payment chain) are numbered apart.
+TEST_INVOICE_PREFIX = "TEST-"
 DEFAULT_CURRENCY = "GBP"
 DEFAULT_SALES_ACCOUNT = "200"
 DEFAULT_PAYMENT_TERMS_DAYS = 14

@@ -17,7 +17,17 @@ PAYMENT_METHODS = {
 }
 
 
+def comparable_text(value: str | None) -> str:
+    """Text as two systems may store it differently without meaning anything different:
+    CRLF or CR line ends (browsers post CRLF), spaces around lines, blank lines, case."""
+    text = (value or "").replace("\r\n", "\n").replace("\r", "\n")
+    lines = (line.strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line).casefold()
+
+
 def init_app(app: Flask) -> None:
+    app.add_template_filter(comparable_text, "comparable")
+
     @app.template_filter("money")
     def money(amount: Decimal | None, currency: str) -> str:
         if amount is None:

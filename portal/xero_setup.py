@@ -173,5 +173,7 @@ def _resync_everything(db) -> None:
         .join(Payment.invoice)
         .where(Payment.source == PaymentSource.PORTAL, Invoice.status.in_(in_xero))
     )
+    if not outbox.payments_out_enabled(db):
+        return
     for payment_id in db.scalars(portal_payments):
         outbox.enqueue(db, JobKind.PAYMENT, payment_id)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from billing.encryption import SecretBox
 from xero import tokens
+from xero.endpoints import NEEDED_SCOPES
 from xero.errors import AuthLost, NotConnected, Retryable, XeroError
 from xero.models import (
     AuditEntry,
@@ -245,6 +246,13 @@ class Health:
     @property
     def reconnect_needed(self) -> bool:
         return self.connection.status == ConnectionStatus.RECONNECT_NEEDED
+
+    @property
+    def missing_scopes(self) -> dict[str, str]:
+        """Scopes the portal needs that this connection was not granted (it was made before
+        the portal asked for them): scope -> what it is needed for."""
+        granted = set((self.connection.scopes or "").split())
+        return {s: why for s, why in NEEDED_SCOPES.items() if s not in granted}
 
     @property
     def access_token_expired(self) -> bool:

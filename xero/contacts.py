@@ -203,15 +203,19 @@ def _create(api: XeroApi, customers: list[Customer], key: str) -> dict[int, Cont
 
 
 def update_contacts(
-    api: XeroApi, customers: Sequence[Customer], key: str
+    api: XeroApi, customers: Sequence[Customer], key: str, *, rename: bool
 ) -> dict[int, ContactOutcome]:
-    """Send linked customers' current details to their Xero contacts (one POST a batch)."""
+    """Send linked customers' current details to their Xero contacts (one POST a batch).
+
+    ``rename``: the organisation's "Keep client names in sync"; when off, the Xero contact
+    keeps the name it has there, whatever the portal calls the customer."""
     outcomes: dict[int, ContactOutcome] = {}
+    fields = "Name, code" if rename else "Code"
     for start in range(0, len(customers), BATCH):
         chunk = list(customers[start : start + BATCH])
         answer = api.call(
             "update_or_create_contacts",
-            Contacts(contacts=[contact_for(c, c.xero_contact_id) for c in chunk]),
+            Contacts(contacts=[contact_for(c, c.xero_contact_id, with_name=rename) for c in chunk]),
             summarize_errors=False,
             idempotency_key=f"{key}-{start}",
             write=True,
@@ -223,7 +227,7 @@ def update_contacts(
                 if errors
                 else ContactOutcome(
                     contact.contact_id,
-                    change="Name, code, email, phone and address set from portal customer "
+                    change=f"{fields}, email, phone and address set from portal customer "
                     f"{customer.name}",
                 )
             )

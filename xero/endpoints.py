@@ -6,8 +6,17 @@ from dataclasses import dataclass
 
 SCOPES = (
     "openid profile email offline_access "
-    "accounting.transactions accounting.contacts accounting.settings"
+    "accounting.transactions accounting.contacts accounting.settings paymentservices"
 )
+#: What the portal's work needs, and why; a connection whose granted scopes lack one of these
+#: was made before the portal asked for it, and is shown as needing a reconnect for it.
+NEEDED_SCOPES = {
+    "offline_access": "syncing while nobody is signed in",
+    "accounting.transactions": "invoices and payments",
+    "accounting.contacts": "contacts",
+    "accounting.settings": "accounts, tax rates and branding themes",
+    "paymentservices": "checking that the branding theme has a payment service (Pay now)",
+}
 
 
 @dataclass(frozen=True)

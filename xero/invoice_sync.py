@@ -123,7 +123,7 @@ def push_invoices(
     customers = list({inv.customer_id: inv.customer for _, inv in ready}.values())
     if settings.sync_client_names:
         linked = [c for c in customers if c.xero_contact_id]
-        renamed = update_contacts(api, linked, batch_key("contact-names", jobs))
+        renamed = update_contacts(api, linked, batch_key("contact-names", jobs), rename=True)
         note_changes(db, linked, renamed, now)
     contacts = ensure_contacts(api, customers, batch_key("contacts", jobs))
     note_changes(db, customers, contacts, now)

@@ -21,11 +21,15 @@ from billing.invoices import Invoice
 MAX_CONTACT_NAME = 255
 
 
-def contact_for(customer: Customer, contact_id: str | None = None) -> Contact:
+def contact_for(
+    customer: Customer, contact_id: str | None = None, *, with_name: bool = True
+) -> Contact:
+    """``with_name=False`` leaves the Xero contact's name as it is (Xero keeps a field the
+    request leaves out): an update while "Keep client names in sync" is off."""
     lines = [line.strip() for line in customer.address.splitlines() if line.strip()]
     return Contact(
         contact_id=contact_id,
-        name=customer.name[:MAX_CONTACT_NAME],
+        name=customer.name[:MAX_CONTACT_NAME] if with_name else None,
         contact_number=customer.ledger_code or None,
         email_address=customer.email or None,
         addresses=[

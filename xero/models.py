@@ -81,6 +81,20 @@ class XeroSettings(Base):
     last_pulled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class LedgerSnapshot(Base):
+    """The organisation's accounts and tax rates as Xero last listed them (on the Xero
+    settings page): what a service's sales account and tax rate are checked against when it
+    is saved and when its invoice is issued, without calling Xero each time."""
+
+    __tablename__ = "xero_ledger_snapshots"
+
+    tenant_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    #: JSON lists, in xero.ledger_rules' own shape (not Xero's).
+    accounts_json: Mapped[str] = mapped_column(Text, default="[]")
+    tax_rates_json: Mapped[str] = mapped_column(Text, default="[]")
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class TaxRateMapping(Base):
     """Which Xero TaxType a local tax rate becomes."""
 
@@ -118,6 +132,8 @@ class JobKind(enum.StrEnum):
     PAYMENT = "payment"
     #: An overpayment an admin kept as credit, to record on the contact in Xero.
     OVERPAYMENT_CREDIT = "overpayment_credit"
+    #: A trial run's test invoice to take back, in Stripe and Xero (xero.trial_cleanup).
+    TRIAL_CLEANUP = "trial_cleanup"
 
 
 class JobStatus(enum.StrEnum):
@@ -216,3 +232,24 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     user = relationship("User")
+
+
+class TrialCleanup(Base):
+    """An admin asked for a trial run's test invoice to be taken back: its card payments
+    refunded in Stripe, its payments deleted in Xero, the invoice voided in Xero and then in
+    the portal. The worker carries the steps out in that order (a TRIAL_CLEANUP job); each
+    time stamp says a step is done, so the page shows what is still pending."""
+
+    __tablename__ = "trial_cleanups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), unique=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: Every card payment taken in the portal refunded in Stripe (set at once when none).
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Every payment Xero had on the invoice deleted there.
+    xero_payments_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    xero_voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Voided in the portal too: the clean-up is over.
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -71,7 +71,7 @@ def _customer_updated(db: Session, customer: Customer) -> None:
         enqueue(db, JobKind.CONTACT, customer.id)
 
 
-def _sync_payments_out(db: Session) -> bool:
+def payments_out_enabled(db: Session) -> bool:
     """The connected organisation's setting; on when nothing says otherwise."""
     setting = db.scalar(
         select(XeroSettings.sync_payments_out)
@@ -85,7 +85,7 @@ def _sync_payments_out(db: Session) -> bool:
 
 def _payment_changed(db: Session, payment: Payment) -> None:
     # Payments made in Xero are already there; only the portal's own are written.
-    if payment.source == PaymentSource.PORTAL and _sync_payments_out(db):
+    if payment.source == PaymentSource.PORTAL and payments_out_enabled(db):
         enqueue(db, JobKind.PAYMENT, payment.id)
 
 
@@ -93,7 +93,7 @@ def _overpayment_kept(db: Session, overpayment: Overpayment) -> None:
     # Xero learns of the credit only where it knows the invoice; a portal without Xero (or
     # an invoice that never reached it) has nothing to tell.
     link = db.get(XeroInvoiceLink, overpayment.invoice_id)
-    if link is not None and link.xero_invoice_id and _sync_payments_out(db):
+    if link is not None and link.xero_invoice_id and payments_out_enabled(db):
         enqueue(db, JobKind.OVERPAYMENT_CREDIT, overpayment.id)
     else:
         credit_recorded(overpayment, None)

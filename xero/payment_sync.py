@@ -32,7 +32,14 @@ from xero_python.accounting import Payment as XeroPayment
 from billing.db import ZERO
 from billing.invoices import Payment, PaymentSource
 from xero.client import XeroApi
-from xero.errors import AuthLost, NotConnected, RateLimited, ValidationFailed, XeroError
+from xero.errors import (
+    AuthLost,
+    NotConnected,
+    RateLimited,
+    ValidationFailed,
+    WaitingForXero,
+    XeroError,
+)
 from xero.invoice_sync import Results, batch_key, end_reads
 from xero.mapping import element_errors
 from xero.models import SyncJob, XeroInvoiceLink, XeroSettings
@@ -45,9 +52,10 @@ LOOKUP_CHUNK = 25
 ALREADY_DELETED = "already been deleted"
 
 
-class InvoiceNotInXero(NotConnected):
-    """The payment's invoice has not reached Xero yet. Handled like a paused connection: the
-    job waits and tries again later, without counting an attempt or needing an admin."""
+class InvoiceNotInXero(WaitingForXero):
+    """The payment's invoice has not reached Xero yet: the job waits and tries again later,
+    without counting an attempt or needing an admin, and without the connection being
+    reported as failing (it is not a NotConnected)."""
 
 
 def xero_reference(payment: Payment) -> str:
@@ -103,6 +111,13 @@ def push_payments(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datet
     settings = db.scalar(select(XeroSettings).where(XeroSettings.tenant_id == api.tenant_id))
     account = settings.payments_account if settings is not None else ""
     end_reads(db)
+    if settings is not None and not settings.sync_payments_out:
+        # Queued before an admin turned payments to Xero off: nothing is written, and the
+        # job stops where the admin sees it (Retry once it is on again, or Ignore).
+        off = ValidationFailed(
+            ["Recording portal payments in Xero is turned off in the Xero settings."]
+        )
+        return {job.id: off for job in jobs}
 
     work: list[tuple[SyncJob, Payment, str]] = []
     for job in jobs:
@@ -187,6 +202,31 @@ def push_payments(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datet
     return results
 
 
+def delete_in_xero(api: XeroApi, xero_payment_id: str, *, key: str) -> None:
+    """Delete one payment in Xero (POST Payments/{id}, Status DELETED). One already deleted
+    there counts as done, so a retried deletion is harmless."""
+    try:
+        api.call(
+            "delete_payment",
+            xero_payment_id,
+            PaymentDelete(status="DELETED"),
+            idempotency_key=_key("delete", key, xero_payment_id),
+            write=True,
+        )
+    except ValidationFailed as error:
+        if not any(ALREADY_DELETED in m for m in error.messages):
+            raise
+
+
+def payments_in_xero(api: XeroApi, xero_invoice_id: str) -> list:
+    """Every payment Xero has on one invoice, deleted ones included."""
+    return _xero_payments(api, "Invoice.InvoiceID", [xero_invoice_id])
+
+
+def is_deleted(x) -> bool:
+    return _status(x) == "DELETED"
+
+
 def _take_back_changed(api: XeroApi, work, results: Results) -> None:
     """Delete the Xero payments whose amount is no longer the portal's net amount (a refund
     or a reversal). A payment found deleted in Xero is forgotten, to be recorded anew."""
@@ -205,21 +245,11 @@ def _take_back_changed(api: XeroApi, work, results: Results) -> None:
         if Decimal(str(found.amount)) == payment.net_amount:
             continue
         try:
-            api.call(
-                "delete_payment",
-                payment.xero_payment_id,
-                PaymentDelete(status="DELETED"),
-                idempotency_key=_key("delete", job.idempotency_key, payment.xero_payment_id),
-                write=True,
-            )
+            delete_in_xero(api, payment.xero_payment_id, key=job.idempotency_key)
         except (RateLimited, AuthLost, NotConnected) as error:
             for rest, _ in pushed[index:]:
                 results[rest.id] = error
             return
-        except ValidationFailed as error:
-            if not any(ALREADY_DELETED in m for m in error.messages):
-                results[job.id] = error
-                continue
         except XeroError as error:
             results[job.id] = error
             continue

@@ -268,6 +268,8 @@ class Choice:
     sync_client_names: bool
     #: local tax rate id -> Xero TaxType
     tax_types: dict[int, str]
+    sync_payments_out: bool = True
+    sync_payments_in: bool = True
 
 
 Problems = dict[str, list[str]]
@@ -290,7 +292,9 @@ def check(ledger: Ledger, choice: Choice, uses: Iterable[RateInUse]) -> Problems
     elif not sales.is_revenue:
         refuse("default_sales_account", f"{sales.label} is not an active revenue account.")
     payments = ledger.account(choice.payments_account)
-    if payments is None:
+    if payments is None and not choice.payments_account and not choice.sync_payments_out:
+        pass  # no portal payment is recorded in Xero, so none needs an account
+    elif payments is None:
         refuse("payments_account", f"Xero has no account with code {choice.payments_account!r}.")
     elif not payments.takes_payments:
         refuse(
@@ -360,6 +364,8 @@ def save(
     settings.branding_theme_id = choice.branding_theme_id
     settings.branding_theme_has_payment_service = has_payment_service
     settings.sync_client_names = choice.sync_client_names
+    settings.sync_payments_out = choice.sync_payments_out
+    settings.sync_payments_in = choice.sync_payments_in
     db.add(settings)
     existing = {m.tax_rate_id: m for m in db.scalars(select(TaxRateMapping))}
     for rate_id, tax_type in choice.tax_types.items():

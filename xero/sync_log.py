@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, aliased
 
 from billing.customers import Customer
 from billing.db import utcnow
-from billing.invoices import Invoice
+from billing.invoices import Invoice, Payment
+from billing.overpayments import Overpayment
 from billing.statements import Page
 from xero.models import (
     AuditEntry,
@@ -33,8 +34,16 @@ INVOICE_KINDS = (
     JobKind.VOID_INVOICE,
     JobKind.DELETE_INVOICE,
     JobKind.ONLINE_INVOICE,
+    JobKind.TRIAL_CLEANUP,
 )
 CUSTOMER_KINDS = (JobKind.CONTACT, JobKind.CONTACT_NOTE)
+#: Kinds named in the log by their invoice, though the invoice's Xero panel leaves them out
+#: (an e-mail is not the invoice's own state in Xero).
+NAMED_BY_INVOICE = (*INVOICE_KINDS, JobKind.EMAIL_INVOICE)
+#: Kinds whose object_id is a payment id: named by its reference and its invoice.
+PAYMENT_KINDS = (JobKind.PAYMENT,)
+#: Kinds whose object_id is an overpayment: named by the held payment and its invoice.
+OVERPAYMENT_KINDS = (JobKind.OVERPAYMENT_CREDIT,)
 
 KIND_LABELS = {
     JobKind.CONTACT: "Contact",
@@ -43,6 +52,10 @@ KIND_LABELS = {
     JobKind.DELETE_INVOICE: "Delete invoice",
     JobKind.ONLINE_INVOICE: "Online invoice link",
     JobKind.CONTACT_NOTE: "Contact history note",
+    JobKind.TRIAL_CLEANUP: "Trial run clean-up",
+    JobKind.EMAIL_INVOICE: "Email invoice",
+    JobKind.PAYMENT: "Payment",
+    JobKind.OVERPAYMENT_CREDIT: "Overpayment kept as credit",
 }
 STATUS_LABELS = {
     JobStatus.PENDING: "Pending",
@@ -102,6 +115,8 @@ class JobRow:
     invoice_number: str | None
     customer_id: int | None
     customer_name: str | None
+    #: For payment jobs: what Xero shows as the payment's Reference.
+    payment_reference: str | None = None
 
     @property
     def is_failing(self) -> bool:
@@ -109,20 +124,56 @@ class JobRow:
         return job.status == JobStatus.PENDING and (job.attempts > 0 or bool(job.last_error))
 
     @property
+    def attempts_made(self) -> int:
+        """What the log shows as Attempts. ``job.attempts`` counts the failed attempts since
+        the job was queued or last retried (it drives the backoff and the stop after
+        max_attempts); a finished job also made the attempt that worked."""
+        return self.job.attempts + (1 if self.job.status == JobStatus.DONE else 0)
+
+    @property
     def object_label(self) -> str:
-        if self.invoice_id is not None:
-            return f"Invoice {self.invoice_number or f'Draft {self.invoice_id}'}"
+        invoice = (
+            f"Invoice {self.invoice_number or f'Draft {self.invoice_id}'}"
+            if self.invoice_id is not None
+            else None
+        )
+        if self.job.kind in PAYMENT_KINDS:
+            if self.payment_reference is None:
+                return f"Payment {self.job.object_id} (deleted)"
+            return f"Payment {self.payment_reference} on {invoice}"
+        if self.job.kind in OVERPAYMENT_KINDS:
+            if self.payment_reference is None:
+                return f"Overpayment {self.job.object_id} (deleted)"
+            return f"Overpayment by {self.payment_reference} on {invoice}"
+        if invoice is not None:
+            return invoice
         if self.customer_name is not None:
             return self.customer_name
-        noun = "Invoice" if self.job.kind in INVOICE_KINDS else "Customer"
+        noun = "Invoice" if self.job.kind in NAMED_BY_INVOICE else "Customer"
         return f"{noun} {self.job.object_id} (deleted)"
 
 
+def _row(r) -> JobRow:
+    return JobRow(r[0], r[1], r[2], r[3], r[4], _reference(r[5], r[6], r[7], r[8]))
+
+
+def _reference(
+    payment_id: int | None, reference: str | None, charge: str | None, gateway_payment: str | None
+) -> str | None:
+    # The same fallbacks as xero.payment_sync.xero_reference, from the joined columns.
+    if payment_id is None:
+        return None
+    return reference or charge or gateway_payment or f"Portal payment {payment_id}"
+
+
 def _rows() -> Select:
-    """Jobs with their invoice number or customer name, by outer joins on the job's kind."""
+    """Jobs with their invoice number, customer name or payment reference, by outer joins
+    on the job's kind."""
     invoice = aliased(Invoice)
     customer = aliased(Customer)
     invoice_customer = aliased(Customer)
+    payment = aliased(Payment)
+    overpayment = aliased(Overpayment)
     return (
         select(
             SyncJob,
@@ -130,9 +181,30 @@ def _rows() -> Select:
             invoice.number,
             func.coalesce(customer.id, invoice_customer.id),
             func.coalesce(customer.name, invoice_customer.name),
+            payment.id,
+            payment.reference,
+            payment.gateway_charge_id,
+            payment.gateway_payment_id,
             func.count().over().label("total"),
         )
-        .outerjoin(invoice, and_(SyncJob.kind.in_(INVOICE_KINDS), invoice.id == SyncJob.object_id))
+        .outerjoin(
+            overpayment,
+            and_(SyncJob.kind.in_(OVERPAYMENT_KINDS), overpayment.id == SyncJob.object_id),
+        )
+        .outerjoin(
+            payment,
+            or_(
+                and_(SyncJob.kind.in_(PAYMENT_KINDS), payment.id == SyncJob.object_id),
+                payment.id == overpayment.payment_id,
+            ),
+        )
+        .outerjoin(
+            invoice,
+            or_(
+                and_(SyncJob.kind.in_(NAMED_BY_INVOICE), invoice.id == SyncJob.object_id),
+                invoice.id == payment.invoice_id,
+            ),
+        )
         .outerjoin(invoice_customer, invoice_customer.id == invoice.customer_id)
         .outerjoin(
             customer, and_(SyncJob.kind.in_(CUSTOMER_KINDS), customer.id == SyncJob.object_id)
@@ -155,7 +227,7 @@ def job_page(db: Session, log_filter: LogFilter, page: int, per_page: int) -> Pa
         # Past the last page: nothing to show, but the pager still needs the total.
         count = select(func.count(SyncJob.id))
         total = db.scalar(count.where(clause) if clause is not None else count) or 0
-    items = [JobRow(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    items = [_row(r) for r in rows]
     return Page(items=items, page=page, per_page=per_page, total=total)
 
 
@@ -163,7 +235,7 @@ def job_row(db: Session, job_id: int) -> JobRow:
     row = db.execute(_rows().where(SyncJob.id == job_id)).first()
     if row is None:
         raise JobNotFound(f"There is no sync job {job_id}.")
-    return JobRow(row[0], row[1], row[2], row[3], row[4])
+    return _row(row)
 
 
 def attempts(db: Session, job_id: int) -> list[SyncAttempt]:
@@ -340,3 +412,35 @@ def customer_open_job(db: Session, customer_id: int) -> SyncJob | None:
         )
         .limit(1)
     )
+
+
+def resend_invoice(db: Session, invoice_id: int, user_id: int | None, detail: str) -> SyncJob:
+    """Send an invoice to Xero again after an admin corrected it: its stopped invoice job is
+    retried (with a new Idempotency-Key, so Xero does not replay its old refusal), or, when
+    none stopped, a job is queued. ``detail`` says what was corrected, for the audit log."""
+    stopped = db.scalar(
+        select(SyncJob.id)
+        .where(
+            SyncJob.kind == JobKind.INVOICE,
+            SyncJob.object_id == invoice_id,
+            SyncJob.status.in_(RETRYABLE),
+        )
+        .order_by(SyncJob.id.desc())
+        .limit(1)
+    )
+    if stopped is not None:
+        job = retry_job(db, stopped, user_id)
+    else:
+        from xero.outbox import enqueue
+
+        job = enqueue(db, JobKind.INVOICE, invoice_id)
+    db.add(
+        AuditEntry(
+            user_id=user_id,
+            action="invoice.correct",
+            subject=f"invoice {invoice_id}",
+            detail=detail,
+        )
+    )
+    db.flush()
+    return job

@@ -1,5 +1,7 @@
 """Trying the whole chain on a dummy customer before members use it: a clearly marked test
-customer gets a small invoice, and a checklist follows it through Xero and back."""
+customer gets a small invoice (numbered with its own prefix, TEST_INVOICE_PREFIX, and left
+out of the admin's lists and totals), and a checklist follows it through Xero and back.
+Cleaning up is ``xero.trial_cleanup``'s process; this module shows where it stands."""
 
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ from sqlalchemy.orm import Session
 
 from billing.customers import Customer, CustomerDetails, create_customer
 from billing.invoices import Invoice, InvoiceStatus, PaymentSource
-from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice, void_invoice
-from billing.payments import reverse_payment
+from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.services import get_invoiceable_service
 from billing.tax import LineAmountType
-from xero.models import XeroInvoiceLink
+from xero.models import ConnectionStatus, JobStatus, XeroInvoiceLink
+from xero.tokens import active_connection
+from xero.trial_cleanup import card_payments, cleanup_job, cleanup_of, request_clean_up
 
 TEST_CUSTOMER_NAME = "Test customer (portal check)"
 TEST_LEDGER_CODE = "PORTAL-TEST"
@@ -84,15 +87,59 @@ def trial_invoices(db: Session) -> list[Invoice]:
     )
 
 
-def clean_up(db: Session) -> int:
-    """Take back what the trial made: payments reversed and invoices voided, in Xero too
-    (through the outbox). Returns how many invoices it voided."""
-    voided = 0
-    for invoice in trial_invoices(db):
-        if invoice.state is InvoiceStatus.VOIDED:
-            continue
-        for payment in invoice.payments:
-            reverse_payment(db, payment)
-        void_invoice(db, invoice)
-        voided += 1
-    return voided
+def to_clean_up(db: Session) -> list[Invoice]:
+    """Test invoices still standing and not yet being cleaned up."""
+    return [
+        invoice
+        for invoice in trial_invoices(db)
+        if invoice.state is not InvoiceStatus.VOIDED and cleanup_of(db, invoice.id) is None
+    ]
+
+
+def clean_up(db: Session, *, requested_by_id: int | None = None) -> list[Invoice]:
+    """Start taking back what the trial made (``xero.trial_cleanup``): records the clean-up
+    of each test invoice and its job; the worker does the rest. Returns those started."""
+    return request_clean_up(db, to_clean_up(db), requested_by_id=requested_by_id)
+
+
+@dataclass(frozen=True)
+class CleanupProgress:
+    steps: list[Step]
+    #: Why the last attempt failed ("" when none did).
+    problem: str
+    #: The job stopped: an admin must retry it from the sync log.
+    needs_attention: bool
+
+    @property
+    def done(self) -> bool:
+        return all(step.done for step in self.steps)
+
+
+def cleanup_progress(db: Session, invoice: Invoice) -> CleanupProgress | None:
+    """Where the invoice's clean-up stands, step by step (None when none was asked for)."""
+    cleanup = cleanup_of(db, invoice.id)
+    if cleanup is None:
+        return None
+    cards = card_payments(invoice)
+    refund_label = (
+        f"Card payment{'s' if len(cards) > 1 else ''} refunded in Stripe"
+        if cards
+        else "Refund in Stripe: none needed, no card payment was taken"
+    )
+    steps = [
+        Step(refund_label, cleanup.refunded_at is not None),
+        Step("Payments deleted in Xero", cleanup.xero_payments_deleted_at is not None),
+        Step("Voided in Xero", cleanup.xero_voided_at is not None),
+        Step("Voided here", cleanup.finished_at is not None),
+    ]
+    job = cleanup_job(db, invoice.id)
+    problem = ""
+    needs_attention = False
+    if job is not None and cleanup.finished_at is None:
+        problem = job.last_error
+        needs_attention = job.status == JobStatus.NEEDS_ATTENTION
+        connection = active_connection(db)
+        if not problem and (connection is None or connection.status != ConnectionStatus.ACTIVE):
+            # The worker takes no Xero job while paused: say so rather than spin.
+            problem = "Waiting for the Xero connection: connect Xero and it goes on."
+    return CleanupProgress(steps, problem, needs_attention)

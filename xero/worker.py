@@ -33,6 +33,7 @@ from xero.errors import (
     RateLimited,
     Retryable,
     ValidationFailed,
+    WaitingForXero,
     XeroError,
 )
 from xero.invoice_sync import (
@@ -61,6 +62,8 @@ ORDER = (
     JobKind.DELETE_INVOICE,
     JobKind.PAYMENT,
     JobKind.OVERPAYMENT_CREDIT,
+    # After the payment jobs: a clean-up takes back what they wrote.
+    JobKind.TRIAL_CLEANUP,
 )
 #: One call per object, so they only use what the batched writes leave of the rate budget:
 #: they run in a round only when none of the kinds above had anything due.
@@ -265,7 +268,11 @@ class SyncWorker:
         if any(error is None for error in results.values()):
             record_success(connection, now)
         failure = next(
-            (e for e in results.values() if e is not None and not isinstance(e, ValidationFailed)),
+            (
+                e
+                for e in results.values()
+                if e is not None and not isinstance(e, ValidationFailed | WaitingForXero)
+            ),
             None,
         )
         if failure is not None:
@@ -301,7 +308,7 @@ class SyncWorker:
         if kind is JobKind.EMAIL_INVOICE:
             return email_invoices(db, api, jobs)
         if kind is JobKind.CONTACT:
-            return self._contacts(db, api, jobs)
+            return self._contacts(db, api, jobs, rename=settings.sync_client_names)
         if kind is JobKind.CONTACT_NOTE:
             return self._notes(db, api, jobs)
         if kind is JobKind.PAYMENT:
@@ -312,9 +319,13 @@ class SyncWorker:
             from xero.overpayment_credit import push_credits
 
             return push_credits(db, api, jobs, now)
+        if kind is JobKind.TRIAL_CLEANUP:
+            from xero.trial_cleanup import carry_out
+
+            return carry_out(db, api, jobs, now)
         raise ValueError(f"unknown job kind {kind}")
 
-    def _contacts(self, db: Session, api: XeroApi, jobs: list[SyncJob]) -> Results:
+    def _contacts(self, db: Session, api: XeroApi, jobs: list[SyncJob], *, rename: bool) -> Results:
         customers = {
             c.id: c
             for c in db.scalars(
@@ -324,7 +335,9 @@ class SyncWorker:
         end_reads(db)
         linked = [c for c in customers.values() if c.xero_contact_id]
         unlinked = [c for c in customers.values() if not c.xero_contact_id]
-        outcomes = contacts.update_contacts(api, linked, batch_key("contact-update", jobs))
+        outcomes = contacts.update_contacts(
+            api, linked, batch_key("contact-update", jobs), rename=rename
+        )
         outcomes.update(contacts.ensure_contacts(api, unlinked, batch_key("contacts", jobs)))
         contacts.note_changes(db, list(customers.values()), outcomes, self.clock())
         results: Results = {}
@@ -385,7 +398,7 @@ class SyncWorker:
             job.status = JobStatus.PENDING
             job.next_attempt_at = now + timedelta(seconds=error.retry_after)
             db.add(SyncAttempt(job=job, outcome="rate_limited", message=message, at=now))
-        elif isinstance(error, NotConnected | AuthLost):
+        elif isinstance(error, NotConnected | AuthLost | WaitingForXero):
             job.status = JobStatus.PENDING
             job.next_attempt_at = now + self.config.disconnected_wait
             db.add(SyncAttempt(job=job, outcome="waiting", message=message, at=now))

@@ -129,18 +129,6 @@ class Refund:
 class CardGateway(Protocol):
     def create_setup_intent(self, metadata: dict[str, str]) -> SetupIntent: ...
 
-    def charge_card(
-        self,
-        *,
-        amount: int,
-        currency: str,
-        payment_method_id: str,
-        metadata: dict[str, str],
-        idempotency_key: str,
-    ) -> PaymentIntent:
-        """Create and confirm a PaymentIntent. Raises CardDeclined on a decline."""
-        ...
-
     def create_payment_intent(
         self,
         *,

@@ -45,30 +45,6 @@ class StripeGateway:
             setup = self._client.v1.setup_intents.create(params=params)
         return SetupIntent(id=setup.id, client_secret=setup.client_secret or "")
 
-    def charge_card(
-        self,
-        *,
-        amount: int,
-        currency: str,
-        payment_method_id: str,
-        metadata: dict[str, str],
-        idempotency_key: str,
-    ) -> PaymentIntent:
-        params: Any = {
-            "amount": amount,
-            "currency": currency.lower(),
-            "payment_method": payment_method_id,
-            "payment_method_types": ["card"],
-            "confirm": True,
-            "metadata": metadata,
-            "expand": ["latest_charge"],
-        }
-        with _translated_errors():
-            intent = self._client.v1.payment_intents.create(
-                params=params, options={"idempotency_key": idempotency_key}
-            )
-        return payment_intent_from(intent.to_dict())
-
     def create_payment_intent(
         self,
         *,

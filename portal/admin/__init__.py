@@ -9,6 +9,7 @@ from portal.admin import (  # noqa: E402,F401
     customers,
     home,
     inbox,
+    invoice_accounts,
     invoices,
     needs_attention,
     payment_settings,

@@ -26,6 +26,7 @@ from portal.admin import bp
 from portal.admin.forms import ConfirmForm, InvoiceForm, IssuedInvoiceForm
 from portal.db import get_db
 from portal.views import form_status, found, id_arg, paginated
+from xero import ledger_rules
 
 BLANK_ROWS = 2
 LIST_FILTERS = {
@@ -210,6 +211,20 @@ def invoice(invoice_id: int):
     )
 
 
+def _check_lines_with_xero(invoice: Invoice) -> None:
+    """A draft whose lines Xero would refuse is not issued: once issued it could only be
+    voided. Checked against the organisation's accounts and tax rates as last read (no
+    Xero call here); not connected, or never read: nothing to check against."""
+    if invoice.state is not InvoiceStatus.DRAFT:
+        return
+    db = get_db()
+    tenant_id = ledger_rules.connected_tenant(db)
+    ledger = ledger_rules.remembered(db, tenant_id) if tenant_id else None
+    problems = ledger_rules.line_problems(db, ledger, invoice) if ledger else []
+    if problems:
+        raise BillingError("Not issued: Xero would refuse this invoice. " + " ".join(problems))
+
+
 @bp.post("/invoices/<int:invoice_id>/issue")
 def issue(invoice_id: int):
     invoice = found(get_invoice, invoice_id)
@@ -219,6 +234,7 @@ def issue(invoice_id: int):
         # click's commit and is then told the truth (already issued), with no second number.
         was_draft = lock_invoice(get_db(), invoice.id).state is InvoiceStatus.DRAFT
         try:
+            _check_lines_with_xero(invoice)
             issue_invoice(
                 get_db(), invoice, prefix=current_app.config["INVOICE_PREFIX"], today=date.today()
             )

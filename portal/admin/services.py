@@ -16,6 +16,10 @@ from portal.admin import bp
 from portal.admin.forms import ConfirmForm, ServiceForm
 from portal.db import get_db
 from portal.views import form_status, found, paginated
+from portal.xero_checks import ledger_to_check
+from xero import ledger_rules
+from xero.errors import XeroError
+from xero.settings_sync import saved_settings
 
 
 @bp.get("/services")
@@ -37,10 +41,49 @@ def _form(service=None) -> ServiceForm:
     form.tax_rate_id.choices = [(r.id, r.label) for r in active_tax_rates(get_db())]
     if service is None and not form.is_submitted():
         form.currency.data = current_app.config["DEFAULT_CURRENCY"]
-        form.sales_account_code.data = current_app.config["DEFAULT_SALES_ACCOUNT"]
+        form.sales_account_code.data = _default_sales_account()
     if service is not None and not form.is_submitted():
         form.unit_price.data = f"{service.unit_price.normalize():f}"
     return form
+
+
+def _default_sales_account() -> str:
+    """The Xero settings' default sales account when Xero is connected and one is chosen,
+    else the configured default."""
+    db = get_db()
+    tenant_id = ledger_rules.connected_tenant(db)
+    settings = saved_settings(db, tenant_id) if tenant_id else None
+    if settings is not None and settings.default_sales_account:
+        return settings.default_sales_account
+    return current_app.config["DEFAULT_SALES_ACCOUNT"]
+
+
+def _xero_would_refuse(form: ServiceForm) -> bool:
+    """Check the account and tax rate against the connected organisation; put what Xero
+    would refuse on the fields. Not connected: nothing to check."""
+    db = get_db()
+    try:
+        ledger = ledger_to_check(db)
+    except XeroError as error:
+        form.form_errors.append(
+            f"Xero could not be read to check the sales account ({error}); nothing was saved. "
+            "Try again in a moment."
+        )
+        return True
+    if ledger is None:
+        return False
+    code = (form.sales_account_code.data or "").strip()
+    problem = ledger_rules.account_problem(ledger, code)
+    if problem:
+        form.sales_account_code.errors = [*form.sales_account_code.errors, problem]
+    rate = next((r for r in active_tax_rates(db) if r.id == form.tax_rate_id.data), None)
+    if rate is not None:
+        tax = ledger_rules.tax_problem(
+            ledger, code, ledger_rules.tax_type_for(db, rate.id), rate.name
+        )
+        if tax:
+            form.tax_rate_id.errors = [*form.tax_rate_id.errors, tax]
+    return bool(form.sales_account_code.errors or form.tax_rate_id.errors)
 
 
 def _details(form: ServiceForm) -> ServiceDetails:
@@ -56,7 +99,7 @@ def _details(form: ServiceForm) -> ServiceDetails:
 
 
 def _save(form, template, save, **context):
-    if form.validate_on_submit():
+    if form.validate_on_submit() and not _xero_would_refuse(form):
         try:
             service = save(_details(form))
         except ServiceCodeTaken as error:

@@ -1,6 +1,7 @@
 from datetime import date
 
 from flask import current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
 from wtforms import SelectField
 from wtforms.validators import InputRequired
 
@@ -10,7 +11,24 @@ from portal.admin import bp
 from portal.admin.forms import ConfirmForm
 from portal.db import get_db
 from portal.views import form_status
-from xero.trial_run import checklist, clean_up, send_test_invoice, trial_invoices
+from xero import trial_cleanup
+from xero.trial_run import (
+    checklist,
+    clean_up,
+    cleanup_progress,
+    send_test_invoice,
+    to_clean_up,
+    trial_invoices,
+)
+
+
+@bp.record_once
+def _register_gateway(state) -> None:
+    """The worker refunds test card payments with the portal's own Stripe keys."""
+    from portal.webhooks.stripe import stripe_gateway
+
+    app = state.app
+    trial_cleanup.register_gateway(lambda db: stripe_gateway(db, app))
 
 
 class TrialForm(ConfirmForm):
@@ -34,7 +52,7 @@ def trial_run():
             invoice = send_test_invoice(
                 get_db(),
                 form.service_id.data,
-                prefix=current_app.config["INVOICE_PREFIX"],
+                prefix=current_app.config["TEST_INVOICE_PREFIX"],
                 today=date.today(),
             )
         except BillingError as error:
@@ -45,34 +63,44 @@ def trial_run():
                 "success",
             )
             return redirect(url_for("admin.trial_run"))
-    invoices = trial_invoices(get_db())
-    rows = [(invoice, checklist(get_db(), invoice)) for invoice in invoices]
+    db = get_db()
+    rows = [
+        (invoice, checklist(db, invoice), cleanup_progress(db, invoice))
+        for invoice in trial_invoices(db)
+    ]
+    # Refresh while something is still on its way: a payment, a sync or a clean-up.
     pending = any(
-        not all(step.done for step in steps)
-        for invoice, steps in rows
-        if invoice.status != "voided"
+        (not progress.done and not progress.needs_attention)
+        if progress is not None
+        else invoice.status != "voided" and not all(step.done for step in steps)
+        for invoice, steps, progress in rows
     )
     return render_template(
-        "admin/trial_run.html", form=form, rows=rows, refresh=pending, confirm=ConfirmForm()
+        "admin/trial_run.html",
+        form=form,
+        rows=rows,
+        refresh=pending,
+        can_clean_up=bool(to_clean_up(db)),
     ), form_status(form)
 
 
 @bp.route("/trial-run/clean-up", methods=["GET", "POST"])
 def trial_clean_up():
     form = ConfirmForm()
+    db = get_db()
     if form.validate_on_submit():
-        voided = clean_up(get_db())
-        flash(
-            f"{voided} test invoices voided; their payments are reversed, in Xero too.", "success"
-        )
+        started = clean_up(db, requested_by_id=current_user.id)
+        if started:
+            numbers = ", ".join(invoice.display_number for invoice in started)
+            flash(
+                f"Clean-up started: {numbers}. Refunds in Stripe, deletions and the void in "
+                "Xero, then the void here follow in the background; the checklist shows each "
+                "step as it is done.",
+                "success",
+            )
+        else:
+            flash("Nothing to clean up: every test invoice is voided or being cleaned up.", "info")
         return redirect(url_for("admin.trial_run"))
-    return render_template(
-        "admin/confirm.html",
-        form=form,
-        title="Clean up the test invoices?",
-        message="Their payments are reversed and the invoices voided, here and in Xero. "
-        "The test customer stays, for the next check.",
-        action=url_for("admin.trial_clean_up"),
-        button="Clean up",
-        back=url_for("admin.trial_run"),
-    )
+    invoices = to_clean_up(db)
+    plans = [(invoice, trial_cleanup.card_payments(invoice)) for invoice in invoices]
+    return render_template("admin/trial_clean_up.html", form=form, plans=plans)

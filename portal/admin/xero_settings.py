@@ -17,7 +17,7 @@ from portal.admin import bp
 from portal.db import get_db
 from portal.views import form_status
 from portal.xero_setup import xero_service
-from xero import settings_sync
+from xero import ledger_rules, settings_sync
 from xero.connection import record_failure, record_success
 from xero.errors import XeroError
 from xero.invoice_sync import end_reads
@@ -34,6 +34,8 @@ class XeroSettingsForm(FlaskForm):
     payments_account = SelectField("Account for portal payments", validate_choice=False)
     branding_theme_id = SelectField("Branding theme", validate_choice=False)
     sync_client_names = BooleanField("Keep client names in sync")
+    sync_payments_out = BooleanField("Record portal payments in Xero")
+    sync_payments_in = BooleanField("Bring payments made in Xero into the portal")
 
 
 def _form(uses: list[settings_sync.RateInUse]) -> XeroSettingsForm:
@@ -78,7 +80,11 @@ def _prefill(form, ledger, uses, settings, mappings) -> dict[int, str]:
         form.payments_account.data = settings.payments_account
         form.branding_theme_id.data = settings.branding_theme_id
         form.sync_client_names.data = settings.sync_client_names
+        form.sync_payments_out.data = settings.sync_payments_out
+        form.sync_payments_in.data = settings.sync_payments_in
     else:
+        # Both directions are on until an admin says otherwise (the columns' defaults).
+        form.sync_payments_out.data = form.sync_payments_in.data = True
         default = current_app.config["DEFAULT_SALES_ACCOUNT"]
         revenue = [a.code for a in ledger.revenue_accounts]
         form.default_sales_account.data = default if default in revenue else next(iter(revenue), "")
@@ -96,6 +102,8 @@ def _choice(form, uses) -> settings_sync.Choice:
         payments_account=(form.payments_account.data or "").strip(),
         branding_theme_id=(form.branding_theme_id.data or "").strip(),
         sync_client_names=bool(form.sync_client_names.data),
+        sync_payments_out=bool(form.sync_payments_out.data),
+        sync_payments_in=bool(form.sync_payments_in.data),
         tax_types={
             use.rate.id: (form[TAX_FIELD.format(use.rate.id)].data or "").strip() for use in uses
         },
@@ -135,6 +143,8 @@ def xero_settings():
         # GET: the page, with the message, is the answer; POST: nothing was saved.
         return render_template("admin/xero_settings.html", **context), form_status(form)
     record_success(connection, utcnow())
+    # What services and invoices are checked against from now on, without a call each.
+    ledger_rules.remember(db, connection.tenant_id, ledger, utcnow())
 
     suggested = {} if form.is_submitted() else _prefill(form, ledger, uses, settings, mappings)
     context.update(ledger=ledger, suggested=suggested, saved_mappings=mappings)

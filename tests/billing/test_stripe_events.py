@@ -197,23 +197,25 @@ def test_a_refund_before_its_payment_event_records_both_once(db, gateway, locals
     assert invoice.status == "awaiting_payment" and invoice.amount_due == Decimal("44.00")
 
 
+def _charged(gateway, payment_method_id: str, metadata: dict[str, str]):
+    """A PaymentIntent of 5.00 GBP that took money, made as the portal makes its own."""
+    intent = gateway.create_payment_intent(
+        amount=500,
+        currency="GBP",
+        payment_method_id=payment_method_id,
+        metadata=metadata,
+        idempotency_key=uuid.uuid4().hex,
+    )
+    return gateway.confirm_payment_intent(intent.id, idempotency_key=uuid.uuid4().hex)
+
+
 def test_an_intent_naming_no_portal_invoice_is_acknowledged_and_ignored(
     db, gateway, localstripe, invoice
 ):
     pm = localstripe.card_payment_method()
-    foreign = gateway.charge_card(
-        amount=500,
-        currency="GBP",
-        payment_method_id=pm,
-        metadata={"source": "xero-payment-service"},
-        idempotency_key=uuid.uuid4().hex,
-    )
-    unknown = gateway.charge_card(
-        amount=500,
-        currency="GBP",
-        payment_method_id=localstripe.card_payment_method(),
-        metadata={"portal_invoice_id": "987654321"},
-        idempotency_key=uuid.uuid4().hex,
+    foreign = _charged(gateway, pm, {"source": "xero-payment-service"})
+    unknown = _charged(
+        gateway, localstripe.card_payment_method(), {"portal_invoice_id": "987654321"}
     )
     deliver(db, "payment_intent.succeeded", {"id": foreign.id})
     deliver(db, "payment_intent.succeeded", {"id": unknown.id})

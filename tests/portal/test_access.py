@@ -42,6 +42,7 @@ ROUTES = {
     "admin.invoice": ADMIN,
     "admin.edit_invoice": ADMIN,
     "admin.issue": ADMIN,
+    "admin.invoice_accounts": ADMIN,
     "admin.void": ADMIN,
     "admin.delete": ADMIN,
     "admin.services": ADMIN,

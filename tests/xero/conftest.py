@@ -28,7 +28,9 @@ from xero.sandbox.state import Organisation
 
 #: Every SDK call in these tests passes this, as production code must (no default timeout).
 TIMEOUT = (2, 5)
-SCOPE = "offline_access accounting.transactions accounting.contacts accounting.settings"
+SCOPE = (
+    "offline_access accounting.transactions accounting.contacts accounting.settings paymentservices"
+)
 REDIRECT_URI = "http://127.0.0.1/xero/callback"
 #: The keys OAuth2Token.update_token accepts; anything else makes the SDK fail.
 TOKEN_KEYS = (

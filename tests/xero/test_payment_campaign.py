@@ -124,9 +124,6 @@ class StandInStripe:
     def create_setup_intent(self, metadata):  # pragma: no cover - not used by the handler
         raise NotImplementedError
 
-    def charge_card(self, **kwargs):  # pragma: no cover - not used by the handler
-        raise NotImplementedError
-
 
 def stripe_events_for(intent: PaymentIntent) -> list[tuple[str, str, str]]:
     """What Stripe sends for a card payment: (event id, type, body), the intent's and the

@@ -193,6 +193,18 @@ def test_nothing_is_sent_when_payments_out_is_off(env):
     assert env.xero_payments_of(invoice_id) == []
 
 
+def test_a_payment_queued_before_payments_out_was_turned_off_is_not_sent(env):
+    invoice_id = env.issue_in_xero()
+    env.card_payment(invoice_id)  # queued while on
+    env.set_settings(sync_payments_out=False)
+    env.drain_all()
+    [job] = env.payment_jobs()
+    assert job.status == JobStatus.NEEDS_ATTENTION
+    assert "turned off in the Xero settings" in job.last_error
+    assert env.xero_payments_of(invoice_id) == []
+    assert "create_payments" not in env.service.counter.by_method
+
+
 def test_without_a_payments_account_the_job_needs_attention(env):
     env.set_settings(payments_account="")
     invoice_id = env.issue_in_xero()

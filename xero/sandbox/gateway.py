@@ -66,6 +66,7 @@ def install_gateway(app: Flask, sandbox: Sandbox) -> None:
         if organisation is None or tenant_id not in authorisation.tenant_ids:
             return forbidden()
         g.xero_organisation = organisation
+        g.xero_scopes = frozenset(authorisation.grant.scope.split())
         client = sandbox.identity.clients.get(authorisation.grant.client_id)
         g.xero_app_name = client.name if client else "Sandbox app"
 

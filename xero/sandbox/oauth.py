@@ -233,7 +233,7 @@ class IdentityProvider:
         tenant_ids: list[str],
         user: str = DEFAULT_USER,
         scope: str = "offline_access accounting.transactions accounting.contacts "
-        "accounting.settings",
+        "accounting.settings paymentservices",
     ) -> dict:
         """Grant consent directly (no browser) and return the token response."""
         with self._lock:

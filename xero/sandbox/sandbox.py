@@ -140,12 +140,17 @@ class Sandbox:
         )
 
     def connect(
-        self, tenant_ids: list[str] | None = None, client: OAuthClient | None = None
+        self,
+        tenant_ids: list[str] | None = None,
+        client: OAuthClient | None = None,
+        scope: str | None = None,
     ) -> ConnectedApp:
-        """Consent without a browser: a token for the given (default: all) organisations."""
+        """Consent without a browser: a token for the given (default: all) organisations,
+        granting ``scope`` (default: everything the portal asks for)."""
         client = client or self.register_client()
         tenants = tenant_ids if tenant_ids is not None else list(self.organisations)
-        token = self.identity.connect(client.client_id, tenants, DEFAULT_USER)
+        options = {"scope": scope} if scope is not None else {}
+        token = self.identity.connect(client.client_id, tenants, DEFAULT_USER, **options)
         return ConnectedApp(client.client_id, client.client_secret, token, tenants)
 
     # -- knobs ----------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, g
 
-from ..errors import json_response, not_found, validation_exception
+from ..errors import json_response, not_found, problem, validation_exception
 from ..serialise import (
     account_json,
     branding_theme_json,
@@ -71,6 +71,9 @@ def get_branding_theme(theme_id: str):
 
 
 def get_payment_services(theme_id: str):
+    # Xero answers this only to apps granted the paymentservices scope; others get 403.
+    if "paymentservices" not in g.get("xero_scopes", frozenset()):
+        return problem(403, "Forbidden", "AuthorizationUnsuccessful")
     theme = organisation().branding_themes.get(theme_id.lower())
     if theme is None:
         return not_found()

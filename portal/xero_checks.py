@@ -1,0 +1,26 @@
+"""The portal's side of xero.ledger_rules: the connected organisation's ledger for a check,
+read from Xero (once, then remembered) only when the Xero settings page never listed it."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from billing.db import utcnow
+from portal.xero_setup import xero_service
+from xero import ledger_rules, settings_sync
+from xero.invoice_sync import end_reads
+from xero.settings_sync import Ledger
+
+
+def ledger_to_check(db: Session) -> Ledger | None:
+    """None when Xero is not connected. Raises XeroError when Xero had to be read and
+    could not be."""
+
+    def read() -> Ledger:
+        api = xero_service().api(db)
+        # No transaction may stay open while Xero is called: on SQLite it would hold the
+        # write lock the rate limiter's own transaction needs.
+        end_reads(db)
+        return settings_sync.read_ledger(api)
+
+    return ledger_rules.ledger_to_check(db, read, utcnow)
