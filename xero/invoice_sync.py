@@ -163,6 +163,7 @@ def push_invoices(
         write=True,
     )
     returned = {x.invoice_number: x for x in answer.invoices or []}
+    reached_xero: list[int] = []
     for job, invoice in sendable:
         x = returned.get(invoice.number)
         if x is None:
@@ -174,6 +175,8 @@ def push_invoices(
             continue
         link = _link(db, links, invoice.id)
         job_is_first_push = not link.xero_invoice_id
+        if job_is_first_push:
+            reached_xero.append(invoice.id)
         link.xero_invoice_id = str(x.invoice_id)
         link.xero_status = str(getattr(x.status, "value", x.status))
         link.synced_at = now
@@ -192,6 +195,9 @@ def push_invoices(
             enqueue(db, JobKind.ONLINE_INVOICE, invoice.id)
         if settings.email_invoices and job_is_first_push:
             enqueue(db, JobKind.EMAIL_INVOICE, invoice.id)
+    from xero.outbox import wake_payment_jobs
+
+    wake_payment_jobs(db, reached_xero, now)
     return results
 
 

@@ -8,8 +8,10 @@ the object as it is when it runs.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from billing import events
@@ -49,6 +51,24 @@ def enqueue(db: Session, kind: JobKind, object_id: int, payload: str = "") -> Sy
     db.add(job)
     db.flush()
     return job
+
+
+def wake_payment_jobs(db: Session, invoice_ids: Collection[int], now: datetime) -> None:
+    """Payment jobs that wait for their invoice to reach Xero go as soon as it has, not when
+    their wait (minutes) runs out: money stays the first thing Xero hears of an invoice."""
+    if not invoice_ids:
+        return
+    db.execute(
+        update(SyncJob)
+        .where(
+            SyncJob.kind == JobKind.PAYMENT,
+            SyncJob.status == JobStatus.PENDING,
+            SyncJob.next_attempt_at > now,
+            SyncJob.object_id.in_(select(Payment.id).where(Payment.invoice_id.in_(invoice_ids))),
+        )
+        .values(next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _invoice_changed(db: Session, invoice: Invoice) -> None:

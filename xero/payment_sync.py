@@ -58,6 +58,21 @@ class InvoiceNotInXero(WaitingForXero):
     reported as failing (it is not a NotConnected)."""
 
 
+class XeroHoldsOtherMoney(WaitingForXero):
+    """Xero refused the payment because the invoice there has less due than the portal
+    thinks: money was paid in Xero (a "Pay now" on the online invoice) that the portal has
+    not read back yet. Once it is read, the portal holds one of the two payments as an
+    overpayment for an admin to settle, and this job finds nothing left to write; until
+    then it waits, without counting an attempt or stopping for an admin."""
+
+
+#: Xero's answers when its invoice has less due than the portal's payment, or is PAID.
+XERO_HAS_OTHER_MONEY = (
+    "exceeds the amount outstanding",
+    "can only be made against Authorised documents",
+)
+
+
 def xero_reference(payment: Payment) -> str:
     """What Xero shows as the payment's Reference: the gateway's transaction id."""
     reference = (
@@ -194,6 +209,12 @@ def push_payments(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datet
             results[job.id] = ValidationFailed(errors or ["Xero did not return this payment"])
             continue
         errors = element_errors(x)
+        if errors and any(words in e for e in errors for words in XERO_HAS_OTHER_MONEY):
+            results[job.id] = XeroHoldsOtherMoney(
+                f"Xero has other payments on invoice {payment.invoice.display_number} "
+                f"({'; '.join(errors)}); waiting to read them back before writing this one."
+            )
+            continue
         if errors:
             results[job.id] = ValidationFailed(errors)
             continue

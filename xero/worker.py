@@ -79,6 +79,9 @@ class WorkerConfig:
     backoff_cap: float = 3600.0
     #: How long jobs wait while Xero is disconnected before they look again.
     disconnected_wait: timedelta = timedelta(minutes=5)
+    #: How long a job waits for another object to reach Xero, or for Xero's own payments
+    #: to be read back, before it looks again (a pushed invoice wakes its payments at once).
+    dependency_wait: timedelta = timedelta(minutes=1)
 
 
 @dataclass
@@ -400,7 +403,12 @@ class SyncWorker:
             db.add(SyncAttempt(job=job, outcome="rate_limited", message=message, at=now))
         elif isinstance(error, NotConnected | AuthLost | WaitingForXero):
             job.status = JobStatus.PENDING
-            job.next_attempt_at = now + self.config.disconnected_wait
+            wait = (
+                self.config.dependency_wait
+                if isinstance(error, WaitingForXero)
+                else self.config.disconnected_wait
+            )
+            job.next_attempt_at = now + wait
             db.add(SyncAttempt(job=job, outcome="waiting", message=message, at=now))
         elif isinstance(error, Retryable):
             job.attempts += 1

@@ -5,8 +5,9 @@ from decimal import Decimal
 
 import pytest
 
+from billing.overpayments import of_invoice
 from tests.xero.payments_env import PaymentEnv
-from xero.models import JobStatus, SyncJob
+from xero.models import JobKind, JobStatus, SyncJob
 
 
 @pytest.fixture
@@ -59,21 +60,37 @@ def test_several_payments_go_in_one_call(env):
     assert all(len(env.xero_payments_of(i)) == 1 for i in invoices)
 
 
-def test_a_refused_payment_fails_only_its_own_job(env):
+def test_a_payment_xero_has_no_room_for_waits_until_xeros_own_is_read_back(env):
     good = env.issue_in_xero()
     bad = env.issue_in_xero()
     env.card_payment(good)
     bad_payment = env.card_payment(bad)
-    # Someone already recorded most of it in Xero: the portal's payment no longer fits.
-    env.pay_in_xero(bad, "80.00")
+    # Paid in Xero too (a bank reconciliation) before the portal's payment got there.
+    xero_payment_id = env.pay_in_xero(bad, "80.00")
 
-    env.drain_all()
+    env.worker().drain()
 
     by_payment = {j.object_id: j for j in env.payment_jobs()}
-    assert by_payment[bad_payment].status == JobStatus.NEEDS_ATTENTION
-    assert "exceeds the amount outstanding" in by_payment[bad_payment].last_error
+    waiting = by_payment[bad_payment]
+    assert (waiting.status, waiting.attempts) == (JobStatus.PENDING, 0)  # not an admin's job
+    assert "Xero has other payments on invoice" in waiting.last_error
+    assert "exceeds the amount outstanding" in waiting.last_error
     assert env.xero_invoice_of(good).status == "PAID"
     assert env.payment(bad_payment).xero_payment_id is None
+
+    # The poll reads Xero's payment back: the portal holds its card payment as the
+    # overpayment (Xero's stands on the invoice in both books), and the job has nothing
+    # left to write.
+    env.pull()
+    env.drain_all()
+
+    assert {j.status for j in env.payment_jobs()} == {JobStatus.DONE}
+    assert [p.payment_id for p in env.xero_payments_of(bad)] == [xero_payment_id]
+    card = env.payment(bad_payment)
+    assert card.held and card.xero_payment_id is None
+    with env.Session() as db:
+        [overpayment] = of_invoice(db, bad)
+        assert overpayment.payment_id == bad_payment
 
 
 def test_xero_down_while_a_card_payment_succeeds_then_it_reaches_xero(env):
@@ -133,6 +150,30 @@ def test_a_payment_waits_for_its_invoice_to_reach_xero(env):
     [xero_payment] = env.xero_payments_of(invoice_id)
     assert xero_payment.amount == Decimal("10.00")
     assert {j.status for j in env.jobs()} == {JobStatus.DONE}
+
+
+def test_a_waiting_payment_goes_as_soon_as_its_invoice_reaches_xero(env):
+    customer_id = env.add_customer(name="Acme")
+    env.sandbox.faults.add("status", 1, path="/api.xro/2.0/Invoices*")
+    invoice_id = env.issue(customer_id)
+    env.card_payment(invoice_id, "10.00")
+    worker = env.worker()
+    worker.run_once()  # the invoice's push fails; its payment waits for it
+    [payment_job] = env.payment_jobs()
+    assert payment_job.status == JobStatus.PENDING and "reach Xero" in payment_job.last_error
+    [invoice_job] = [j for j in env.jobs() if j.kind == JobKind.INVOICE]
+    assert invoice_job.next_attempt_at < payment_job.next_attempt_at
+
+    # Only as far as the invoice's retry: the payment's own wait has not run out.
+    env.advance((invoice_job.next_attempt_at - env.clock()).total_seconds() + 1)
+    worker.drain()
+
+    assert env.clock() < payment_job.next_attempt_at
+    [xero_payment] = env.xero_payments_of(invoice_id)
+    assert xero_payment.amount == Decimal("10.00")
+    assert {j.status for j in env.jobs() if j.kind in (JobKind.INVOICE, JobKind.PAYMENT)} == {
+        JobStatus.DONE
+    }
 
 
 def test_a_partial_refund_replaces_the_xero_payment_with_the_net_amount(env):
