@@ -67,14 +67,17 @@ def record_payment(
     )
     if existing is not None:
         return existing
-    holdable = hold_overpayment and invoice.state is InvoiceStatus.PAID
+    # Money taken for an invoice voided meanwhile (an admin voided while the member's card
+    # was being charged) is held whole: a voided invoice carries no payment.
+    voided = invoice.state is InvoiceStatus.VOIDED
+    holdable = hold_overpayment and (voided or invoice.state is InvoiceStatus.PAID)
     if invoice.state is not InvoiceStatus.AWAITING_PAYMENT and not holdable:
         raise InvoiceNotEditable("Payments can only be recorded on awaiting-payment invoices.")
     if amount <= 0:
         raise InvalidAmount("A payment must be above zero.")
     displaced: list[Payment] = []
-    held = False
-    if amount > invoice.amount_due:
+    held = voided
+    if amount > invoice.amount_due and not voided:
         if not hold_overpayment:
             raise Overpayment(f"The payment of {amount} is more than the {invoice.amount_due} due.")
         if source is PaymentSource.XERO and xero_payment_id:

@@ -84,6 +84,22 @@ def void(admin: Login, invoice_id: int) -> str:
     return f"void {admin.post_form(f'/admin/invoices/{invoice_id}/void').status_code}"
 
 
+_REFUND_LINK = re.compile(r"/admin/needs-attention/(\d+)/refund")
+
+
+def overpayments_to_refund(admin: Login) -> list[int]:
+    """The overpayments the Needs attention page offers to refund to the card."""
+    with admin.tab() as tab:
+        page = tab.get(f"{admin.portal_url}/admin/needs-attention", timeout=TIMEOUT_S)
+    return sorted({int(found) for found in _REFUND_LINK.findall(page.text)})
+
+
+def refund_overpayment(admin: Login, overpayment_id: int) -> str:
+    """The confirmation page's Refund button."""
+    path = f"/admin/needs-attention/{overpayment_id}/refund"
+    return f"overpayment refund {admin.post_form(path).status_code}"
+
+
 def pay_by_card(member: Login, stripe: LocalStripe, invoice_id: int, amount: Decimal) -> str:
     """What the pay page does: a SetupIntent from the portal, Stripe.js confirming the card
     with it (localstripe's confirm endpoint, with the publishable key), the PaymentMethod

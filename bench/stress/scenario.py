@@ -378,6 +378,20 @@ class Run:
             )
         self._post_twice_shuffled(deliveries, deadline)
 
+    def settle_overpayments(self, deadline: float) -> None:
+        """An admin works the Needs attention list: each invoice paid twice gets its card
+        payment refunded, the Refund button clicked twice at once (it must refund once)."""
+        admin = self.admins[0]
+
+        def refund(overpayment_id: int) -> None:
+            for outcome in together(
+                lambda: clients.refund_overpayment(admin, overpayment_id),
+                lambda: clients.refund_overpayment(admin, overpayment_id),
+            ):
+                self.tally.add(outcome)
+
+        self.in_pool([partial(refund, o) for o in clients.overpayments_to_refund(admin)], deadline)
+
     def drain(self, timeout: float) -> int:
         """Until the workers have nothing left (twice in a row, a worker interval apart) or
         the time is up; returns the events and jobs still open."""
@@ -537,7 +551,16 @@ class Report:
 #: The longest each phase may take (the whole run also stops at its time budget).
 #: Kept at the end of the budget for stopping the workers and reading the three books.
 COUNT_RESERVE_S = 20.0
-PHASE_CAPS_S = {"issue": 90.0, "money": 150.0, "events": 60.0, "refunds": 30.0}
+#: Kept back from the final drain for a last look at the Needs attention list and the
+#: short drain after it.
+LATE_SETTLE_RESERVE_S = 45.0
+PHASE_CAPS_S = {
+    "issue": 90.0,
+    "money": 150.0,
+    "events": 60.0,
+    "settle": 30.0,
+    "refunds": 30.0,
+}
 
 
 def run(
@@ -595,17 +618,26 @@ def _run(
             ("money", lambda: run_.money(until(PHASE_CAPS_S["money"]))),
             ("stripe events", lambda: run_.stripe_events_again(until(PHASE_CAPS_S["events"]))),
             ("drain", lambda: run_.drain(drain_s)),
+            ("settle", lambda: run_.settle_overpayments(until(PHASE_CAPS_S["settle"]))),
             ("refunds", lambda: run_.refunds(until(PHASE_CAPS_S["refunds"]))),
             # The last drain may use whatever the budget has left: money writes to Xero
             # queue behind the minute limit.
-            ("final drain", lambda: run_.drain(max(drain_s, last_moment - time.monotonic()))),
+            (
+                "final drain",
+                lambda: run_.drain(
+                    max(drain_s, last_moment - LATE_SETTLE_RESERVE_S - time.monotonic())
+                ),
+            ),
+            # Paid-twice invoices the workers found after the first look at the list.
+            ("settle late", lambda: run_.settle_overpayments(time.monotonic() + 30.0)),
+            ("after settling", lambda: run_.drain(drain_s / 3)),
         ]
         timings = {}
         for name, phase in phases:
             t0 = time.monotonic()
             before = Counter(run_.tally.outcomes)
             result = phase()
-            if name == "final drain":
+            if name in ("final drain", "after settling"):
                 undrained = result or 0
             timings[name] = round(time.monotonic() - t0, 1)
             new = dict(run_.tally.outcomes - before)

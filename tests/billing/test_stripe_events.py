@@ -16,8 +16,10 @@ from billing.card_payments import AttemptStatus
 from billing.gateways import Charge
 from billing.gateways.stripe_gateway import StripeGateway
 from billing.inbox import InboundEvent
+from billing.invariants import money_invariant_violations
 from billing.invoices import Payment
 from billing.invoicing import void_invoice
+from billing.overpayment_refund import refund_overpayment
 from billing.payments import record_payment
 from tests import localstripe as stripe_stand_in
 from tests.factories import CustomerFactory, ServiceFactory, make_invoice
@@ -246,15 +248,30 @@ def test_a_payment_on_an_invoice_paid_meanwhile_is_held_as_an_overpayment(
     assert (overpayment.payment_id, overpayment.status) == (card.id, "open")
 
 
-def test_a_payment_that_cannot_be_recorded_is_left_for_an_admin(db, gateway, localstripe, invoice):
+def test_money_taken_for_an_invoice_voided_meanwhile_is_held_for_an_admin_to_refund(
+    db, gateway, localstripe, invoice
+):
     _, outcome = pay(db, gateway, localstripe, invoice)
     void_invoice(db, invoice)  # voided before Stripe's confirmation arrived
     db.commit()
+
     deliver(db, "payment_intent.succeeded", {"id": outcome.payment_intent_id})
-    [event] = events(db)
-    assert event.status == "pending" and event.attempts == 1
-    assert "UnrecordablePayment" in event.last_error
-    assert payments_of(db, invoice) == []
+
+    assert [e.status for e in events(db)] == ["done"]
+    [payment] = payments_of(db, invoice)
+    assert payment.held and payment.amount == Decimal("144.00")
+    assert invoice.status == "voided" and invoice.amount_paid == 0
+    [overpayment] = overpayments.of_invoice(db, invoice.id)
+    assert overpayment.state is overpayments.OverpaymentStatus.OPEN
+    assert money_invariant_violations(db) == []
+
+    refund_overpayment(db, gateway, overpayment.id, None)
+
+    intent = localstripe.api("GET", f"/v1/payment_intents/{outcome.payment_intent_id}")
+    assert intent["latest_charge"]["amount_refunded"] == 14400
+    assert overpayment.state is overpayments.OverpaymentStatus.REFUNDED
+    assert payment.money_kept == 0 and invoice.status == "voided"
+    assert money_invariant_violations(db) == []
 
 
 def test_check_now_applies_the_intent_as_the_webhook_would(db, gateway, localstripe, invoice):
