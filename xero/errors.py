@@ -22,10 +22,12 @@ class Retryable(XeroError):
 class RateLimited(XeroError):
     """429: nobody may call this organisation for ``retry_after`` seconds."""
 
-    def __init__(self, retry_after: float, problem: str = ""):
+    def __init__(self, retry_after: float, problem: str = "", *, whole_organisation: bool = True):
         super().__init__(f"Xero's {problem or 'rate'} limit reached; retry in {retry_after:.0f} s")
         self.retry_after = retry_after
         self.problem = problem
+        #: False for the follow-ups' own share of the budget: only they wait, money does not.
+        self.whole_organisation = whole_organisation
 
 
 class ValidationFailed(XeroError):

@@ -18,6 +18,15 @@ from xero.models import RateLimitWindow, XeroCall
 
 PER_MINUTE = 60
 PER_DAY = 5000
+#: Calls that carry no money (online invoice links, e-mails, contact history notes: one call
+#: per object) stop at this share of the minute's budget (40 of Xero's 60), so the rest stays
+#: free for money written to Xero and Xero's own payments read back: at month end hundreds of
+#: follow-ups would otherwise hold a payment minutes behind them.
+FOLLOW_UP_SHARE = 2 / 3
+
+
+def follow_up_budget(per_minute: int) -> int:
+    return int(per_minute * FOLLOW_UP_SHARE)
 MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
 

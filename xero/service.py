@@ -49,19 +49,24 @@ class XeroService:
         tenant_id, access_token = tokens.access_token(
             db, self.oauth, self.box, self.clock(), refused=refused
         )
+        return self._api_for(tenant_id, access_token, self.per_minute)
+
+    def _api_for(self, tenant_id: str, access_token: str, per_minute: int) -> XeroApi:
         return XeroApi(
             self.oauth.endpoints.accounting_url,
             access_token,
             tenant_id,
             timeout=self.timeout,
-            on_call=lambda method: self._before_call(tenant_id, method),
+            on_call=lambda method: self._before_call(tenant_id, method, per_minute),
         )
 
-    def _before_call(self, tenant_id: str, method: str) -> None:
+    def _before_call(self, tenant_id: str, method: str, per_minute: int) -> None:
         # Its own short transaction, so every worker sees the count at once.
         with self.session_factory() as db, db.begin():
-            wait = ratelimit.take_call(db, tenant_id, self.clock(), self.per_minute, self.per_day)
+            wait = ratelimit.take_call(db, tenant_id, self.clock(), per_minute, self.per_day)
         if wait > 0:
+            if per_minute < self.per_minute:
+                raise RateLimited(wait, "follow-up share of the minute", whole_organisation=False)
             raise RateLimited(wait, "minute")
         self.counter(method)
 
@@ -69,8 +74,10 @@ class XeroService:
         api = self.api(db)
         settings = db.scalar(select(XeroSettings).where(XeroSettings.tenant_id == api.tenant_id))
         mappings = db.scalars(select(TaxRateMapping))
+        follow_up_budget = ratelimit.follow_up_budget(self.per_minute)
         return Connected(
             api=api,
+            follow_up_api=self._api_for(api.tenant_id, api.access_token, follow_up_budget),
             access_refused=lambda session: self.api(session, refused=api.access_token),
             settings=TenantSettings(
                 tax_types={m.tax_rate_id: m.tax_type for m in mappings},

@@ -66,7 +66,9 @@ ORDER = (
     JobKind.TRIAL_CLEANUP,
 )
 #: One call per object, so they only use what the batched writes leave of the rate budget:
-#: they run in a round only when none of the kinds above had anything due.
+#: they run in a round only when none of the kinds above had anything due, and only up to
+#: ``ratelimit.FOLLOW_UP_SHARE`` of the minute's budget (reads of Xero's payments come between
+#: rounds, from the inbox, and need room too).
 DEFERRED = (JobKind.ONLINE_INVOICE, JobKind.EMAIL_INVOICE, JobKind.CONTACT_NOTE)
 
 
@@ -90,6 +92,9 @@ class Connected:
 
     api: XeroApi
     settings: TenantSettings
+    #: The same organisation for the DEFERRED kinds: calls that carry no money, held to a
+    #: smaller share of the minute's budget (``ratelimit.FOLLOW_UP_SHARE``).
+    follow_up_api: XeroApi | None = None
     #: Called when Xero refused the access token before its expiry: refreshes at once, or
     #: raises AuthLost having marked the connection reconnect_needed.
     access_refused: Callable[[Session], object] | None = None
@@ -247,7 +252,14 @@ class SyncWorker:
                 results = self._handle(db, kind, jobs, connected)
             except XeroError as error:
                 results = {job.id: error for job in jobs}
-            limited = next((e for e in results.values() if isinstance(e, RateLimited)), None)
+            limited = next(
+                (
+                    e
+                    for e in results.values()
+                    if isinstance(e, RateLimited) and e.whole_organisation
+                ),
+                None,
+            )
             if limited is not None:
                 self._block(db, limited)
             for job in jobs:
@@ -300,6 +312,8 @@ class SyncWorker:
     ) -> Results:
         now = self.clock()
         api, settings = connected.api, connected.settings
+        if kind in DEFERRED and connected.follow_up_api is not None:
+            api = connected.follow_up_api
         if kind is JobKind.INVOICE:
             return push_invoices(db, api, jobs, settings, now)
         if kind is JobKind.VOID_INVOICE:

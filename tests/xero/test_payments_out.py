@@ -262,3 +262,26 @@ def test_an_invoice_paid_before_its_first_push_still_reaches_xero(env):
     env.card_payment(invoice_id)  # paid in full before the worker ran
     env.drain_all(max_rounds=5)
     assert env.link(invoice_id) is not None and env.xero_invoice_of(invoice_id).status == "PAID"
+
+
+def test_follow_ups_leave_part_of_the_minute_for_money(env):
+    """Online-invoice links (one call each) stop at their share of the budget; a card
+    payment queued behind them still reaches Xero in the same minute."""
+    env.service.per_minute = 9  # follow-ups may use 6 of them
+    customer_id = env.add_customer(name="Acme")
+    invoice_ids = [env.issue(customer_id) for _ in range(8)]
+    worker = env.worker()
+    worker.drain()
+    links = [j for j in env.jobs() if j.kind == JobKind.ONLINE_INVOICE]
+    assert len(links) == 8
+    waiting = [j for j in links if j.status == JobStatus.PENDING]
+    assert waiting and len(waiting) < 8  # some links went, the rest wait for the next minute
+    calls = sum(env.service.counter.by_method.values())
+    assert calls == 6  # the follow-ups stopped at their share, three calls short of the limit
+
+    env.card_payment(invoice_ids[0])
+    worker.drain()
+
+    [payment_job] = env.payment_jobs()
+    assert payment_job.status == JobStatus.DONE, (payment_job.last_error, env.service.counter.by_method)
+    assert env.xero_invoice_of(invoice_ids[0]).status == "PAID"
