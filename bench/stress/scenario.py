@@ -15,7 +15,9 @@ meet most kinds), in a seeded random order:
 Phases, each with a pool of ``clients`` HTTP clients and a deadline: every invoice's Issue is
 double-clicked (two concurrent POSTs); the money actions; Stripe's events for every succeeded
 PaymentIntent posted again, twice each and shuffled (localstripe has already sent its own);
-a drain; the refunds and their events; a final drain. Then the counts.
+a drain; an admin refunding every paid-twice invoice from Needs attention (Refund
+double-clicked); the refunds and their events; a final drain; the admin again, until nothing
+is left to refund or do. Then the counts.
 """
 
 from __future__ import annotations
@@ -392,6 +394,18 @@ class Run:
 
         self.in_pool([partial(refund, o) for o in clients.overpayments_to_refund(admin)], deadline)
 
+    def settle_until_quiet(self, deadline: float) -> int:
+        """The admin keeps an eye on Needs attention while the workers finish: refunds what
+        appears, until nothing is left to refund and no work is open, or the deadline.
+        Returns the events and jobs still open."""
+        while True:
+            self.settle_overpayments(deadline)
+            left = open_work(self.stack)
+            nothing_to_refund = not clients.overpayments_to_refund(self.admins[0])
+            if (left == 0 and nothing_to_refund) or time.monotonic() > deadline:
+                return left
+            time.sleep(stack.WORKER_INTERVAL + 0.2)
+
     def drain(self, timeout: float) -> int:
         """Until the workers have nothing left (twice in a row, a worker interval apart) or
         the time is up; returns the events and jobs still open."""
@@ -551,9 +565,8 @@ class Report:
 #: The longest each phase may take (the whole run also stops at its time budget).
 #: Kept at the end of the budget for stopping the workers and reading the three books.
 COUNT_RESERVE_S = 20.0
-#: Kept back from the final drain for a last look at the Needs attention list and the
-#: short drain after it.
-LATE_SETTLE_RESERVE_S = 45.0
+#: Kept back from the final drain for the admin's last rounds of Needs attention.
+LATE_SETTLE_RESERVE_S = 60.0
 PHASE_CAPS_S = {
     "issue": 90.0,
     "money": 150.0,
@@ -628,16 +641,19 @@ def _run(
                     max(drain_s, last_moment - LATE_SETTLE_RESERVE_S - time.monotonic())
                 ),
             ),
-            # Paid-twice invoices the workers found after the first look at the list.
-            ("settle late", lambda: run_.settle_overpayments(time.monotonic() + 30.0)),
-            ("after settling", lambda: run_.drain(drain_s / 3)),
+            # Paid-twice invoices the workers find after the first look at the list: Pay now
+            # webhooks are read back within Xero's minute limit, some late in the run.
+            (
+                "settle late",
+                lambda: run_.settle_until_quiet(time.monotonic() + LATE_SETTLE_RESERVE_S),
+            ),
         ]
         timings = {}
         for name, phase in phases:
             t0 = time.monotonic()
             before = Counter(run_.tally.outcomes)
             result = phase()
-            if name in ("final drain", "after settling"):
+            if name in ("final drain", "settle late"):
                 undrained = result or 0
             timings[name] = round(time.monotonic() - t0, 1)
             new = dict(run_.tally.outcomes - before)
