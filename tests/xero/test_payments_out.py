@@ -283,5 +283,8 @@ def test_follow_ups_leave_part_of_the_minute_for_money(env):
     worker.drain()
 
     [payment_job] = env.payment_jobs()
-    assert payment_job.status == JobStatus.DONE, (payment_job.last_error, env.service.counter.by_method)
+    assert payment_job.status == JobStatus.DONE, (
+        payment_job.last_error,
+        env.service.counter.by_method,
+    )
     assert env.xero_invoice_of(invoice_ids[0]).status == "PAID"
