@@ -7,10 +7,11 @@ from decimal import Decimal
 
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
+from sqlalchemy import select
 
 from billing.customers import Customer
 from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
-from billing.services import Service, TaxRate
+from billing.services import Service, ServiceDetails, TaxRate, add_tax_rate, create_service
 from billing.tax import LineAmountType
 from billing.users import Role, User
 
@@ -55,6 +56,35 @@ class ServiceFactory(Base):
     currency = "GBP"
     sales_account_code = "200"
     tax_rate = factory.SubFactory(TaxRateFactory)
+
+
+class ServiceDetailsFactory(factory.Factory):
+    """What an admin enters for the usual service: GBP, posted to sales account 200. Give it
+    ``tax_rate_id``; ``add_service`` does, with the standard rate."""
+
+    class Meta:
+        model = ServiceDetails
+
+    code = factory.Sequence(lambda n: f"DESK-{n}")
+    name = "Desk"
+    unit_price = Decimal("10.00")
+    currency = "GBP"
+    sales_account_code = "200"
+
+
+def standard_rate(db, name: str = "Standard") -> TaxRate:
+    """The standard (20 %) tax rate called ``name``, added when the database has none yet."""
+    found = db.scalar(select(TaxRate).where(TaxRate.name == name))
+    return found or add_tax_rate(db, name, Decimal("20"))
+
+
+def add_service(db, *, rate: TaxRate | None = None, **details) -> Service:
+    """A service created as an admin creates one (billing.services.create_service), in any
+    session: ServiceDetailsFactory's details at ``rate`` (or ``tax_rate_id``), the standard
+    rate by default."""
+    if "tax_rate_id" not in details:
+        details["tax_rate_id"] = (rate or standard_rate(db)).id
+    return create_service(db, ServiceDetailsFactory(**details))
 
 
 class CustomerFactory(Base):

@@ -41,10 +41,10 @@ from billing.invoicing import (
 from billing.numbering import InvoiceNumberSequence
 from billing.overpayments import Overpayment, OverpaymentStatus
 from billing.payments import record_payment, record_refund
-from billing.services import ServiceDetails, add_tax_rate, create_service
 from billing.tax import LineAmountType
 from portal import migrations
 from portal.db import make_engine
+from tests.factories import add_service
 
 ON_POSTGRES = bool(os.environ.get("TEST_DATABASE_URL"))
 TOTAL = Decimal("74.86")  # 62.38 + 20% tax, rounded per line
@@ -62,18 +62,7 @@ def engine(fresh_database_url):
 @pytest.fixture(scope="module")
 def service_and_customer(engine):
     with Session(engine) as db, db.begin():
-        rate = add_tax_rate(db, "Standard", Decimal("20"))
-        service = create_service(
-            db,
-            ServiceDetails(
-                code="DESK",
-                name="Desk",
-                unit_price=Decimal("62.38"),
-                currency="GBP",
-                sales_account_code="200",
-                tax_rate_id=rate.id,
-            ),
-        )
+        service = add_service(db, unit_price=Decimal("62.38"))
         customer = create_customer(db, CustomerDetails(name="Race & Co"))
         return service.id, customer.id
 

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from billing.customers import CustomerDetails, create_customer
 from billing.invoices import Invoice
 from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
-from billing.services import ServiceDetails, add_tax_rate, create_service
 from billing.tax import LineAmountType
 from portal import migrations
 from portal.db import make_engine
+from tests.factories import add_service
 
 WORKERS = 8
 INVOICES = 40
@@ -38,18 +38,7 @@ def committed_engine(fresh_database_url):
 
 def _drafts(engine, count: int) -> list[int]:
     with Session(engine) as db, db.begin():
-        rate = add_tax_rate(db, "Standard", Decimal("20"))
-        service = create_service(
-            db,
-            ServiceDetails(
-                code="DESK",
-                name="Desk",
-                unit_price=Decimal("10"),
-                currency="GBP",
-                sales_account_code="200",
-                tax_rate_id=rate.id,
-            ),
-        )
+        service = add_service(db, unit_price=Decimal("10"))
         customer = create_customer(db, CustomerDetails(name="Acme"))
         ids = []
         for _ in range(count):

@@ -32,13 +32,13 @@ from billing.customers import Customer
 from billing.invoices import Invoice, Payment
 from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.overpayments import Overpayment
-from billing.services import ServiceDetails, TaxRate, create_service
 from billing.tax import LineAmountType
 from portal import migrations
 from portal.xero_setup import connect_demo, job_runner, start_demo_sandbox
 from tests import localstripe as stripe_stand_in
 from tests.conftest import login, make_test_app
 from tests.e2e.conftest import Seed, _seed
+from tests.factories import add_service, standard_rate
 from tests.localstripe import event_body, signature_header
 from xero.ledger_check import check_ledgers
 from xero.models import XeroInvoiceLink
@@ -102,19 +102,9 @@ def _wait_for(what: str, check):
 def _issue(world: World) -> tuple[int, str, Decimal, str]:
     """An invoice of 74.86, sent to Xero (with its online link) by the job runner."""
     with world.sessions() as db, db.begin():
-        rate = db.scalar(select(TaxRate).where(TaxRate.name == world.seed.tax_rate_name))
+        rate = standard_rate(db, world.seed.tax_rate_name)
         customer = db.scalar(select(Customer).where(Customer.name == world.seed.customer_name))
-        service = create_service(
-            db,
-            ServiceDetails(
-                code=f"DESK-{time.monotonic_ns()}",
-                name="Desk",
-                unit_price=Decimal("62.38"),
-                currency="GBP",
-                sales_account_code="200",
-                tax_rate_id=rate.id,
-            ),
-        )
+        service = add_service(db, rate=rate, unit_price=Decimal("62.38"))
         draft = create_draft(
             db,
             DraftDetails(

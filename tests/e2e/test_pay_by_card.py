@@ -25,13 +25,13 @@ from billing.customers import Customer
 from billing.inbox import InboundEvent
 from billing.invoices import Invoice
 from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
-from billing.services import ServiceDetails, TaxRate, create_service
 from billing.tax import LineAmountType
 from portal import migrations
 from portal.xero_setup import connect_demo, job_runner, start_demo_sandbox
 from tests import localstripe as stripe_stand_in
 from tests.conftest import make_test_app
 from tests.e2e.conftest import LiveServer, _seed
+from tests.factories import add_service, standard_rate
 from tests.localstripe import CARD_3DS, CARD_DECLINED_ON_CHARGE, CARD_OK, WEBHOOK_SECRET
 
 pytestmark = pytest.mark.browser
@@ -72,18 +72,8 @@ def stripe_server(fresh_database_url, localstripe) -> Iterator[tuple[LiveServer,
 def issue(app, seed, unit_price: str) -> Invoice:
     with Session(app.extensions["db_engine"], expire_on_commit=False) as db, db.begin():
         customer = db.scalar(select(Customer).where(Customer.name == seed.customer_name))
-        rate = db.scalar(select(TaxRate).where(TaxRate.name == seed.tax_rate_name))
-        service = create_service(
-            db,
-            ServiceDetails(
-                code=f"DESK-{time.monotonic_ns()}",
-                name="Hot desk (day)",
-                unit_price=Decimal(unit_price),
-                currency="GBP",
-                sales_account_code="200",
-                tax_rate_id=rate.id,
-            ),
-        )
+        rate = standard_rate(db, seed.tax_rate_name)
+        service = add_service(db, rate=rate, name="Hot desk (day)", unit_price=Decimal(unit_price))
         draft = create_draft(
             db,
             DraftDetails(

@@ -27,13 +27,13 @@ from billing.customers import Customer
 from billing.inbox import InboundEvent
 from billing.invoices import Invoice
 from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
-from billing.services import ServiceDetails, TaxRate, create_service
 from billing.tax import LineAmountType
 from portal import migrations
 from portal.xero_setup import connect_demo, job_runner, start_demo_sandbox
 from tests.conftest import make_test_app
 from tests.e2e.conftest import Seed, _seed
 from tests.e2e.test_browser import gbp, sign_in
+from tests.factories import add_service, standard_rate
 from tests.xero.conftest import fail_in_ci_without_openapi
 from xero.models import XeroInvoiceLink
 from xero.sandbox.contract import ContractChecker
@@ -68,17 +68,9 @@ def _wait_for(what: str, check, timeout: float = WAIT_SECONDS):
 
 def _issue_invoice(sessions: sessionmaker, seed: Seed) -> tuple[int, str, Decimal]:
     with sessions() as db, db.begin():
-        rate = db.scalar(select(TaxRate).where(TaxRate.name == seed.tax_rate_name))
-        service = create_service(
-            db,
-            ServiceDetails(
-                code="DESK-E2E",
-                name="Hot desk (day)",
-                unit_price=Decimal("24.95"),
-                currency="GBP",
-                sales_account_code="200",
-                tax_rate_id=rate.id,
-            ),
+        rate = standard_rate(db, seed.tax_rate_name)
+        service = add_service(
+            db, rate=rate, code="DESK-E2E", name="Hot desk (day)", unit_price=Decimal("24.95")
         )
         customer = db.scalar(select(Customer).where(Customer.name == seed.customer_name))
         draft = create_draft(

@@ -24,10 +24,11 @@ from billing.invoicing import (
     issue_invoice,
     void_invoice,
 )
-from billing.services import Service, ServiceDetails, TaxRate, add_tax_rate, create_service
+from billing.services import Service, add_tax_rate
 from billing.tax import LineAmountType
 from portal import migrations
 from portal.db import make_engine
+from tests.factories import add_service
 from xero import outbox
 from xero.client import XeroApi
 from xero.connection import Tenant, connect
@@ -99,16 +100,8 @@ class SyncEnv:
             zero = add_tax_rate(db, "Zero rated", Decimal("0"))
             db.add(TaxRateMapping(tax_rate_id=standard.id, tax_type="OUTPUT2"))
             db.add(TaxRateMapping(tax_rate_id=zero.id, tax_type="ZERORATEDOUTPUT"))
-            self.desk_id = create_service(
-                db,
-                ServiceDetails(
-                    code="DESK",
-                    name="Hot desk",
-                    unit_price=Decimal("24.95"),
-                    currency="GBP",
-                    sales_account_code="200",
-                    tax_rate_id=standard.id,
-                ),
+            self.desk_id = add_service(
+                db, rate=standard, code="DESK", name="Hot desk", unit_price=Decimal("24.95")
             ).id
 
     def worker(self, **config):
@@ -116,17 +109,7 @@ class SyncEnv:
 
     def add_service(self, **details) -> int:
         with self.Session() as db, db.begin():
-            rate = db.scalar(select(TaxRate).where(TaxRate.name == "Standard"))
-            values = dict(
-                code="X",
-                name="X",
-                unit_price=Decimal("10"),
-                currency="GBP",
-                sales_account_code="200",
-                tax_rate_id=rate.id,
-            )
-            values.update(details)
-            return create_service(db, ServiceDetails(**values)).id
+            return add_service(db, **{"name": "X", "unit_price": Decimal("10"), **details}).id
 
     def add_customer(self, **details) -> int:
         with self.Session() as db, db.begin():
