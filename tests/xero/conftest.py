@@ -21,6 +21,8 @@ from xero_python.api_client.configuration import Configuration
 from xero_python.api_client.oauth2 import OAuth2Token, TokenApi
 from xero_python.identity import IdentityApi
 
+from tests.conftest import make_test_app
+from tests.xero.sync_env import SyncEnv
 from xero.sandbox import Sandbox, create_sandbox_app, s256_challenge, serve_in_thread
 from xero.sandbox.contract import default_spec_dir
 from xero.sandbox.ratelimit import RateLimitSettings
@@ -81,6 +83,39 @@ def sandbox(request):
     served = ServedSandbox(sandbox, url, org)
     yield served
     stop()
+
+
+@pytest.fixture
+def env_class() -> type[SyncEnv]:
+    """What ``env`` builds: a module of payment tests overrides this with PaymentEnv."""
+    return SyncEnv
+
+
+@pytest.fixture
+def env(env_class, sandbox, fresh_database_url):
+    """A portal database of its own, connected to the served sandbox (tests.xero.sync_env)."""
+    env = env_class(sandbox, fresh_database_url(env_class.__name__.lower()))
+    yield env
+    env.close()
+
+
+#: The key the sandbox signs its webhooks with and the portal of ``portal_webhooks`` checks.
+WEBHOOK_KEY = "sandbox-webhook-key-for-tests"
+
+
+@pytest.fixture
+def portal_webhooks(env):
+    """The portal served over the env's database, the sandbox's webhooks subscribed to its
+    POST /webhooks/xero and signed with the key it checks, as in production."""
+    app = make_test_app(env.database_url, XERO_WEBHOOK_KEY=WEBHOOK_KEY)
+    url, stop = serve_in_thread(app)
+    env.sandbox.webhook_url = f"{url}/webhooks/xero"
+    env.sandbox.webhook_key = WEBHOOK_KEY
+    yield app
+    env.sandbox.webhooks.wait(5)
+    env.sandbox.webhook_url = None
+    stop()
+    app.extensions["db_engine"].dispose()
 
 
 @pytest.hookimpl(wrapper=True)

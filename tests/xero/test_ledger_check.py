@@ -3,20 +3,10 @@
 from datetime import date
 from decimal import Decimal
 
-import pytest
-
 from billing.invoices import Invoice
 from billing.payments import record_payment
 from tests.conftest import make_test_app
-from tests.xero.sync_env import SyncEnv
 from xero.ledger_check import check_ledgers
-
-
-@pytest.fixture
-def env(sandbox, fresh_database_url):
-    env = SyncEnv(sandbox, fresh_database_url("ledger"))
-    yield env
-    env.close()
 
 
 def check(env):

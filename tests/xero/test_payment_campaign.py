@@ -218,14 +218,18 @@ def receiver():
 
 
 @pytest.fixture
-def env(sandbox, fresh_database_url, receiver, monkeypatch):
-    env = PaymentEnv(sandbox, fresh_database_url("campaign"))
+def env_class():
+    return PaymentEnv
+
+
+@pytest.fixture
+def env(env, receiver):
+    """The PaymentEnv, its sandbox's webhooks caught by ``receiver``."""
     env.sandbox.webhook_url = receiver.url
     env.sandbox.webhook_key = WEBHOOK_KEY
     yield env
     env.sandbox.faults.clear()
     env.sandbox.webhook_url = None
-    env.close()
 
 
 def store_xero_delivery(env: PaymentEnv, body: bytes, signature: str) -> int:

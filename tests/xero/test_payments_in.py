@@ -13,10 +13,8 @@ from xero.models import JobStatus
 
 
 @pytest.fixture
-def env(sandbox, fresh_database_url):
-    env = PaymentEnv(sandbox, fresh_database_url("payments_in"))
-    yield env
-    env.close()
+def env_class():
+    return PaymentEnv
 
 
 def _event(

@@ -11,10 +11,8 @@ from xero.models import JobKind, JobStatus, SyncJob
 
 
 @pytest.fixture
-def env(sandbox, fresh_database_url):
-    env = PaymentEnv(sandbox, fresh_database_url("payments_out"))
-    yield env
-    env.close()
+def env_class():
+    return PaymentEnv
 
 
 def test_a_card_payment_marks_the_xero_invoice_paid_with_its_reference(env):

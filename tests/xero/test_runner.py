@@ -2,19 +2,11 @@
 
 import pytest
 
-from tests.xero.sync_env import SyncEnv
 from xero.runner import JobRunner
 
 
 class Stop(Exception):
     pass
-
-
-@pytest.fixture
-def env(sandbox, fresh_database_url):
-    env = SyncEnv(sandbox, fresh_database_url("runner"))
-    yield env
-    env.close()
 
 
 def test_run_forever_works_until_idle_then_waits(env, monkeypatch):

@@ -6,25 +6,22 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from decimal import Decimal
 
 import pytest
 import yaml
 from flask import Flask, request
 from jsonschema import Draft202012Validator
-from werkzeug.serving import make_server
 
-from tests.conftest import make_test_app
 from tests.xero.payments_env import PaymentEnv
 from xero import webhook
 from xero.sandbox import serve_in_thread
 from xero.sandbox.contract import default_spec_dir
 
 from .builders import create_contact, create_invoice, get_invoice, pay
-from .conftest import http
+from .conftest import WEBHOOK_KEY, http
 
-KEY = "sandbox-webhook-key-for-tests"
+KEY = WEBHOOK_KEY
 
 
 @pytest.fixture
@@ -198,29 +195,11 @@ def test_a_failed_delivery_is_recorded_not_raised(sandbox, invoice_120):
 
 
 @pytest.fixture
-def env(sandbox, fresh_database_url):
-    env = PaymentEnv(sandbox, fresh_database_url("pay_now"))
-    yield env
-    env.close()
+def env_class():
+    return PaymentEnv
 
 
-@pytest.fixture
-def portal(env):
-    """The portal served over the env's database, its webhook key the sandbox's."""
-    app = make_test_app(env.database_url, XERO_WEBHOOK_KEY=KEY)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    env.sandbox.webhook_url = f"http://127.0.0.1:{server.server_port}/webhooks/xero"
-    env.sandbox.webhook_key = KEY
-    yield app
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-    app.extensions["db_engine"].dispose()
-
-
-def test_pay_now_reaches_the_portal_through_the_signed_webhook(env, portal):
+def test_pay_now_reaches_the_portal_through_the_signed_webhook(env, portal_webhooks):
     invoice_id = env.issue_in_xero()  # 89.82
     env.sandbox.webhooks.wait(5)
     runner = env.runner()
@@ -244,7 +223,7 @@ def test_pay_now_reaches_the_portal_through_the_signed_webhook(env, portal):
     assert env.payment_jobs() == []
 
 
-def test_a_webhook_signed_with_another_key_is_refused_by_the_portal(env, portal):
+def test_a_webhook_signed_with_another_key_is_refused_by_the_portal(env, portal_webhooks):
     invoice_id = env.issue_in_xero()
     env.sandbox.webhooks.wait(5)
     events_before = len(env.events())

@@ -4,19 +4,10 @@ again, and voids that Xero may refuse."""
 from datetime import date
 from decimal import Decimal
 
-import pytest
 from xero_python.accounting import Account, Invoice, Payment, Payments
 
-from tests.xero.sync_env import SyncEnv
 from xero import tokens
 from xero.models import ConnectionStatus, JobKind, JobStatus
-
-
-@pytest.fixture
-def env(sandbox, fresh_database_url):
-    env = SyncEnv(sandbox, fresh_database_url("sync"))
-    yield env
-    env.close()
 
 
 def jobs_of(env, kind):

@@ -2,18 +2,8 @@
 worker, xero-python and the sandbox. Contacts "already in Xero" are seeded straight into the
 sandbox's state, as if someone had typed them in Xero."""
 
-import pytest
-
-from tests.xero.sync_env import SyncEnv
 from xero import contacts
 from xero.models import JobKind, JobStatus
-
-
-@pytest.fixture
-def env(sandbox, fresh_database_url):
-    env = SyncEnv(sandbox, fresh_database_url("sync"))
-    yield env
-    env.close()
 
 
 def invoice_job(env, invoice_id):

@@ -6,20 +6,11 @@ import time
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import select, update
 
 from billing.invoices import Invoice
-from tests.xero.sync_env import SyncEnv
 from xero.models import JobKind, JobStatus, SyncAttempt, TaxRateMapping
 from xero.worker import WorkerConfig
-
-
-@pytest.fixture
-def env(sandbox, fresh_database_url):
-    env = SyncEnv(sandbox, fresh_database_url("sync"))
-    yield env
-    env.close()
 
 
 def invoice_job(env, invoice_id):
@@ -255,4 +246,3 @@ def test_a_history_note_whose_answer_was_lost_is_not_added_twice(env):
     [contact] = env.xero_contacts()
     assert len([h for h in contact.history if h.changes == "Note"]) == 1
     assert {j.status for j in env.jobs()} == {JobStatus.DONE}
-

@@ -5,15 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.xero.sync_env import SyncEnv
 from xero.models import JobKind, JobStatus
-
-
-@pytest.fixture
-def env(sandbox, fresh_database_url):
-    env = SyncEnv(sandbox, fresh_database_url("sync"))
-    yield env
-    env.close()
 
 
 def test_issued_invoice_is_in_xero_as_authorised_with_equal_totals(env):

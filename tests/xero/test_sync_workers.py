@@ -12,16 +12,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.xero.sync_env import SyncEnv
 from xero.client import XeroApi
 from xero.models import ConnectionStatus, JobKind, JobStatus
-
-
-@pytest.fixture
-def env(sandbox, fresh_database_url):
-    env = SyncEnv(sandbox, fresh_database_url("sync"))
-    yield env
-    env.close()
 
 
 def run_in_threads(*targets):

@@ -37,10 +37,8 @@ localstripe = stripe_stand_in.localstripe
 
 
 @pytest.fixture
-def env(sandbox, fresh_database_url):
-    env = PaymentEnv(sandbox, fresh_database_url("trial"))
-    yield env
-    env.close()
+def env_class():
+    return PaymentEnv
 
 
 def steps(env, invoice_id):
