@@ -97,6 +97,14 @@ def nothing_saved(db) -> bool:
     return db.scalar(select(XeroSettings)) is None and db.scalar(select(TaxRateMapping)) is None
 
 
+def refused(admin_client, db, form: dict) -> str:
+    """Post the settings form; it must be refused with nothing saved. Returns the page."""
+    response = admin_client.post_form(URL, form)
+    assert response.status_code == 422
+    assert nothing_saved(db)
+    return response.data.decode()
+
+
 # -- the page ---------------------------------------------------------------------------------
 
 
@@ -235,12 +243,9 @@ def test_each_invalid_choice_is_refused_and_nothing_saved(
 ):
     form = good_form(sandbox, rates)
     form[f"tax_type_{rates[key].id}" if key in rates else key] = value
-    response = admin_client.post_form(URL, form)
-    assert response.status_code == 422
-    html = response.data.decode()
+    html = refused(admin_client, db, form)
     assert expected in html
     assert "Nothing was saved" in html
-    assert nothing_saved(db)
 
 
 def test_a_refused_save_keeps_the_settings_saved_before(
@@ -271,13 +276,9 @@ def test_tax_type_that_xero_refuses_on_a_services_account(
     # "The TaxType code 'OUTPUT2' cannot be used with account code '400'".
     factories.ServiceFactory(code="ADS", sales_account_code="400", tax_rate=rates["standard"])
     db.flush()
-    response = admin_client.post_form(URL, good_form(sandbox, rates))
-    assert response.status_code == 422
-    assert (
-        "Xero does not allow 20% (VAT on Income) (OUTPUT2) on account 400 – Advertising"
-        in response.data.decode()
+    assert "Xero does not allow 20% (VAT on Income) (OUTPUT2) on account 400 – Advertising" in (
+        refused(admin_client, db, good_form(sandbox, rates))
     )
-    assert nothing_saved(db)
 
 
 def test_tax_type_that_cannot_be_used_on_the_default_sales_account(
@@ -290,14 +291,9 @@ def test_tax_type_that_cannot_be_used_on_the_default_sales_account(
     # A revenue-type account in a class the sales rates do not apply to: Xero's
     # CanApplyTo... flags (which the sandbox enforces on invoices) rule it out.
     sandbox.org.account_by_code("260").account_class = "EQUITY"
-    response = admin_client.post_form(
-        URL, {**good_form(sandbox, rates), "default_sales_account": "260"}
-    )
-    assert response.status_code == 422
     assert "Xero does not allow Exempt Income (EXEMPTOUTPUT) on account 260" in (
-        response.data.decode()
+        refused(admin_client, db, {**good_form(sandbox, rates), "default_sales_account": "260"})
     )
-    assert nothing_saved(db)
 
 
 def test_service_posting_to_a_bank_account_is_refused(
@@ -309,12 +305,9 @@ def test_service_posting_to_a_bank_account_is_refused(
 ):
     factories.ServiceFactory(code="BANKED", sales_account_code="090", tax_rate=rates["zero"])
     db.flush()
-    response = admin_client.post_form(URL, good_form(sandbox, rates))
-    assert response.status_code == 422
     assert "post to account 090, which Xero does not accept on invoice lines" in (
-        response.data.decode()
+        refused(admin_client, db, good_form(sandbox, rates))
     )
-    assert nothing_saved(db)
 
 
 # -- the payment service ----------------------------------------------------------------------
@@ -373,10 +366,7 @@ def test_xero_errors_while_loading_are_shown_not_500(
     assert expected in connection.last_failure
 
     sandbox.sandbox.faults.add("status", 1, path="/api.xro/2.0/Accounts", status=status)
-    response = admin_client.post_form(URL, good_form(sandbox, rates))
-    assert response.status_code == 422
-    assert "Xero could not be read" in response.data.decode()
-    assert nothing_saved(db)
+    assert "Xero could not be read" in refused(admin_client, db, good_form(sandbox, rates))
     sandbox.sandbox.contract_violations.clear()  # the injected faults are not Xero's shape
 
 
