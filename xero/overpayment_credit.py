@@ -27,10 +27,11 @@ from xero_python.accounting import (
     LineItem,
 )
 
+from billing.db import outside_transaction
 from billing.overpayments import Overpayment, OverpaymentStatus, credit_recorded
 from xero.client import XeroApi
 from xero.errors import NotConnected, ValidationFailed
-from xero.invoice_sync import Results, end_reads
+from xero.invoice_sync import Results
 from xero.mapping import element_errors
 from xero.models import SyncJob, XeroSettings
 from xero.payment_sync import xero_reference
@@ -92,7 +93,7 @@ def push_credits(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: dateti
             )
             continue
         work.append((job, overpayment, contact_id, xero_reference(overpayment.payment)))
-    end_reads(db)
+    outside_transaction(db)
     for job, overpayment, contact_id, reference in work:
         if job.outcome_unknown:
             x = _existing(api, reference, contact_id, overpayment.amount)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, joinedload
 from xero_python.accounting import Account, Invoice, PaymentDelete, Payments
 from xero_python.accounting import Payment as XeroPayment
 
-from billing.db import ZERO
+from billing.db import ZERO, outside_transaction
 from billing.invoices import Payment, PaymentSource
 from xero.client import XeroApi
 from xero.errors import (
@@ -40,7 +40,7 @@ from xero.errors import (
     WaitingForXero,
     XeroError,
 )
-from xero.invoice_sync import Results, batch_key, end_reads
+from xero.invoice_sync import Results, batch_key
 from xero.mapping import element_errors
 from xero.models import SyncJob, XeroInvoiceLink, XeroSettings
 
@@ -125,7 +125,7 @@ def push_payments(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datet
     }
     settings = db.scalar(select(XeroSettings).where(XeroSettings.tenant_id == api.tenant_id))
     account = settings.payments_account if settings is not None else ""
-    end_reads(db)
+    outside_transaction(db)
     if settings is not None and not settings.sync_payments_out:
         # Queued before an admin turned payments to Xero off: nothing is written, and the
         # job stops where the admin sees it (Retry once it is on again, or Ignore).
@@ -295,7 +295,7 @@ def _adopt_existing(db: Session, api: XeroApi, unknown) -> None:
         if ids
         else set()
     )
-    end_reads(db)
+    outside_transaction(db)
     for _, payment, invoice_id in unknown:
         for x in candidates:
             xero_id = str(x.payment_id).lower()

@@ -31,6 +31,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from billing import inbox
+from billing.db import outside_transaction
 from billing.errors import BillingError
 from billing.inbox import InboundEvent
 from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
@@ -279,7 +280,7 @@ def refresh_invoice(service, db: Session, xero_invoice_id: str) -> bool:
     if not _links(db, [xero_invoice_id]):
         log.info("xero invoice %s is not one of the portal's: acknowledged", xero_invoice_id)
         return False
-    db.commit()
+    outside_transaction(db)
     change = read_invoice(api, xero_invoice_id)
     if change is None:
         return False
@@ -326,7 +327,7 @@ def handle_event(service, db: Session, event: InboundEvent) -> None:
         return
     moment = service.clock()
     others = _other_events(db, connection, event.id, moment)
-    db.commit()  # the claims stand even if this event fails
+    outside_transaction(db)  # the claims stand even if this event fails
     wanted = list(dict.fromkeys([mine] + [i for i, _ in others.values() if i]))
     waiting: set[str] = set()
     failed: dict[str, XeroError] = {}
@@ -348,7 +349,7 @@ def handle_event(service, db: Session, event: InboundEvent) -> None:
             elif not blocked:
                 other.processed_at = now
     if mine in failed or mine in waiting:
-        db.commit()  # what was applied, and the others' outcome
+        outside_transaction(db)  # what was applied, and the others' outcome
         if mine in failed:
             raise failed[mine]
         raise PortalPushInProgress("a portal payment on this invoice is being sent to Xero")
@@ -360,7 +361,7 @@ def _release(db: Session, event_ids: list[int]) -> None:
         for other in db.scalars(select(InboundEvent).where(InboundEvent.id.in_(event_ids))):
             other.status = "pending"
             other.locked_until = None
-        db.commit()
+        outside_transaction(db)
 
 
 def _other_events(
@@ -493,7 +494,7 @@ def _reread(
     if not ours:
         return
     known = _known_payments(db, ours)
-    db.commit()  # no transaction stays open while Xero answers
+    outside_transaction(db)  # no transaction stays open while Xero answers
     changes = read_invoices(api, ours, known, failed)
     apply_changes(
         db, list(changes.values()), service.clock(), payments_out=payments_out, waiting=waiting
@@ -535,7 +536,7 @@ def pull(service, *, page_size: int = PAGE_SIZE) -> int:
         since = settings.last_pulled_at or (connection.connected_at if connection else None)
         payments_out = settings.sync_payments_out
         started = service.clock()
-        db.commit()
+        outside_transaction(db)
         modified = {"if_modified_since": since - OVERLAP} if since is not None else {}
         invoices = _pages(
             api,
@@ -562,7 +563,7 @@ def pull(service, *, page_size: int = PAGE_SIZE) -> int:
         )
         if complete:
             db.get(XeroSettings, settings.id).last_pulled_at = started
-        db.commit()
+        outside_transaction(db)
         return applied
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from billing.customers import Customer
-from billing.db import utcnow
+from billing.db import outside_transaction, utcnow
 from billing.invoices import Invoice
 from xero import contacts
 from xero.client import XeroApi
@@ -42,7 +42,6 @@ from xero.invoice_sync import (
     batch_key,
     change_status,
     email_invoices,
-    end_reads,
     fetch_online_links,
     one_call_each,
     push_invoices,
@@ -169,7 +168,7 @@ class SyncWorker:
                 return 0  # a single contact costs the invoice batch no more than it costs here
             try:
                 connected = self.connect(db)
-                end_reads(db)
+                outside_transaction(db)
                 key = hashlib.sha256(
                     ("ahead:" + ",".join(str(c.id) for c in customers)).encode()
                 ).hexdigest()[:48]
@@ -248,7 +247,7 @@ class SyncWorker:
             connected = None
             try:
                 connected = self.connect(db)
-                db.commit()  # end the read transaction before calling Xero
+                outside_transaction(db)  # end the read transaction before calling Xero
                 results = self._handle(db, kind, jobs, connected)
             except XeroError as error:
                 results = {job.id: error for job in jobs}
@@ -349,7 +348,7 @@ class SyncWorker:
                 select(Customer).where(Customer.id.in_([j.object_id for j in jobs]))
             )
         }
-        end_reads(db)
+        outside_transaction(db)
         linked = [c for c in customers.values() if c.xero_contact_id]
         unlinked = [c for c in customers.values() if not c.xero_contact_id]
         outcomes = contacts.update_contacts(
@@ -370,7 +369,7 @@ class SyncWorker:
                 select(Customer).where(Customer.id.in_([j.object_id for j in jobs]))
             )
         }
-        end_reads(db)
+        outside_transaction(db)
 
         def add_note(job: SyncJob) -> None:
             customer = customers.get(job.object_id)
