@@ -22,13 +22,15 @@ from xero_python.accounting import Invoices
 
 from billing.db import outside_transaction
 from billing.invoices import Invoice, InvoiceStatus
+from billing.jobs import WaitFor
 from xero.client import XeroApi
 from xero.contacts import ensure_contacts, note_changes, update_contacts
 from xero.errors import AuthLost, NotConnected, RateLimited, ValidationFailed, XeroError
 from xero.mapping import element_errors, invoice_for, void_for
 from xero.models import JobKind, SyncJob, XeroInvoiceLink
 
-Results = dict[int, XeroError | None]
+#: Per job: None when done, the Xero adapter's error, or a wait the handler decided on.
+Results = dict[int, XeroError | WaitFor | None]
 
 
 @dataclass

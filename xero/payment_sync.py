@@ -31,13 +31,13 @@ from xero_python.accounting import Payment as XeroPayment
 
 from billing.db import ZERO, outside_transaction
 from billing.invoices import Payment, PaymentSource
+from billing.jobs import WaitFor
 from xero.client import XeroApi
 from xero.errors import (
     AuthLost,
     NotConnected,
     RateLimited,
     ValidationFailed,
-    WaitingForXero,
     XeroError,
 )
 from xero.invoice_sync import Results, batch_key
@@ -50,20 +50,6 @@ log = logging.getLogger(__name__)
 LOOKUP_CHUNK = 25
 #: Xero answers this when a payment is already deleted; the deletion is then done.
 ALREADY_DELETED = "already been deleted"
-
-
-class InvoiceNotInXero(WaitingForXero):
-    """The payment's invoice has not reached Xero yet: the job waits and tries again later,
-    without counting an attempt or needing an admin, and without the connection being
-    reported as failing (it is not a NotConnected)."""
-
-
-class XeroHoldsOtherMoney(WaitingForXero):
-    """Xero refused the payment because the invoice there has less due than the portal
-    thinks: money was paid in Xero (a "Pay now" on the online invoice) that the portal has
-    not read back yet. Once it is read, the portal holds one of the two payments as an
-    overpayment for an admin to settle, and this job finds nothing left to write; until
-    then it waits, without counting an attempt or stopping for an admin."""
 
 
 #: Xero's answers when its invoice has less due than the portal's payment, or is PAID.
@@ -145,7 +131,10 @@ def push_payments(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datet
             if payment.net_amount == ZERO and not payment.xero_payment_id:
                 results[job.id] = None  # taken back before it ever reached Xero
             else:
-                results[job.id] = InvoiceNotInXero(
+                # Its invoice has not reached Xero yet: the job waits and tries again
+                # later, without counting an attempt, needing an admin, or the connection
+                # being reported as failing.
+                results[job.id] = WaitFor(
                     f"Waiting for invoice {payment.invoice.display_number} to reach Xero."
                 )
             continue
@@ -210,7 +199,12 @@ def push_payments(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datet
             continue
         errors = element_errors(x)
         if errors and any(words in e for e in errors for words in XERO_HAS_OTHER_MONEY):
-            results[job.id] = XeroHoldsOtherMoney(
+            # Xero's invoice has less due than the portal thinks: money was paid in Xero
+            # (a "Pay now" on the online invoice) that the portal has not read back yet.
+            # Once it is read, the portal holds one of the two payments as an overpayment
+            # for an admin to settle, and this job finds nothing left to write; until then
+            # it waits, without counting an attempt or stopping for an admin.
+            results[job.id] = WaitFor(
                 f"Xero has other payments on invoice {payment.invoice.display_number} "
                 f"({'; '.join(errors)}); waiting to read them back before writing this one."
             )

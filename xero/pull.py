@@ -30,10 +30,10 @@ from decimal import Decimal
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from billing import inbox
+from billing import inbox, jobs
 from billing.db import outside_transaction
 from billing.errors import BillingError
-from billing.inbox import InboundEvent
+from billing.inbox import EventStatus, InboundEvent
 from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
 from billing.invoicing import void_invoice
 from billing.payments import record_payment, reverse_payment
@@ -344,7 +344,7 @@ def handle_event(service, db: Session, event: InboundEvent) -> None:
             blocked = invoice_id in failed or invoice_id in waiting
             if claimed:
                 other.locked_until = None
-                other.status = "pending" if blocked else "done"
+                other.status = EventStatus.PENDING if blocked else EventStatus.DONE
                 other.processed_at = None if blocked else now
             elif not blocked:
                 other.processed_at = now
@@ -359,7 +359,7 @@ def _release(db: Session, event_ids: list[int]) -> None:
     """Give claimed events back, due at once, to be handled on their own."""
     if event_ids:
         for other in db.scalars(select(InboundEvent).where(InboundEvent.id.in_(event_ids))):
-            other.status = "pending"
+            other.status = EventStatus.PENDING
             other.locked_until = None
         outside_transaction(db)
 
@@ -370,27 +370,29 @@ def _other_events(
     """Xero events due or being handled, but this one: event id -> (invoice to re-read,
     whether claimed here). Due ones are claimed for the read."""
     found: dict[int, tuple[str | None, bool]] = {}
-    rows = db.scalars(
+    rows = jobs.lock(
+        db,
         select(InboundEvent)
         .where(
             InboundEvent.provider == PROVIDER,
             InboundEvent.id != event_id,
             or_(
-                and_(InboundEvent.status == "pending", InboundEvent.next_attempt_at <= moment),
-                InboundEvent.status == "running",
+                and_(
+                    InboundEvent.status == EventStatus.PENDING,
+                    InboundEvent.next_attempt_at <= moment,
+                ),
+                InboundEvent.status == EventStatus.RUNNING,
             ),
         )
         .order_by(InboundEvent.id)
-        .limit(EVENTS_PER_READ)
-        .with_for_update(skip_locked=True)
+        .limit(EVENTS_PER_READ),
     )
     for other in rows:
-        claim = other.status == "pending" or (
+        claim = other.status == EventStatus.PENDING or (
             other.locked_until is not None and other.locked_until < moment
         )
         if claim:
-            other.status = "running"
-            other.locked_until = moment + inbox.LEASE
+            jobs.take([other], moment, inbox.LEASE)
         found[other.id] = (_event_invoice(connection, other.data()), claim)
     return found
 

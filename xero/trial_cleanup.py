@@ -256,6 +256,7 @@ def _void_in_xero(
     """What the VOID_INVOICE job does, keyed on this job (one Idempotency-Key per clean-up)."""
     error = change_status(db, api, [job], "VOIDED", now).get(job.id)
     if error is not None:
+        assert isinstance(error, XeroError)  # change_status decides no waits of its own
         raise error
     cleanup.xero_voided_at = now
     outside_transaction(db)
