@@ -66,10 +66,10 @@ from billing.invoices import Invoice, InvoiceStatus, Payment
 from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.services import Service
 from billing.tax import LineAmountType
+from portal.worker import JobRunner
 from xero import pull
 from xero.ledger_check import check_ledgers
 from xero.models import JobStatus, SyncJob, XeroInvoiceLink, XeroSettings
-from xero.runner import JobRunner
 from xero.sandbox import paynow, serve_in_thread
 
 SCENARIO = "reconcile_500"

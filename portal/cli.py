@@ -139,7 +139,7 @@ def demo_serve(host: str, port: int) -> None:
 @click.option("--once", is_flag=True, help="Carry out what is due, then exit (for cron).")
 def xero_worker(once: bool) -> None:
     """Handle webhook events and sync jobs, and poll Xero: forever, or --once until idle."""
-    from portal.xero_setup import job_runner
+    from portal.worker import job_runner
 
     worker = job_runner(current_app._get_current_object())  # type: ignore[attr-defined]
     if once:

@@ -31,8 +31,8 @@ from billing.statements import MEMBER_VISIBLE
 from portal.access import current_customer_id
 from portal.db import get_db, rollback_request
 from portal.member import bp
+from portal.stripe_setup import stripe_gateway, stripe_keys
 from portal.views import found
-from portal.webhooks.stripe import stripe_gateway, stripe_keys
 from xero.models import XeroInvoiceLink
 
 PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")

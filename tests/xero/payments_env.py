@@ -17,10 +17,10 @@ from xero_python.accounting import Payment as XeroPaymentModel
 from billing.inbox import InboundEvent
 from billing.invoices import Invoice, Payment, PaymentSource
 from billing.payments import record_payment, record_refund, reverse_payment
+from portal.worker import JobRunner
 from tests.xero.sync_env import SyncEnv
 from xero import pull
 from xero.models import JobKind, SyncJob, XeroSettings
-from xero.runner import JobRunner
 
 
 class PaymentEnv(SyncEnv):

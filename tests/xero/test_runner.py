@@ -2,8 +2,8 @@
 
 import pytest
 
+from portal.worker import JobRunner
 from tests.xero.sync_env import SyncEnv
-from xero.runner import JobRunner
 
 
 class Stop(Exception):
