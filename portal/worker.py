@@ -1,7 +1,7 @@
 """The background worker, where billing and xero are put together: one loop handles stored
-webhook events (billing.inbox: Stripe's, by billing.stripe_events, and Xero's, by
-xero.pull), carries out sync jobs (xero.worker), and polls Xero for changes on schedule.
-``flask xero worker``, the demo's worker thread and the benchmarks run this."""
+webhook events (billing.inbox: Stripe's by billing.stripe_events, Xero's by
+xero.sync.inbound.events), carries out sync jobs (xero.worker), and polls Xero for changes
+on schedule. ``flask xero worker``, the demo's worker thread and the benchmarks run this."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from billing import inbox
 from billing.db import utcnow
 from billing.inbox import EventStatus, InboundEvent
-from xero import pull
 from xero.service import XeroService
+from xero.sync.inbound import events, poller
 from xero.worker import drain
 
 log = logging.getLogger(__name__)
@@ -101,8 +101,8 @@ def job_runner(app: Flask) -> JobRunner:
     their invoice, and the poller. (Stripe's handler is registered with the app,
     ``portal.stripe_setup``.)"""
     service = app.extensions["xero"]
-    pull.register(service)  # stored Xero webhook events re-read their invoice
-    return JobRunner(service, pull=pull.puller(service))
+    events.register(service)  # stored Xero webhook events re-read their invoice
+    return JobRunner(service, pull=poller.puller(service))
 
 
 def start_worker_thread(app: Flask) -> None:

@@ -19,15 +19,15 @@ from billing.invoices import Invoice, Payment, PaymentSource
 from billing.payments import record_payment, record_refund, reverse_payment
 from portal.worker import JobRunner
 from tests.xero.sync_env import SyncEnv
-from xero import pull
 from xero.models import JobKind, SyncJob, XeroSettings
+from xero.sync.inbound import events, poller, reading
 
 
 class PaymentEnv(SyncEnv):
     def __init__(self, served, database_url: str):
         super().__init__(served, database_url)
         self.set_settings(payments_account="090")
-        pull.register(self.service)
+        events.register(self.service)
 
     # -- settings and reads ---------------------------------------------------------------
 
@@ -147,12 +147,14 @@ class PaymentEnv(SyncEnv):
     def refresh(self, invoice_id: int) -> bool:
         """What the handler of a webhook event for this invoice does."""
         with self.Session() as db:
-            changed = pull.refresh_invoice(self.service, db, self.link(invoice_id).xero_invoice_id)
+            changed = reading.refresh_invoice(
+                self.service, db, self.link(invoice_id).xero_invoice_id
+            )
             db.commit()
             return changed
 
     def pull(self, **options) -> int:
-        return pull.pull(self.service, **options)
+        return poller.pull(self.service, **options)
 
     def runner(self) -> JobRunner:
-        return JobRunner(self.service, pull=pull.puller(self.service))
+        return JobRunner(self.service, pull=poller.puller(self.service))
