@@ -66,11 +66,12 @@ from billing.invoices import Invoice, InvoiceStatus, Payment
 from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.services import Service
 from billing.tax import LineAmountType
-from xero import pull
+from portal.worker import JobRunner
 from xero.ledger_check import check_ledgers
 from xero.models import JobStatus, SyncJob, XeroInvoiceLink, XeroSettings
-from xero.runner import JobRunner
 from xero.sandbox import paynow, serve_in_thread
+from xero.sync.inbound import events as xero_events
+from xero.sync.inbound import poller
 
 SCENARIO = "reconcile_500"
 PAYMENTS = 500
@@ -228,7 +229,7 @@ def set_up(workdir: Path) -> Bench:
     stripe = StandInStripe(random.Random(SEED))
     # After create_app, which wires the real Stripe adapter: the event handler reads this one.
     stripe_events.register(lambda db: stripe)
-    pull.register(env.service)
+    xero_events.register(env.service)
     env.sandbox.webhook_url = f"{portal_url}/webhooks/xero"
     env.sandbox.webhook_key = WEBHOOK_KEY
     return Bench(env, portal_url, stop_portal, stripe)
@@ -265,7 +266,7 @@ def issue_and_sync(bench: Bench, rng: random.Random) -> None:
             )
             issue_invoice(db, draft, prefix="INV-", today=date(2026, 12, 1))
             bench.invoices.append(draft.id)
-    runner = JobRunner(env.service, pull=pull.puller(env.service))
+    runner = JobRunner(env.service, pull=poller.puller(env.service))
     deadline = time.monotonic() + 120
     while True:
         runner.drain()
@@ -476,7 +477,7 @@ def main() -> int:
         thread: RunnerThread | None = None
         try:
             issue_and_sync(bench, rng)
-            thread = RunnerThread(JobRunner(env.service, pull=pull.puller(env.service)))
+            thread = RunnerThread(JobRunner(env.service, pull=poller.puller(env.service)))
             thread.start()
             # Its first round polls Xero (everything since the connection): not the scenario's.
             moment = time.time()

@@ -37,7 +37,7 @@ from billing.card_payments import (
     CardSetupRequest,
     PaymentSettings,
 )
-from billing.db import utcnow
+from billing.db import outside_transaction, utcnow
 from billing.encryption import SecretBox
 from billing.errors import BillingError, InvalidAmount, InvoiceNotEditable, Overpayment
 from billing.gateways import (
@@ -525,7 +525,7 @@ def charge_attempt(
         return Outcome("failed", "The card payment could not be started. Please try again.")
     attempt = _relocked(db, attempt)
     attempt.gateway_payment_id = intent.id
-    db.commit()  # on record before the confirmation can take money
+    outside_transaction(db)  # on record before the confirmation can take money
 
     try:
         intent = gateway.confirm_payment_intent(intent.id, idempotency_key=f"{key}-confirm")

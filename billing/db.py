@@ -1,4 +1,22 @@
-"""The declarative base shared by every model, and the column types money needs."""
+"""The declarative base shared by every model, the column types money needs, and the one
+transaction rule.
+
+The transaction rule: operations (services, handlers, views) flush and never commit. A
+transaction ends only where a unit of work ends, and each of those places owns its commit:
+
+- the request boundary (``portal.db``): a request's writes are committed when it ends,
+  unless an exception escaped its view or the view called ``portal.db.rollback_request()``;
+- a CLI command (``portal.cli``), at its end;
+- a job runner, once per job or batch, with the job's outcome (the outbox worker, the
+  inbox, and the Xero event batching that claims other inbox events);
+- token rotation (``xero.tokens``): a refresh token Xero rotated is saved at once, whatever
+  becomes of the work that needed it.
+
+Anything that must end the transaction in the middle of a unit of work, so that no row
+lock (and on SQLite no write lock) is held while a network call is answered, or so that
+what was done so far stands whatever happens next, calls ``outside_transaction(db)``.
+``.ci/check_commits`` fails the build on a ``commit()`` anywhere else.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +24,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import DateTime, MetaData, Numeric, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 #: Constraint names are fixed so that Alembic migrations can name what they alter or drop
 #: identically on SQLite and PostgreSQL.
@@ -55,3 +73,14 @@ def utcnow() -> datetime:
 
 
 ZERO = Decimal("0.00")
+
+
+def outside_transaction(db: Session) -> None:
+    """End the session's transaction before a network call (or a step that may fail).
+
+    What was flushed so far is committed and stands whatever happens next; objects stay
+    loaded (sessions are made with ``expire_on_commit=False``) and the next statement
+    begins a new transaction. No row lock is held while Xero or Stripe answers, and on
+    SQLite the write lock is free for the rate limiter's own transaction.
+    """
+    db.commit()

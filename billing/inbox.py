@@ -3,11 +3,13 @@
 A webhook endpoint only checks the signature and stores the event under its provider's id
 (a duplicate delivery hits the unique key and is acknowledged without a second row), then
 answers at once. A worker hands each stored event to the handler registered for its
-provider, in its own transaction; a handler that fails is retried with backoff.
+provider, in its own transaction. The inbox is a ``billing.jobs`` queue: a handler says what
+became of its event with an outcome (None is done); one that raises is retried with backoff.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import random
@@ -15,19 +17,34 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Index, String, Text, UniqueConstraint, and_, or_, select
+from sqlalchemy import CheckConstraint, Index, String, Text, UniqueConstraint, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from billing import jobs
 from billing.db import Base, UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=5)
+#: Backoff after a failed attempt: 5 s doubling, at most an hour (``jobs.backoff``).
+BACKOFF_BASE = 5.0
+BACKOFF_CAP = 3600.0
 
-Handler = Callable[[Session, "InboundEvent"], None]
+Handler = Callable[[Session, "InboundEvent"], "jobs.Outcome | None"]
 _handlers: dict[str, Handler] = {}
+
+
+class EventStatus(enum.StrEnum):
+    PENDING = jobs.PENDING
+    RUNNING = jobs.RUNNING
+    DONE = "done"
+    #: Failed MAX_ATTEMPTS times, or for good: shown to an admin, who may retry it.
+    FAILED = "failed"
+
+
+_STATUS_SQL = ", ".join(f"'{status.value}'" for status in EventStatus)
 
 
 class InboundEvent(Base):
@@ -35,6 +52,7 @@ class InboundEvent(Base):
     __table_args__ = (
         UniqueConstraint("provider", "event_id", name="provider_event"),
         Index("ix_inbound_events_due", "status", "next_attempt_at"),
+        CheckConstraint(f"status IN ({_STATUS_SQL})", name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,8 +63,7 @@ class InboundEvent(Base):
     event_type: Mapped[str] = mapped_column(String(100))
     #: The verified JSON body, as received.
     payload: Mapped[str] = mapped_column(Text)
-    #: pending, running, done, failed
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    status: Mapped[str] = mapped_column(String(10), default=EventStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -87,22 +104,14 @@ def process_due(
     rng = rng or random.Random()  # noqa: S311 - jitter, not security
     with session_factory() as db, db.begin():
         moment = now()
-        due = or_(
-            and_(InboundEvent.status == "pending", InboundEvent.next_attempt_at <= moment),
-            and_(InboundEvent.status == "running", InboundEvent.locked_until < moment),
+        events = jobs.lock(
+            db,
+            select(InboundEvent)
+            .where(jobs.due(InboundEvent, moment))
+            .order_by(InboundEvent.id)
+            .limit(limit),
         )
-        events = list(
-            db.scalars(
-                select(InboundEvent)
-                .where(due)
-                .order_by(InboundEvent.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        for event in events:
-            event.status = "running"
-            event.locked_until = moment + LEASE
+        jobs.take(events, moment, LEASE)
         ids = [event.id for event in events]
     for event_id in ids:
         _handle(session_factory, event_id, now, rng)
@@ -113,33 +122,49 @@ def _handle(session_factory, event_id: int, now, rng: random.Random) -> None:
     with session_factory() as db:
         event = db.get(InboundEvent, event_id)
         handler = _handlers.get(event.provider)
+        outcome: jobs.Outcome
         try:
             if handler is None:
                 raise LookupError(f"no handler for {event.provider} events")
-            handler(db, event)
+            outcome = handler(db, event) or jobs.Done()
         except Exception as error:  # noqa: BLE001 - any failure is retried, then shown
             db.rollback()
             event = db.get(InboundEvent, event_id)
-            event.attempts += 1
-            event.last_error = f"{type(error).__name__}: {error}"[:2000]
-            event.locked_until = None
-            if event.attempts >= MAX_ATTEMPTS:
-                event.status = "failed"
-            else:
-                event.status = "pending"
-                delay = min(3600, 5 * 2 ** (event.attempts - 1))
-                event.next_attempt_at = now() + timedelta(seconds=rng.uniform(delay / 2, delay))
+            reason = f"{type(error).__name__}: {error}"
+            attempts = event.attempts + 1
+            when = now()
+            if attempts < MAX_ATTEMPTS:
+                when += jobs.backoff(attempts, base=BACKOFF_BASE, cap=BACKOFF_CAP, rng=rng)
+            outcome = jobs.RetryAt(when, reason)
             log.warning("inbound %s event %s failed: %s", event.provider, event.event_id, error)
-        else:
-            event.status = "done"
-            event.processed_at = now()
-            event.locked_until = None
-        db.commit()
+        _record(event, outcome, now())
+        db.commit()  # the job runner's boundary: the handler's work with its outcome
+
+
+def _record(event: InboundEvent, outcome: jobs.Outcome, now: datetime) -> None:
+    event.locked_until = None
+    if isinstance(outcome, jobs.Done):
+        event.status = EventStatus.DONE
+        event.processed_at = now
+        return
+    if isinstance(outcome, jobs.WaitFor):
+        event.status = EventStatus.PENDING
+        event.next_attempt_at = outcome.until or now
+        event.last_error = outcome.what[:2000]
+        return
+    if isinstance(outcome, jobs.RetryAt) and outcome.counted:
+        event.attempts += 1
+    event.last_error = outcome.reason[:2000]
+    if isinstance(outcome, jobs.Failed) or event.attempts >= MAX_ATTEMPTS:
+        event.status = EventStatus.FAILED
+    else:
+        event.status = EventStatus.PENDING
+        event.next_attempt_at = outcome.when
 
 
 def retry_event(db: Session, event: InboundEvent, now: datetime) -> None:
     """An admin asks for a failed event to be handled again, from scratch."""
-    event.status = "pending"
+    event.status = EventStatus.PENDING
     event.attempts = 0
     event.next_attempt_at = now
     event.locked_until = None
@@ -150,8 +175,8 @@ def troubled_events(limit: int = 100):
     """Events that failed for good, or are retrying: newest first."""
     return (
         select(InboundEvent)
-        .where(or_(InboundEvent.status == "failed", InboundEvent.attempts > 0))
-        .where(InboundEvent.status != "done")
+        .where(or_(InboundEvent.status == EventStatus.FAILED, InboundEvent.attempts > 0))
+        .where(InboundEvent.status != EventStatus.DONE)
         .order_by(InboundEvent.id.desc())
         .limit(limit)
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from billing.db import outside_transaction
 from billing.gateways import CardGateway, to_minor_units
 from billing.invoices import Payment
 from billing.overpayments import Overpayment, decide_refund
@@ -32,7 +33,9 @@ def refund_overpayment(
     assert card is not None and card.gateway_payment_id
     intent_id, currency = card.gateway_payment_id, card.currency
     wanted = to_minor_units(card.amount, currency)
-    db.commit()  # the decision stands even if Stripe does not answer; no lock held during it
+    outside_transaction(
+        db
+    )  # the decision stands even if Stripe does not answer; no lock held during it
     intent = gateway.payment_intent(intent_id)
     charge = intent.latest_charge
     already = charge.amount_refunded if charge is not None else 0
@@ -45,6 +48,6 @@ def refund_overpayment(
     charge = gateway.payment_intent(intent_id).latest_charge
     if charge is not None:
         apply_charge(db, gateway, charge)
-    db.commit()
+    outside_transaction(db)
     db.refresh(overpayment)
     return overpayment

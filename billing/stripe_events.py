@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from billing import inbox
 from billing.card_checkout import find_attempt, note_intent
 from billing.card_payments import AttemptStatus, CardPaymentAttempt
+from billing.db import outside_transaction
 from billing.errors import BillingError
 from billing.gateways import (
     CardGateway,
@@ -87,7 +88,7 @@ class StripeEventHandler:
             return
         gateway = self.gateway_for(db)
         # No transaction stays open while Stripe answers (SQLite would hold its write lock).
-        db.commit()
+        outside_transaction(db)
         try:
             if fetch == "intent":
                 apply_intent(db, gateway, gateway.payment_intent(object_id))
@@ -158,7 +159,7 @@ def refresh_attempt(
     if not attempt.gateway_payment_id:
         return None
     intent_id = attempt.gateway_payment_id
-    db.commit()
+    outside_transaction(db)
     return apply_intent(db, gateway, gateway.payment_intent(intent_id))
 
 

@@ -32,9 +32,10 @@ def create_app(
     app.url_map.converters["int"] = DatabaseIdConverter
     db.init_app(app, session_factory)
 
-    from portal import errors, extensions, formatting, health, xero_setup
+    from portal import errors, extensions, formatting, health, stripe_setup, xero_setup
 
     extensions.init_app(app)
+    stripe_setup.init_app(app)
     xero_setup.init_app(app)
     formatting.init_app(app)
     errors.init_app(app)

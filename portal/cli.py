@@ -139,7 +139,7 @@ def demo_serve(host: str, port: int) -> None:
 @click.option("--once", is_flag=True, help="Carry out what is due, then exit (for cron).")
 def xero_worker(once: bool) -> None:
     """Handle webhook events and sync jobs, and poll Xero: forever, or --once until idle."""
-    from portal.xero_setup import job_runner
+    from portal.worker import job_runner
 
     worker = job_runner(current_app._get_current_object())  # type: ignore[attr-defined]
     if once:
@@ -180,11 +180,11 @@ def reconcile(check: bool) -> None:
 def xero_pull() -> None:
     """Read invoices and payments changed in Xero since the last pull and apply them once."""
     from portal.xero_setup import xero_service
-    from xero import pull
     from xero.errors import XeroError
+    from xero.sync.inbound import poller
 
     try:
-        applied = pull.pull(xero_service())
+        applied = poller.pull(xero_service())
     except XeroError as error:
         raise click.ClickException(f"Xero could not be read: {error}") from None
     click.echo(f"{applied} invoices brought up to date from Xero.")

@@ -1,8 +1,16 @@
 """The database session: one per request (or CLI command), committed once at its end.
 
-Services flush and never commit. A request that ends with a response below 400 commits;
-anything else (an error page, a form returned with errors, an exception) rolls back, so a
-half-done change never reaches the database.
+The request boundary of the transaction rule (``billing.db``). Services flush and never
+commit. A request's writes are committed when it ends, unless it failed:
+
+- an exception escaped the view (``abort()`` and every error page included), or
+- the view called ``rollback_request()``: a form sent back with errors
+  (``portal.views.form_status``), an operation refused half-way, a JSON error answer.
+
+Then everything the request flushed is rolled back, so a half-done change never reaches
+the database. The status code decides nothing: an error answer that is a record of its own
+(a counted login failure, a failed Xero call on the health panel) is kept simply by not
+asking for a rollback.
 """
 
 from __future__ import annotations
@@ -54,15 +62,26 @@ def init_app(app: Flask, session_factory: Callable[[], Session] | None = None) -
         session_factory = sessionmaker(engine, expire_on_commit=False)
     app.extensions["db_session_factory"] = session_factory
 
+    handle_user_exception = app.handle_user_exception
+
+    def _failed(error):
+        # Every exception raised while handling a request (abort() included) passes here
+        # before it becomes an error page: the request's writes are not kept.
+        rollback_request()
+        return handle_user_exception(error)
+
+    app.handle_user_exception = _failed  # type: ignore[method-assign]
+
     @app.after_request
     def _commit_or_roll_back(response):
         session: Session | None = g.pop("db_session", None)
+        failed = g.pop("db_rollback", False)
         if session is not None:
             try:
-                if response.status_code < 400:
-                    session.commit()
-                else:
+                if failed:
                     session.rollback()
+                else:
+                    session.commit()
             finally:
                 session.close()
         return response
@@ -70,10 +89,16 @@ def init_app(app: Flask, session_factory: Callable[[], Session] | None = None) -
     @app.teardown_appcontext
     def _close(_exc):
         # Reached with a session still open only when the request raised: roll it back.
+        g.pop("db_rollback", None)
         session: Session | None = g.pop("db_session", None)
         if session is not None:
             session.rollback()
             session.close()
+
+
+def rollback_request() -> None:
+    """Discard what this request has written, whatever it answers."""
+    g.db_rollback = True
 
 
 def get_db() -> Session:

@@ -6,6 +6,7 @@ from flask import abort, current_app, request
 from werkzeug.routing import IntegerConverter
 
 from billing.statements import Page, paginate
+from portal.db import rollback_request
 
 #: Ids are INTEGER columns (32-bit on PostgreSQL): a larger one names nothing, and must not
 #: reach the database, which would refuse it with an error (a 500 instead of a 404).
@@ -21,8 +22,12 @@ class DatabaseIdConverter(IntegerConverter):
 
 
 def form_status(form) -> int:
-    """200 for a first display, 422 for a submitted form that came back with errors."""
-    return 422 if form.is_submitted() else 200
+    """200 for a first display, 422 for a submitted form that came back with errors: such a
+    form saves nothing (whatever the view flushed while trying it is rolled back)."""
+    if form.is_submitted():
+        rollback_request()
+        return 422
+    return 200
 
 
 def page_arg() -> int:

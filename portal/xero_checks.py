@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from billing.db import utcnow
+from billing.db import outside_transaction, utcnow
 from portal.xero_setup import xero_service
 from xero import ledger_rules, settings_sync
-from xero.invoice_sync import end_reads
 from xero.settings_sync import Ledger
 
 
@@ -20,7 +19,7 @@ def ledger_to_check(db: Session) -> Ledger | None:
         api = xero_service().api(db)
         # No transaction may stay open while Xero is called: on SQLite it would hold the
         # write lock the rate limiter's own transaction needs.
-        end_reads(db)
+        outside_transaction(db)
         return settings_sync.read_ledger(api)
 
     return ledger_rules.ledger_to_check(db, read, utcnow)

@@ -5,7 +5,6 @@ thread, so an issued invoice shows up in the sandbox within seconds."""
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -30,6 +29,8 @@ def init_app(app: Flask) -> None:
     outbox.register()
     _build_service(app)
     if app.config["XERO_WORKER_THREAD"]:
+        from portal.worker import start_worker_thread
+
         start_worker_thread(app)
 
 
@@ -49,25 +50,8 @@ def _build_service(app: Flask) -> None:
     app.extensions["xero"] = XeroService(oauth, app.extensions["secret_box"], worker_sessions)
 
 
-def start_worker_thread(app: Flask) -> None:
-    threading.Thread(target=_worker_loop, args=(app,), name="xero-worker", daemon=True).start()
-
-
 def xero_service() -> XeroService:
     return current_app.extensions["xero"]
-
-
-def job_runner(app: Flask):
-    from xero import pull
-    from xero.runner import JobRunner
-
-    service = app.extensions["xero"]
-    pull.register(service)  # stored Xero webhook events re-read their invoice
-    return JobRunner(service, pull=pull.puller(service))
-
-
-def _worker_loop(app: Flask) -> None:
-    job_runner(app).run_forever(app.config["XERO_WORKER_INTERVAL"])
 
 
 def start_demo_sandbox(app: Flask, portal_port: int) -> str:

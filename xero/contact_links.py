@@ -4,8 +4,10 @@ a look-up by name, email or code, linking one, and changing the id by hand.
 The worker links and creates contacts by the matching rules (``xero.contacts``); this is the
 admin's way to settle what those rules cannot (a name clash, a contact merged in Xero).
 Every change of a customer's Xero contact id is written to the audit log with the old and
-the new id. Flushes, never commits, except to end a read transaction before calling Xero
-(``open_api``).
+the new id. Flushes, never commits; the read transaction is ended before Xero is called
+(``billing.db.outside_transaction``): the rate limiter counts each call in a transaction of
+its own, and SQLite has a single writer, so a request still holding its transaction would
+make that wait for itself. Nothing has been written at that point.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.customers import Customer
-from billing.db import utcnow
+from billing.db import outside_transaction, utcnow
 from xero.client import XeroApi
 from xero.errors import AuthLost, NotConnected, NotFound, XeroError
 from xero.models import AuditEntry, JobKind
@@ -104,18 +106,6 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def open_api(db: Session, service) -> XeroApi:
-    """An API for the connected organisation, with the request's transaction ended first.
-
-    The rate limiter counts each call in a transaction of its own, and SQLite has a single
-    writer: a request still holding its transaction would make that wait for itself. Nothing
-    has been written at this point, so ending the transaction only ends the reads.
-    """
-    api = service.api(db)
-    db.commit()
-    return api
-
-
 def fetch_contact(api: XeroApi, contact_id: str) -> XeroContactView:
     answer = api.call("get_contact", contact_id)
     contacts = answer.contacts or []
@@ -163,7 +153,8 @@ def xero_side(db: Session, service, customer: Customer, term: str = "") -> XeroS
     side = XeroSide()
     contact_id, code = customer.xero_contact_id, customer.ledger_code
     try:
-        api = open_api(db, service)
+        api = service.api(db)
+        outside_transaction(db)
         if contact_id:
             try:
                 side.contact = fetch_contact(api, contact_id)

@@ -5,7 +5,8 @@ error that job met. An error raised instead (a time-out, a 429) concerns the who
 except for jobs that make one call per object (``one_call_each``).
 
 They run in the worker, which owns the transaction: each loads what it needs, then ends the
-read transaction (``end_reads``) so that no transaction stays open while Xero is called.
+read transaction (``billing.db.outside_transaction``) so that no transaction stays open
+while Xero is called.
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from xero_python.accounting import Invoices
 
+from billing.db import outside_transaction
 from billing.invoices import Invoice, InvoiceStatus
+from billing.jobs import WaitFor
 from xero.client import XeroApi
 from xero.contacts import ensure_contacts, note_changes, update_contacts
 from xero.errors import AuthLost, NotConnected, RateLimited, ValidationFailed, XeroError
 from xero.mapping import element_errors, invoice_for, void_for
 from xero.models import JobKind, SyncJob, XeroInvoiceLink
 
-Results = dict[int, XeroError | None]
+#: Per job: None when done, the Xero adapter's error, or a wait the handler decided on.
+Results = dict[int, XeroError | WaitFor | None]
 
 
 @dataclass
@@ -45,11 +49,6 @@ def batch_key(kind: str, jobs: Sequence[SyncJob]) -> str:
     return hashlib.sha256(f"{kind}:{keys}".encode()).hexdigest()[:48]
 
 
-def end_reads(db: Session) -> None:
-    """Commit the (read-only) transaction before the network calls; objects stay loaded."""
-    db.commit()
-
-
 def _links(db: Session, invoice_ids) -> dict[int, XeroInvoiceLink]:
     rows = db.scalars(select(XeroInvoiceLink).where(XeroInvoiceLink.invoice_id.in_(invoice_ids)))
     return {link.invoice_id: link for link in rows}
@@ -63,7 +62,7 @@ def _load(
     ids = [job.object_id for job in jobs]
     invoices = {i.id: i for i in db.scalars(select(Invoice).where(Invoice.id.in_(ids)))}
     links = _links(db, list(invoices))
-    end_reads(db)
+    outside_transaction(db)
     return invoices, links
 
 
@@ -264,7 +263,7 @@ def one_call_each(jobs: Sequence[SyncJob], carry_out: Callable[[SyncJob], None])
 
 def fetch_online_links(db: Session, api: XeroApi, jobs: Sequence[SyncJob]) -> Results:
     links = _links(db, [j.object_id for j in jobs])
-    end_reads(db)
+    outside_transaction(db)
 
     def fetch(job: SyncJob) -> None:
         link = links.get(job.object_id)
@@ -282,7 +281,7 @@ def email_invoices(db: Session, api: XeroApi, jobs: Sequence[SyncJob]) -> Result
     from xero_python.accounting import RequestEmpty
 
     links = _links(db, [j.object_id for j in jobs])
-    end_reads(db)
+    outside_transaction(db)
 
     def send(job: SyncJob) -> None:
         link = links.get(job.object_id)

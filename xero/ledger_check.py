@@ -14,10 +14,10 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing.db import outside_transaction
 from billing.invariants import Violation, money_invariant_violations
 from billing.invoices import Invoice, InvoiceStatus
 from xero.client import XeroApi
-from xero.invoice_sync import end_reads
 from xero.models import XeroInvoiceLink
 
 BATCH = 50
@@ -106,7 +106,7 @@ def check_ledgers(db: Session, api: XeroApi) -> CheckResult:
         .order_by(Invoice.id)
     ).all()
     # Invoices come with their payments (selectin); no transaction stays open during calls.
-    end_reads(db)
+    outside_transaction(db)
     mismatches: list[Mismatch] = []
     for start in range(0, len(rows), BATCH):
         chunk = rows[start : start + BATCH]

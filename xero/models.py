@@ -145,6 +145,9 @@ class JobStatus(enum.StrEnum):
     IGNORED = "ignored"
 
 
+_JOB_STATUS_SQL = ", ".join(f"'{status.value}'" for status in JobStatus)
+
+
 class SyncJob(Base):
     """One logical write to Xero, waiting in the outbox. Jobs carry ids, never objects."""
 
@@ -153,6 +156,7 @@ class SyncJob(Base):
         Index("ix_xero_sync_jobs_due", "status", "next_attempt_at"),
         Index("ix_xero_sync_jobs_object", "kind", "object_id"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        CheckConstraint(f"status IN ({_JOB_STATUS_SQL})", name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

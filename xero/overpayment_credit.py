@@ -27,10 +27,12 @@ from xero_python.accounting import (
     LineItem,
 )
 
+from billing.db import outside_transaction
+from billing.jobs import WaitFor
 from billing.overpayments import Overpayment, OverpaymentStatus, credit_recorded
 from xero.client import XeroApi
-from xero.errors import NotConnected, ValidationFailed
-from xero.invoice_sync import Results, end_reads
+from xero.errors import ValidationFailed
+from xero.invoice_sync import Results
 from xero.mapping import element_errors
 from xero.models import SyncJob, XeroSettings
 from xero.payment_sync import xero_reference
@@ -38,10 +40,6 @@ from xero.payment_sync import xero_reference
 log = logging.getLogger(__name__)
 
 TYPE = "RECEIVE-OVERPAYMENT"
-
-
-class ContactNotInXero(NotConnected):
-    """The customer has no Xero contact yet: the job waits, like a paused connection."""
 
 
 def _status(x) -> str:
@@ -82,7 +80,9 @@ def push_credits(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: dateti
             continue
         contact_id = overpayment.invoice.customer.xero_contact_id
         if not contact_id:
-            results[job.id] = ContactNotInXero(
+            # The customer has no Xero contact yet: the job waits for it, and the
+            # connection is not reported as failing.
+            results[job.id] = WaitFor(
                 f"Waiting for {overpayment.invoice.customer.name} to reach Xero."
             )
             continue
@@ -92,7 +92,7 @@ def push_credits(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: dateti
             )
             continue
         work.append((job, overpayment, contact_id, xero_reference(overpayment.payment)))
-    end_reads(db)
+    outside_transaction(db)
     for job, overpayment, contact_id, reference in work:
         if job.outcome_unknown:
             x = _existing(api, reference, contact_id, overpayment.amount)

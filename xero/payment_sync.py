@@ -29,18 +29,18 @@ from sqlalchemy.orm import Session, joinedload
 from xero_python.accounting import Account, Invoice, PaymentDelete, Payments
 from xero_python.accounting import Payment as XeroPayment
 
-from billing.db import ZERO
+from billing.db import ZERO, outside_transaction
 from billing.invoices import Payment, PaymentSource
+from billing.jobs import WaitFor
 from xero.client import XeroApi
 from xero.errors import (
     AuthLost,
     NotConnected,
     RateLimited,
     ValidationFailed,
-    WaitingForXero,
     XeroError,
 )
-from xero.invoice_sync import Results, batch_key, end_reads
+from xero.invoice_sync import Results, batch_key
 from xero.mapping import element_errors
 from xero.models import SyncJob, XeroInvoiceLink, XeroSettings
 
@@ -50,20 +50,6 @@ log = logging.getLogger(__name__)
 LOOKUP_CHUNK = 25
 #: Xero answers this when a payment is already deleted; the deletion is then done.
 ALREADY_DELETED = "already been deleted"
-
-
-class InvoiceNotInXero(WaitingForXero):
-    """The payment's invoice has not reached Xero yet: the job waits and tries again later,
-    without counting an attempt or needing an admin, and without the connection being
-    reported as failing (it is not a NotConnected)."""
-
-
-class XeroHoldsOtherMoney(WaitingForXero):
-    """Xero refused the payment because the invoice there has less due than the portal
-    thinks: money was paid in Xero (a "Pay now" on the online invoice) that the portal has
-    not read back yet. Once it is read, the portal holds one of the two payments as an
-    overpayment for an admin to settle, and this job finds nothing left to write; until
-    then it waits, without counting an attempt or stopping for an admin."""
 
 
 #: Xero's answers when its invoice has less due than the portal's payment, or is PAID.
@@ -125,7 +111,7 @@ def push_payments(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datet
     }
     settings = db.scalar(select(XeroSettings).where(XeroSettings.tenant_id == api.tenant_id))
     account = settings.payments_account if settings is not None else ""
-    end_reads(db)
+    outside_transaction(db)
     if settings is not None and not settings.sync_payments_out:
         # Queued before an admin turned payments to Xero off: nothing is written, and the
         # job stops where the admin sees it (Retry once it is on again, or Ignore).
@@ -145,7 +131,10 @@ def push_payments(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datet
             if payment.net_amount == ZERO and not payment.xero_payment_id:
                 results[job.id] = None  # taken back before it ever reached Xero
             else:
-                results[job.id] = InvoiceNotInXero(
+                # Its invoice has not reached Xero yet: the job waits and tries again
+                # later, without counting an attempt, needing an admin, or the connection
+                # being reported as failing.
+                results[job.id] = WaitFor(
                     f"Waiting for invoice {payment.invoice.display_number} to reach Xero."
                 )
             continue
@@ -210,7 +199,12 @@ def push_payments(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datet
             continue
         errors = element_errors(x)
         if errors and any(words in e for e in errors for words in XERO_HAS_OTHER_MONEY):
-            results[job.id] = XeroHoldsOtherMoney(
+            # Xero's invoice has less due than the portal thinks: money was paid in Xero
+            # (a "Pay now" on the online invoice) that the portal has not read back yet.
+            # Once it is read, the portal holds one of the two payments as an overpayment
+            # for an admin to settle, and this job finds nothing left to write; until then
+            # it waits, without counting an attempt or stopping for an admin.
+            results[job.id] = WaitFor(
                 f"Xero has other payments on invoice {payment.invoice.display_number} "
                 f"({'; '.join(errors)}); waiting to read them back before writing this one."
             )
@@ -295,7 +289,7 @@ def _adopt_existing(db: Session, api: XeroApi, unknown) -> None:
         if ids
         else set()
     )
-    end_reads(db)
+    outside_transaction(db)
     for _, payment, invoice_id in unknown:
         for x in candidates:
             xero_id = str(x.payment_id).lower()

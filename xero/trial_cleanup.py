@@ -29,6 +29,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing.db import outside_transaction
 from billing.errors import BillingError
 from billing.gateways import CardGateway, GatewayError, GatewayNotFound, from_minor_units
 from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
@@ -37,7 +38,7 @@ from billing.locking import lock_invoice
 from billing.payments import record_refund, reverse_payment
 from xero.client import XeroApi
 from xero.errors import AuthLost, NotConnected, RateLimited, Retryable, ValidationFailed, XeroError
-from xero.invoice_sync import Results, change_status, end_reads
+from xero.invoice_sync import Results, change_status
 from xero.models import JobKind, JobStatus, SyncJob, TrialCleanup, XeroInvoiceLink
 from xero.outbox import enqueue
 from xero.payment_sync import delete_in_xero, is_deleted, payments_in_xero
@@ -133,7 +134,7 @@ def _clean_up(db: Session, api: XeroApi, job: SyncJob, now: datetime) -> None:
     invoice_id = job.object_id
     cleanup = cleanup_of(db, invoice_id)
     if cleanup is None or cleanup.finished_at is not None:
-        end_reads(db)
+        outside_transaction(db)
         return
     if cleanup.refunded_at is None:
         _refund_cards(db, cleanup, invoice_id, now)
@@ -155,14 +156,14 @@ def _refund_cards(db: Session, cleanup: TrialCleanup, invoice_id: int, now: date
             gateway = _gateway_for(db)
         except GatewayError as error:
             raise StripeUnavailable(str(error)) from error
-    end_reads(db)
+    outside_transaction(db)
     for payment in owed:
         assert gateway is not None
         refunded_total = _refund_in_stripe(gateway, payment, cleanup)
         record_refund(db, payment, refunded_total)  # locks the invoice, re-reads the payment
-        db.commit()
+        outside_transaction(db)
     cleanup.refunded_at = now
-    db.commit()
+    outside_transaction(db)
 
 
 def _refund_in_stripe(gateway: CardGateway, payment: Payment, cleanup: TrialCleanup):
@@ -229,7 +230,7 @@ def _delete_xero_payments(
     xero_invoice_id = link.xero_invoice_id if link else None
     if not xero_invoice_id and _invoice_waiting_for_xero(db, invoice_id):
         raise StillInFlight("The invoice is still on its way to Xero; waiting.")
-    end_reads(db)
+    outside_transaction(db)
     deleted: set[str] = set()
     if xero_invoice_id:
         for x in payments_in_xero(api, xero_invoice_id):
@@ -246,7 +247,7 @@ def _delete_xero_payments(
             # Made in Xero (now deleted there), or recorded here without a card: taken back.
             reverse_payment(db, payment)
     cleanup.xero_payments_deleted_at = now
-    db.commit()
+    outside_transaction(db)
 
 
 def _void_in_xero(
@@ -255,9 +256,10 @@ def _void_in_xero(
     """What the VOID_INVOICE job does, keyed on this job (one Idempotency-Key per clean-up)."""
     error = change_status(db, api, [job], "VOIDED", now).get(job.id)
     if error is not None:
+        assert isinstance(error, XeroError)  # change_status decides no waits of its own
         raise error
     cleanup.xero_voided_at = now
-    db.commit()
+    outside_transaction(db)
 
 
 def _void_here(db: Session, cleanup: TrialCleanup, invoice_id: int, now: datetime) -> None:
@@ -270,4 +272,4 @@ def _void_here(db: Session, cleanup: TrialCleanup, invoice_id: int, now: datetim
                 [f"Voided in Xero, but not here: {error} Take the payment back by hand."]
             ) from error
     cleanup.finished_at = now
-    db.commit()
+    outside_transaction(db)

@@ -1,10 +1,9 @@
 """The sync worker: claims due jobs from the outbox, carries them out in batches, and
 records every attempt.
 
-Claiming uses SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, so any number of workers on
-any number of machines share the outbox without taking the same job twice; a claim is a
-lease that expires, so a job held by a worker that died is taken up again. SQLite runs
-one worker (its BEGIN IMMEDIATE serialises claims anyway).
+The outbox is a ``billing.jobs`` queue: claims with SKIP LOCKED and a lease, backoff with
+jitter. What each job's answer from Xero means (done, retry at, wait for, failed) is decided
+in one place, ``outcome``, and recorded by ``_record``.
 
 Transactions are short: a claim, a token check, the result. None is held open while Xero is
 being called, so SQLite's single writer lock never waits on the network.
@@ -19,11 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
 
+from billing import jobs as queue
 from billing.customers import Customer
-from billing.db import utcnow
+from billing.db import outside_transaction, utcnow
 from billing.invoices import Invoice
 from xero import contacts
 from xero.client import XeroApi
@@ -33,7 +33,6 @@ from xero.errors import (
     RateLimited,
     Retryable,
     ValidationFailed,
-    WaitingForXero,
     XeroError,
 )
 from xero.invoice_sync import (
@@ -42,7 +41,6 @@ from xero.invoice_sync import (
     batch_key,
     change_status,
     email_invoices,
-    end_reads,
     fetch_online_links,
     one_call_each,
     push_invoices,
@@ -101,6 +99,10 @@ class Connected:
 
 
 ApiProvider = Callable[[Session], Connected]
+
+#: What a handler gives back for one job: None when done, an error of the Xero adapter, or
+#: a wait the handler decided on.
+Answer = XeroError | queue.WaitFor | None
 
 
 def drain(run_once: Callable[[], int], max_rounds: int = 10_000) -> int:
@@ -169,7 +171,7 @@ class SyncWorker:
                 return 0  # a single contact costs the invoice batch no more than it costs here
             try:
                 connected = self.connect(db)
-                end_reads(db)
+                outside_transaction(db)
                 key = hashlib.sha256(
                     ("ahead:" + ",".join(str(c.id) for c in customers)).encode()
                 ).hexdigest()[:48]
@@ -207,10 +209,6 @@ class SyncWorker:
             )
             if connection != ConnectionStatus.ACTIVE:
                 return []  # paused: removed or waiting for a reconnect
-            due = or_(
-                and_(SyncJob.status == JobStatus.PENDING, SyncJob.next_attempt_at <= now),
-                and_(SyncJob.status == JobStatus.RUNNING, SyncJob.locked_until < now),
-            )
             # One job per object at a time: a later job for an object whose earlier one is
             # still being carried out (by this or another worker) waits its turn.
             other = aliased(SyncJob)
@@ -221,24 +219,22 @@ class SyncWorker:
                 other.status == JobStatus.RUNNING,
                 other.locked_until >= now,
             )
-            jobs = list(
-                db.scalars(
-                    select(SyncJob)
-                    .where(SyncJob.kind == kind, due, ~busy)
-                    .order_by(SyncJob.id)
-                    .limit(self.config.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
+            rows = queue.lock(
+                db,
+                select(SyncJob)
+                .where(SyncJob.kind == kind, queue.due(SyncJob, now), ~busy)
+                .order_by(SyncJob.id)
+                .limit(self.config.batch_size),
             )
-            claimed, objects = [], set()
-            for job in jobs:
+            claimed: list[SyncJob] = []
+            objects = set()
+            for job in rows:
                 if job.object_id in objects:
                     continue  # the same object twice in one batch: the later job waits
                 objects.add(job.object_id)
-                job.status = JobStatus.RUNNING
-                job.locked_until = now + self.config.lease
-                claimed.append(job.id)
-            return claimed
+                claimed.append(job)
+            queue.take(claimed, now, self.config.lease)
+            return [job.id for job in claimed]
 
     # -- carrying out ------------------------------------------------------------------
 
@@ -248,7 +244,7 @@ class SyncWorker:
             connected = None
             try:
                 connected = self.connect(db)
-                db.commit()  # end the read transaction before calling Xero
+                outside_transaction(db)  # end the read transaction before calling Xero
                 results = self._handle(db, kind, jobs, connected)
             except XeroError as error:
                 results = {job.id: error for job in jobs}
@@ -282,11 +278,12 @@ class SyncWorker:
         now = self.clock()
         if any(error is None for error in results.values()):
             record_success(connection, now)
+        # A job waiting for another object (a queue.WaitFor) says nothing of the connection.
         failure = next(
             (
                 e
                 for e in results.values()
-                if e is not None and not isinstance(e, ValidationFailed | WaitingForXero)
+                if isinstance(e, XeroError) and not isinstance(e, ValidationFailed)
             ),
             None,
         )
@@ -349,7 +346,7 @@ class SyncWorker:
                 select(Customer).where(Customer.id.in_([j.object_id for j in jobs]))
             )
         }
-        end_reads(db)
+        outside_transaction(db)
         linked = [c for c in customers.values() if c.xero_contact_id]
         unlinked = [c for c in customers.values() if not c.xero_contact_id]
         outcomes = contacts.update_contacts(
@@ -370,7 +367,7 @@ class SyncWorker:
                 select(Customer).where(Customer.id.in_([j.object_id for j in jobs]))
             )
         }
-        end_reads(db)
+        outside_transaction(db)
 
         def add_note(job: SyncJob) -> None:
             customer = customers.get(job.object_id)
@@ -395,47 +392,64 @@ class SyncWorker:
             )
 
     def backoff(self, attempts: int) -> timedelta:
-        """Exponential with full jitter: spread retries so workers do not stampede Xero."""
-        ceiling = min(self.config.backoff_cap, self.config.backoff_base * 2 ** (attempts - 1))
-        return timedelta(seconds=self.rng.uniform(ceiling / 2, ceiling))
+        """Spread retries so workers do not stampede Xero (``billing.jobs.backoff``)."""
+        return queue.backoff(
+            attempts, base=self.config.backoff_base, cap=self.config.backoff_cap, rng=self.rng
+        )
 
-    def _record(self, db: Session, job: SyncJob, error: XeroError | None) -> None:
+    def outcome(self, job: SyncJob, answer: Answer, now: datetime) -> queue.Outcome:
+        """What a job's answer means. Handlers say themselves when a job must wait (a
+        ``queue.WaitFor``); the Xero adapter's errors are read here."""
+        if answer is None:
+            return queue.Done()
+        if isinstance(answer, queue.WaitFor):
+            return answer
+        message = str(answer)
+        if isinstance(answer, RateLimited):
+            # Not the job's fault: does not count as an attempt.
+            when = now + timedelta(seconds=answer.retry_after)
+            return queue.RetryAt(when, message, counted=False)
+        if isinstance(answer, NotConnected | AuthLost):
+            return queue.WaitFor(message, now + self.config.disconnected_wait)
+        if isinstance(answer, Retryable):
+            attempts = job.attempts + 1
+            last = attempts >= self.config.max_attempts
+            when = now if last else now + self.backoff(attempts)
+            return queue.RetryAt(when, message, outcome_unknown=answer.outcome_unknown)
+        # Validation errors and the like: the same data would fail again.
+        return queue.Failed(message)
+
+    def _record(self, db: Session, job: SyncJob, answer: Answer) -> None:
         now = self.clock()
+        outcome = self.outcome(job, answer, now)
         job.locked_until = None
-        if error is None:
+        if isinstance(outcome, queue.Done):
             job.status = JobStatus.DONE
             job.last_error = ""
             job.outcome_unknown = False
             db.add(SyncAttempt(job=job, outcome="ok", at=now))
             return
-        message = str(error)
-        job.last_error = message
-        if isinstance(error, RateLimited):
-            # Not the job's fault: does not count as an attempt.
+        if isinstance(outcome, queue.RetryAt) and not outcome.counted:
             job.status = JobStatus.PENDING
-            job.next_attempt_at = now + timedelta(seconds=error.retry_after)
-            db.add(SyncAttempt(job=job, outcome="rate_limited", message=message, at=now))
-        elif isinstance(error, NotConnected | AuthLost | WaitingForXero):
+            job.next_attempt_at = outcome.when
+            label, message = "rate_limited", outcome.reason
+        elif isinstance(outcome, queue.WaitFor):
             job.status = JobStatus.PENDING
-            wait = (
-                self.config.dependency_wait
-                if isinstance(error, WaitingForXero)
-                else self.config.disconnected_wait
-            )
-            job.next_attempt_at = now + wait
-            db.add(SyncAttempt(job=job, outcome="waiting", message=message, at=now))
-        elif isinstance(error, Retryable):
+            job.next_attempt_at = outcome.until or now + self.config.dependency_wait
+            label, message = "waiting", outcome.what
+        elif isinstance(outcome, queue.RetryAt):
             job.attempts += 1
-            job.outcome_unknown = job.outcome_unknown or error.outcome_unknown
+            job.outcome_unknown = job.outcome_unknown or outcome.outcome_unknown
             if job.attempts >= self.config.max_attempts:
                 job.status = JobStatus.NEEDS_ATTENTION
             else:
                 job.status = JobStatus.PENDING
-                job.next_attempt_at = now + self.backoff(job.attempts)
-            db.add(SyncAttempt(job=job, outcome="retry", message=message, at=now))
+                job.next_attempt_at = outcome.when
+            label, message = "retry", outcome.reason
         else:
-            # Validation errors and the like: the same data would fail again.
             job.attempts += 1
             job.status = JobStatus.NEEDS_ATTENTION
-            db.add(SyncAttempt(job=job, outcome="failed", message=message, at=now))
+            label, message = "failed", outcome.reason
+        job.last_error = message
+        db.add(SyncAttempt(job=job, outcome=label, message=message, at=now))
         log.info("xero job %s (%s %s): %s", job.id, job.kind, job.object_id, message)

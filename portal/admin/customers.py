@@ -17,7 +17,7 @@ from billing.statements import invoice_list
 from billing.users import Role, create_user
 from portal.admin import bp
 from portal.admin.forms import CustomerForm, MemberForm
-from portal.db import get_db
+from portal.db import get_db, rollback_request
 from portal.views import form_status, found, paginated
 
 
@@ -124,4 +124,5 @@ def add_member(customer_id: int):
                 "success",
             )
             return redirect(url_for("admin.customer", customer_id=customer.id))
+    rollback_request()  # no member half-made
     return _customer_page(customer, form, 422)

@@ -24,7 +24,7 @@ from billing.statements import invoice_list
 from billing.tax import LineAmountType
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, InvoiceForm, IssuedInvoiceForm
-from portal.db import get_db
+from portal.db import get_db, rollback_request
 from portal.views import form_status, found, id_arg, paginated
 from xero import ledger_rules
 
@@ -239,6 +239,7 @@ def issue(invoice_id: int):
                 get_db(), invoice, prefix=current_app.config["INVOICE_PREFIX"], today=date.today()
             )
         except BillingError as error:
+            rollback_request()  # not issued: no number is taken
             flash(str(error), "error")
             return render_template(
                 "admin/invoice.html", invoice=invoice, confirm=form, today=date.today()

@@ -20,7 +20,7 @@ from billing.overpayments import (
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm
 from portal.db import get_db
-from portal.webhooks.stripe import stripe_gateway
+from portal.stripe_setup import stripe_gateway
 
 
 @bp.app_template_global()

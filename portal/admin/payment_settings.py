@@ -17,8 +17,8 @@ from billing import card_checkout
 from billing.card_checkout import SettingsChange
 from portal.admin import bp
 from portal.db import get_db
+from portal.stripe_setup import stripe_keys
 from portal.views import form_status
-from portal.webhooks.stripe import stripe_keys
 
 PUBLISHABLE = Regexp(r"^pk_(test|live)_\w+$", message="A publishable key starts with pk_.")
 SECRET = Regexp(r"^(sk|rk)_(test|live)_\w+$", message="A secret key starts with sk_ (or rk_).")

@@ -25,7 +25,7 @@ from xero.trial_run import (
 @bp.record_once
 def _register_gateway(state) -> None:
     """The worker refunds test card payments with the portal's own Stripe keys."""
-    from portal.webhooks.stripe import stripe_gateway
+    from portal.stripe_setup import stripe_gateway
 
     app = state.app
     trial_cleanup.register_gateway(lambda db: stripe_gateway(db, app))

@@ -10,6 +10,7 @@ from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length
 
 from billing.customers import Customer, amounts_owed, get_customer
+from billing.db import outside_transaction
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, strip
 from portal.db import get_db
@@ -82,7 +83,8 @@ def _back(customer_id: int):
 def _live_contact(contact_id: str) -> XeroContactView | None:
     """The contact from Xero, or None with the reason flashed."""
     try:
-        api = contact_links.open_api(get_db(), xero_service())
+        api = xero_service().api(get_db())
+        outside_transaction(get_db())  # no transaction stays open while Xero answers
         return contact_links.fetch_contact(api, contact_id)
     except NotConnected:
         flash("Xero is not connected: connect it before linking contacts.", "error")

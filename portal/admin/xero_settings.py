@@ -12,7 +12,7 @@ from flask import current_app, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField
 
-from billing.db import utcnow
+from billing.db import outside_transaction, utcnow
 from portal.admin import bp
 from portal.db import get_db
 from portal.views import form_status
@@ -20,7 +20,6 @@ from portal.xero_setup import xero_service
 from xero import ledger_rules, settings_sync
 from xero.connection import record_failure, record_success
 from xero.errors import XeroError
-from xero.invoice_sync import end_reads
 from xero.models import ConnectionStatus
 from xero.tokens import active_connection
 
@@ -130,7 +129,7 @@ def xero_settings():
         api = xero_service().api(db)
         # No transaction may stay open while Xero is called: on SQLite it would hold the
         # write lock the rate limiter's own transaction needs.
-        end_reads(db)
+        outside_transaction(db)
         ledger = settings_sync.read_ledger(api)
         theme_id = (form.branding_theme_id.data if form.is_submitted() else None) or (
             settings.branding_theme_id if settings else ""
@@ -140,8 +139,10 @@ def xero_settings():
     except XeroError as error:
         record_failure(connection, error, utcnow())
         context["xero_error"] = str(error)
-        # GET: the page, with the message, is the answer; POST: nothing was saved.
-        return render_template("admin/xero_settings.html", **context), form_status(form)
+        # The page, with the message, is the answer; the failure stays on record for the
+        # health panel (no rollback_request()), and nothing else has been written.
+        status = 422 if form.is_submitted() else 200
+        return render_template("admin/xero_settings.html", **context), status
     record_success(connection, utcnow())
     # What services and invoices are checked against from now on, without a call each.
     ledger_rules.remember(db, connection.tenant_id, ledger, utcnow())

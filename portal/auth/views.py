@@ -8,6 +8,7 @@ from billing.users import find_user_by_email, normalise_email, verify_dummy_pass
 from portal.auth import bp, two_factor
 from portal.auth.forms import DisableTotpForm, LoginForm, TotpForm
 from portal.db import get_db
+from portal.views import form_status
 
 THROTTLED = "Too many failed sign-ins. Wait a minute, then try again."
 PENDING_KEY = "pending_2fa_user_id"
@@ -23,9 +24,8 @@ def _client_address() -> str:
 
 def _refuse(form, template: str, email: str, message: str):
     db = get_db()
+    # The failure is counted although the answer is an error: no rollback_request().
     login_throttle.record_failure(db, email, _client_address())
-    # The failure must be counted even though the answer is an error: commit it here.
-    db.commit()
     form.form_errors.append(message)
     return render_template(template, form=form), 401
 
@@ -36,7 +36,7 @@ def login():
         return redirect(_home_for(current_user))
     form = LoginForm()
     if not form.validate_on_submit():
-        return render_template("auth/login.html", form=form), 422 if form.is_submitted() else 200
+        return render_template("auth/login.html", form=form), form_status(form)
     db = get_db()
     email = normalise_email(form.email.data)
     if login_throttle.is_throttled(db, email, _client_address()):
@@ -73,9 +73,7 @@ def two_factor_login():
         return redirect(url_for("auth.login"))
     form = TotpForm()
     if not form.validate_on_submit():
-        return render_template("auth/two_factor_login.html", form=form), (
-            422 if form.is_submitted() else 200
-        )
+        return render_template("auth/two_factor_login.html", form=form), form_status(form)
     if login_throttle.is_throttled(get_db(), user.email, _client_address()):
         form.form_errors.append(THROTTLED)
         return render_template("auth/two_factor_login.html", form=form), 429
@@ -115,10 +113,9 @@ def two_factor_setup():
             flash("Two-factor sign-in is on.", "success")
             return redirect(url_for("admin.home"))
         form.code.errors = ["That code is not valid. Check your phone's clock and try again."]
-        # The secret being enrolled must survive the failed attempt: commit, answer 422.
-        get_db().commit()
+        # The secret being enrolled survives the failed attempt: 422, no rollback_request().
         return _setup_page(form, secret), 422
-    return _setup_page(form, secret), 422 if form.is_submitted() else 200
+    return _setup_page(form, secret), form_status(form)
 
 
 def _setup_page(form, secret: str):

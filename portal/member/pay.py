@@ -21,6 +21,7 @@ from sqlalchemy import select
 from billing import card_checkout, stripe_events
 from billing.card_checkout import PaymentOptions
 from billing.card_payments import LIVE_STATUSES, AttemptStatus, CardPaymentAttempt
+from billing.db import outside_transaction
 from billing.errors import BillingError
 from billing.gateways import GatewayError
 from billing.invoices import Invoice, InvoiceStatus
@@ -28,10 +29,10 @@ from billing.invoicing import get_invoice
 from billing.money import parse_decimal
 from billing.statements import MEMBER_VISIBLE
 from portal.access import current_customer_id
-from portal.db import get_db
+from portal.db import get_db, rollback_request
 from portal.member import bp
+from portal.stripe_setup import stripe_gateway, stripe_keys
 from portal.views import found
-from portal.webhooks.stripe import stripe_gateway, stripe_keys
 from xero.models import XeroInvoiceLink
 
 PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
@@ -121,6 +122,9 @@ def _amount() -> Decimal:
 
 
 def _error(message: str, status: int):
+    """A refusal in JSON: nothing the request did is kept (what must stand, such as a
+    counted attempt, was committed before Stripe was called)."""
+    rollback_request()
     response = jsonify(status="error", message=message)
     response.status_code = status
     return response
@@ -136,7 +140,7 @@ def pay_setup(invoice_id: int):
     try:
         gateway = stripe_gateway(db)
         card_checkout.allow_card_setup(db, invoice, amount, current_user.id)
-        db.commit()  # counted, and no transaction stays open while Stripe answers
+        outside_transaction(db)  # counted, and no transaction stays open while Stripe answers
         setup = card_checkout.begin_card_setup(gateway, invoice, amount)
     except GatewayError as error:
         current_app.logger.warning("Stripe SetupIntent for invoice %s: %s", invoice.id, error)
@@ -166,11 +170,11 @@ def pay_card(invoice_id: int):
         for _ in range(SETTLE_ROUNDS + 1):
             claim = card_checkout.claim_attempt(db, invoice, amount, current_user.id)
             # The claim is on record before Stripe is called: a second tab finds it.
-            db.commit()
+            outside_transaction(db)
             if not claim.blocked:
                 break
             card_checkout.settle_attempt(db, gateway, claim.attempt, amount)
-            db.commit()
+            outside_transaction(db)
         else:
             raise card_checkout.PaymentInProgress(
                 "A card payment for this invoice is already in progress. Please wait a moment."

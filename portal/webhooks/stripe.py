@@ -1,12 +1,10 @@
-"""``POST /webhooks/stripe``: Stripe's signed events into the inbox, and the Stripe wiring.
+"""``POST /webhooks/stripe``: Stripe's signed events into the inbox.
 
 The endpoint checks the signature over the raw body (``Stripe-Signature``, at most 300 s
 old), stores the event once under Stripe's event id and answers at once; a replay is
 acknowledged and ignored. The work (re-reading the object from Stripe, recording the
-payment) is ``billing.stripe_events``' job, run by the worker from the inbox.
-
-The Stripe keys come from the admin's payment settings, else from configuration
-(STRIPE_*); STRIPE_API_BASE points the adapter at a stand-in such as localstripe.
+payment) is ``billing.stripe_events``' job, run by the worker from the inbox (the keys
+and the handler's wiring: ``portal.stripe_setup``).
 """
 
 from __future__ import annotations
@@ -15,13 +13,11 @@ import json
 import logging
 
 import stripe
-from flask import Flask, current_app, jsonify, request
-from sqlalchemy.orm import Session
+from flask import jsonify, request
 
-from billing import card_checkout, inbox, stripe_events
-from billing.card_checkout import StripeKeys
-from billing.gateways.stripe_gateway import StripeGateway
+from billing import inbox, stripe_events
 from portal.db import get_db
+from portal.stripe_setup import stripe_keys
 from portal.webhooks import bp
 
 log = logging.getLogger(__name__)
@@ -30,31 +26,6 @@ log = logging.getLogger(__name__)
 TOLERANCE = 300
 #: Stripe's events are a few kilobytes; anything far larger is not one of them.
 MAX_BODY = 512 * 1024
-
-
-def stripe_keys(db: Session, app: Flask | None = None) -> StripeKeys:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    config = app.config
-    fallback = StripeKeys(
-        publishable_key=config.get("STRIPE_PUBLISHABLE_KEY") or "",
-        secret_key=config.get("STRIPE_SECRET_KEY") or "",
-        webhook_secret=config.get("STRIPE_WEBHOOK_SECRET") or "",
-    )
-    settings = card_checkout.payment_settings(db)
-    return card_checkout.stripe_keys(settings, app.extensions["secret_box"], fallback)
-
-
-def stripe_gateway(db: Session, app: Flask | None = None) -> StripeGateway:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    keys = stripe_keys(db, app)
-    return StripeGateway(keys.secret_key, api_base=app.config.get("STRIPE_API_BASE") or "")
-
-
-@bp.record_once
-def _register_handler(state) -> None:
-    """The worker has no request: the handler keeps the app to read keys and settings."""
-    app = state.app
-    stripe_events.register(lambda db: stripe_gateway(db, app))
 
 
 @bp.post("/stripe")

@@ -3,7 +3,7 @@
 The signature (x-xero-signature, HMAC-SHA256 of the raw body with XERO_WEBHOOK_KEY) decides
 the answer: 401 for a bad one, 200 with an empty body and no cookies for a good one, within
 Xero's 5 seconds. Invoice events are stored once each in the inbox; the job runner re-reads
-each invoice from Xero (xero.pull), never trusting the event for more than its id.
+each invoice from Xero (xero.sync.inbound.events), never trusting the event for more than its id.
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ from billing.invoices import Invoice
 from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.tax import LineAmountType
 from portal import migrations
-from portal.xero_setup import connect_demo, job_runner, start_demo_sandbox
+from portal.worker import job_runner
+from portal.xero_setup import connect_demo, start_demo_sandbox
 from tests import localstripe as stripe_stand_in
 from tests.conftest import make_test_app
 from tests.e2e.conftest import LiveServer, _seed

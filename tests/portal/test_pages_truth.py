@@ -142,6 +142,46 @@ def test_a_payment_waiting_for_its_invoice_is_not_a_connection_failure(
     assert failure and "none" in failure[1] and "Waiting" not in failure[1]
 
 
+def test_a_credit_waiting_for_its_contact_is_not_a_connection_failure(
+    app,  # noqa: F811
+    db,
+    sandbox,  # noqa: F811
+    connected,  # noqa: F811
+    acme,  # noqa: F811
+):
+    """It was told apart by an exception subclassing NotConnected: now the job says it
+    waits (billing.jobs.WaitFor), which says nothing of the connection."""
+    from billing.overpayments import OverpaymentStatus, of_invoice
+    from xero.outbox import enqueue
+
+    invoice = make_invoice(db, acme)
+    invoice_job = db.scalar(select(SyncJob).where(SyncJob.kind == JobKind.INVOICE))
+    sync_log.ignore_job(db, invoice_job.id, None)  # neither it nor its contact reach Xero
+    for intent, charge in (("pi_first", "ch_first"), ("pi_second", "ch_second")):
+        record_payment(
+            db,
+            invoice,
+            amount=invoice.total,
+            paid_on=date.today(),
+            method="card",
+            reference=charge,
+            gateway_payment_id=intent,
+            hold_overpayment=True,
+        )
+    [overpayment] = of_invoice(db, invoice.id)
+    # Being credited in Xero (decide_credit queues this only for an invoice in Xero).
+    overpayment.status = OverpaymentStatus.CREDITING
+    job = enqueue(db, JobKind.OVERPAYMENT_CREDIT, overpayment.id)
+    db.commit()
+
+    app.extensions["xero"].worker().drain()
+    db.expire_all()
+    job = db.get(SyncJob, job.id)
+    assert (job.status, job.attempts) == (JobStatus.PENDING, 0)
+    assert "Waiting for Acme Studio Ltd to reach Xero" in job.last_error
+    assert db.get(XeroConnection, connected.id).last_failure == ""
+
+
 def test_a_credit_job_is_named_by_the_held_payment_and_invoice(db, app, admin_client):  # noqa: F811
     from billing.overpayments import decide_credit, of_invoice
     from xero.outbox import enqueue

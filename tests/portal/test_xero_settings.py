@@ -369,6 +369,23 @@ def test_xero_errors_while_loading_are_shown_not_500(
     sandbox.sandbox.contract_violations.clear()  # the injected faults are not Xero's shape
 
 
+def test_a_failed_xero_call_on_a_post_stays_on_record(
+    admin_client,
+    connected,
+    rates,
+    db,
+    sandbox,  # noqa: F811
+):
+    """The form saves nothing, but the connection's health panel shows the failure."""
+    sandbox.sandbox.faults.add("status", 1, path="/api.xro/2.0/Accounts", status=503)
+    response = admin_client.post_form(URL, good_form(sandbox, rates))
+    assert response.status_code == 422
+    assert nothing_saved(db)
+    db.expire_all()
+    assert "Xero answered 503" in db.get(XeroConnection, connected.id).last_failure
+    sandbox.sandbox.contract_violations.clear()  # the injected fault is not Xero's shape
+
+
 def test_portal_rate_limit_is_shown_not_500(app, admin_client, connected, rates):
     app.extensions["xero"].per_minute = 0
     page = admin_client.get(URL)

@@ -18,18 +18,18 @@ from billing import inbox
 from billing.inbox import InboundEvent
 from billing.invoices import Invoice, Payment, PaymentSource
 from billing.payments import record_payment, record_refund, reverse_payment
+from portal.worker import JobRunner
 from tests.xero.sync_env import SyncEnv
-from xero import pull
 from xero.connection import Tenant, connect
 from xero.models import JobKind, SyncJob, XeroSettings
-from xero.runner import JobRunner
+from xero.sync.inbound import events, poller
 
 
 class PaymentEnv(SyncEnv):
     def __init__(self, served, database_url: str):
         super().__init__(served, database_url)
         self.set_settings(payments_account="090")
-        pull.register(self.service)
+        events.register(self.service)
 
     # -- settings and reads ---------------------------------------------------------------
 
@@ -165,7 +165,7 @@ class PaymentEnv(SyncEnv):
             connect(db, self.box, token, tenant, None, datetime.now(UTC))
 
     def pull(self, **options) -> int:
-        return pull.pull(self.service, **options)
+        return poller.pull(self.service, **options)
 
     def runner(self) -> JobRunner:
-        return JobRunner(self.service, pull=pull.puller(self.service))
+        return JobRunner(self.service, pull=poller.puller(self.service))

@@ -31,12 +31,12 @@ from billing import inbox, stripe_events
 from billing.gateways import Charge, GatewayError, GatewayNotFound, PaymentIntent, to_minor_units
 from billing.inbox import InboundEvent, store_event
 from billing.invoices import Invoice, Payment
+from portal.worker import JobRunner
 from tests.localstripe import event_body
 from tests.xero.payments_env import PaymentEnv
 from xero import webhook
 from xero.ledger_check import check_ledgers
 from xero.models import JobStatus, SyncJob, XeroSettings
-from xero.runner import JobRunner
 from xero.sandbox import paynow, serve_in_thread
 
 #: Another seed replays another campaign: CAMPAIGN_SEED=7 pytest ...

@@ -2,7 +2,7 @@
 
 import pytest
 
-from xero.runner import JobRunner
+from portal.worker import JobRunner
 
 
 class Stop(Exception):

@@ -1,20 +1,24 @@
-"""Everything the background worker does, in one loop: handle stored webhook events
-(billing.inbox), carry out sync jobs (xero.worker), and poll Xero for changes on schedule.
-``flask xero worker`` and the demo's worker thread run this."""
+"""The background worker, where billing and xero are put together: one loop handles stored
+webhook events (billing.inbox: Stripe's by billing.stripe_events, Xero's by
+xero.sync.inbound.events), carries out sync jobs (xero.worker), and polls Xero for changes
+on schedule. ``flask xero worker``, the demo's worker thread and the benchmarks run this."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from flask import Flask
 from sqlalchemy import func, select
 
 from billing import inbox
 from billing.db import utcnow
-from billing.inbox import InboundEvent
+from billing.inbox import EventStatus, InboundEvent
 from xero.service import XeroService
+from xero.sync.inbound import events, poller
 from xero.worker import drain
 
 log = logging.getLogger(__name__)
@@ -63,7 +67,7 @@ class JobRunner:
                 oldest, newest = db.execute(
                     select(
                         func.min(InboundEvent.received_at), func.max(InboundEvent.received_at)
-                    ).where(InboundEvent.status == "pending", InboundEvent.attempts == 0)
+                    ).where(InboundEvent.status == EventStatus.PENDING, InboundEvent.attempts == 0)
                 ).one()
             if oldest is None:
                 return
@@ -90,3 +94,21 @@ class JobRunner:
                 log.exception("worker round failed")
             sleep(interval)
             self.gather(sleep=sleep)
+
+
+def job_runner(app: Flask) -> JobRunner:
+    """The app's runner: its Xero service, Xero's webhook events handled by re-reading
+    their invoice, and the poller. (Stripe's handler is registered with the app,
+    ``portal.stripe_setup``.)"""
+    service = app.extensions["xero"]
+    events.register(service)  # stored Xero webhook events re-read their invoice
+    return JobRunner(service, pull=poller.puller(service))
+
+
+def start_worker_thread(app: Flask) -> None:
+    """The demo's worker, in the web process."""
+    threading.Thread(target=_worker_loop, args=(app,), name="xero-worker", daemon=True).start()
+
+
+def _worker_loop(app: Flask) -> None:
+    job_runner(app).run_forever(app.config["XERO_WORKER_INTERVAL"])

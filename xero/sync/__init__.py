@@ -1,0 +1,1 @@
+"""Keeping the portal and Xero in step."""

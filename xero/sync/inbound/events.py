@@ -1,0 +1,146 @@
+"""Xero's webhook events, handled from the inbox: an event re-reads the invoice it names,
+and with it the invoices of every other Xero event waiting, 50 per call (hundreds of "Pay
+now" webhooks cost a few calls, not two each).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from billing import inbox, jobs
+from billing.db import outside_transaction
+from billing.inbox import EventStatus, InboundEvent
+from xero.errors import XeroError
+from xero.models import (
+    ConnectionStatus,
+    XeroConnection,
+)
+from xero.sync.inbound.reading import _reread
+from xero.sync.inbound.rules import PortalPushInProgress
+
+log = logging.getLogger(__name__)
+
+
+PROVIDER = "xero"
+
+
+#: Other stored Xero events whose invoices one event's handler reads along with its own.
+EVENTS_PER_READ = 500
+
+
+def _connection(db: Session) -> XeroConnection | None:
+    return db.scalar(select(XeroConnection).order_by(XeroConnection.id.desc()).limit(1))
+
+
+def _event_invoice(connection: XeroConnection | None, data: dict) -> str | None:
+    """The Xero invoice (lower case) an event asks to re-read; None for events the portal
+    ignores (not an invoice, another organisation, the integration removed)."""
+    if str(data.get("eventCategory", "")).upper() != "INVOICE":
+        return None
+    tenant_id = str(data.get("tenantId", "")).lower()
+    if (
+        connection is None
+        or connection.status == ConnectionStatus.REMOVED
+        or connection.tenant_id.lower() != tenant_id
+    ):
+        log.info("xero event for organisation %s, not the connected one: ignored", tenant_id)
+        return None
+    return str(data.get("resourceId") or "").lower() or None
+
+
+def handle_event(service, db: Session, event: InboundEvent) -> None:
+    """The inbox handler for Xero events: re-read the invoice the event names, and with it
+    the invoices of every other Xero event waiting in the inbox, 50 per call (hundreds of
+    "Pay now" webhooks cost a few calls, not two each).
+
+    The others are claimed and marked done here; those another round already claimed (the
+    inbox hands them over one by one) get ``processed_at``: covered by a read made after they
+    arrived, their own turn finds nothing to do. An invoice that could not be read, or must
+    wait for a portal push, leaves its other events to be handled on their own."""
+    if event.processed_at is not None:
+        return  # covered by another event's read of its invoice, made after it arrived
+    connection = _connection(db)
+    mine = _event_invoice(connection, event.data())
+    if mine is None:
+        return
+    moment = service.clock()
+    others = _other_events(db, connection, event.id, moment)
+    outside_transaction(db)  # the claims stand even if this event fails
+    wanted = list(dict.fromkeys([mine] + [i for i, _ in others.values() if i]))
+    waiting: set[str] = set()
+    failed: dict[str, XeroError] = {}
+    try:
+        _reread(service, db, wanted, waiting, failed)
+    except Exception:
+        db.rollback()
+        _release(db, [i for i, (_, claimed) in others.items() if claimed])
+        raise
+    now = service.clock()
+    if others:
+        for other in db.scalars(select(InboundEvent).where(InboundEvent.id.in_(list(others)))):
+            invoice_id, claimed = others[other.id]
+            blocked = invoice_id in failed or invoice_id in waiting
+            if claimed:
+                other.locked_until = None
+                other.status = EventStatus.PENDING if blocked else EventStatus.DONE
+                other.processed_at = None if blocked else now
+            elif not blocked:
+                other.processed_at = now
+    if mine in failed or mine in waiting:
+        outside_transaction(db)  # what was applied, and the others' outcome
+        if mine in failed:
+            raise failed[mine]
+        raise PortalPushInProgress("a portal payment on this invoice is being sent to Xero")
+
+
+def _release(db: Session, event_ids: list[int]) -> None:
+    """Give claimed events back, due at once, to be handled on their own."""
+    if event_ids:
+        for other in db.scalars(select(InboundEvent).where(InboundEvent.id.in_(event_ids))):
+            other.status = EventStatus.PENDING
+            other.locked_until = None
+        outside_transaction(db)
+
+
+def _other_events(
+    db: Session, connection: XeroConnection | None, event_id: int, moment: datetime
+) -> dict[int, tuple[str | None, bool]]:
+    """Xero events due or being handled, but this one: event id -> (invoice to re-read,
+    whether claimed here). Due ones are claimed for the read."""
+    found: dict[int, tuple[str | None, bool]] = {}
+    rows = jobs.lock(
+        db,
+        select(InboundEvent)
+        .where(
+            InboundEvent.provider == PROVIDER,
+            InboundEvent.id != event_id,
+            or_(
+                and_(
+                    InboundEvent.status == EventStatus.PENDING,
+                    InboundEvent.next_attempt_at <= moment,
+                ),
+                InboundEvent.status == EventStatus.RUNNING,
+            ),
+        )
+        .order_by(InboundEvent.id)
+        .limit(EVENTS_PER_READ),
+    )
+    for other in rows:
+        claim = other.status == EventStatus.PENDING or (
+            other.locked_until is not None and other.locked_until < moment
+        )
+        if claim:
+            jobs.take([other], moment, inbox.LEASE)
+        found[other.id] = (_event_invoice(connection, other.data()), claim)
+    return found
+
+
+def register(service) -> None:
+    """Hand stored Xero events to ``handle_event`` (the job runner calls this)."""
+    from billing import inbox
+
+    inbox.register_handler(PROVIDER, lambda db, event: handle_event(service, db, event))
