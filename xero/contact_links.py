@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from billing.customers import Customer
 from billing.db import utcnow
-from xero.client import XeroApi
-from xero.errors import AuthLost, NotConnected, NotFound, XeroError
+from xero.api.client import XeroApi
+from xero.api.errors import AuthLost, NotConnected, NotFound, XeroError
 from xero.models import AuditEntry, JobKind
 from xero.outbox import enqueue
 

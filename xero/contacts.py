@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from xero_python.accounting import Contacts, HistoryRecord, HistoryRecords
 
 from billing.customers import Customer
-from xero.client import XeroApi
-from xero.errors import ValidationFailed, XeroError
+from xero.api.client import XeroApi
+from xero.api.errors import ValidationFailed, XeroError
 from xero.mapping import contact_for, element_errors
 
 #: Customers looked up per GET: two clauses each (code, email) keep the URL near 4 KB.

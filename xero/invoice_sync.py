@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from xero_python.accounting import Invoices
 
 from billing.invoices import Invoice, InvoiceStatus
-from xero.client import XeroApi
+from xero.api.client import XeroApi
+from xero.api.errors import AuthLost, NotConnected, RateLimited, ValidationFailed, XeroError
 from xero.contacts import ensure_contacts, note_changes, update_contacts
-from xero.errors import AuthLost, NotConnected, RateLimited, ValidationFailed, XeroError
 from xero.mapping import element_errors, invoice_for, void_for
 from xero.models import JobKind, SyncJob, XeroInvoiceLink
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from billing.invariants import Violation, money_invariant_violations
 from billing.invoices import Invoice, InvoiceStatus
-from xero.client import XeroApi
+from xero.api.client import XeroApi
 from xero.invoice_sync import end_reads
 from xero.models import XeroInvoiceLink
 

@@ -28,8 +28,8 @@ from xero_python.accounting import (
 )
 
 from billing.overpayments import Overpayment, OverpaymentStatus, credit_recorded
-from xero.client import XeroApi
-from xero.errors import NotConnected, ValidationFailed
+from xero.api.client import XeroApi
+from xero.api.errors import NotConnected, ValidationFailed
 from xero.invoice_sync import Results, end_reads
 from xero.mapping import element_errors
 from xero.models import SyncJob, XeroSettings

@@ -31,8 +31,8 @@ from xero_python.accounting import Payment as XeroPayment
 
 from billing.db import ZERO
 from billing.invoices import Payment, PaymentSource
-from xero.client import XeroApi
-from xero.errors import (
+from xero.api.client import XeroApi
+from xero.api.errors import (
     AuthLost,
     NotConnected,
     RateLimited,

@@ -36,8 +36,8 @@ from billing.inbox import InboundEvent
 from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
 from billing.invoicing import void_invoice
 from billing.payments import record_payment, reverse_payment
-from xero.client import XeroApi
-from xero.errors import AuthLost, NotConnected, NotFound, RateLimited, XeroError
+from xero.api.client import XeroApi
+from xero.api.errors import AuthLost, NotConnected, NotFound, RateLimited, XeroError
 from xero.models import (
     ConnectionStatus,
     JobKind,

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from billing.services import Service, TaxRate
 from xero import tax_defaults
-from xero.client import XeroApi
-from xero.errors import AuthLost, NotFound
+from xero.api.client import XeroApi
+from xero.api.errors import AuthLost, NotFound
 from xero.models import TaxRateMapping, XeroSettings
 
 REVENUE_TYPES = frozenset({"REVENUE", "SALES"})

@@ -26,8 +26,8 @@ from billing.customers import Customer
 from billing.db import utcnow
 from billing.invoices import Invoice
 from xero import contacts
-from xero.client import XeroApi
-from xero.errors import (
+from xero.api.client import XeroApi
+from xero.api.errors import (
     AuthLost,
     NotConnected,
     RateLimited,
@@ -273,8 +273,8 @@ class SyncWorker:
     def _note_health(self, db: Session, results: Results) -> None:
         """Last successful call and last failure, for the connection's health panel. Xero
         refusing one invoice's data is not a connection failure; an unanswered call is."""
-        from xero.connection import record_failure, record_success
-        from xero.tokens import active_connection
+        from xero.api.connection import record_failure, record_success
+        from xero.api.tokens import active_connection
 
         connection = active_connection(db)
         if connection is None:
@@ -384,8 +384,8 @@ class SyncWorker:
     # -- outcomes ----------------------------------------------------------------------
 
     def _block(self, db: Session, error: RateLimited) -> None:
-        from xero import ratelimit
-        from xero.tokens import active_connection
+        from xero.api import ratelimit
+        from xero.api.tokens import active_connection
 
         connection = active_connection(db)
         if connection is not None:

@@ -14,6 +14,7 @@ from billing.customers import Customer
 from tests.factories import CustomerFactory
 from tests.portal.pages import text
 from tests.xero.conftest import sandbox  # noqa: F401
+from xero.api.tokens import store_tokens
 from xero.models import (
     AuditEntry,
     ConnectionStatus,
@@ -24,7 +25,6 @@ from xero.models import (
     XeroSettings,
 )
 from xero.sandbox.state import Contact as SandboxContact
-from xero.tokens import store_tokens
 
 MARKUP = "<script>alert(1)</script>"
 

@@ -29,9 +29,10 @@ from billing.tax import LineAmountType
 from portal import migrations
 from portal.db import make_engine
 from xero import outbox
-from xero.client import XeroApi
-from xero.connection import Tenant, connect
-from xero.endpoints import XeroEndpoints
+from xero.api.client import XeroApi
+from xero.api.connection import Tenant, connect
+from xero.api.endpoints import XeroEndpoints
+from xero.api.tokens import OAuthApp, store_tokens
 from xero.models import (
     ConnectionStatus,
     JobStatus,
@@ -44,7 +45,6 @@ from xero.models import (
 from xero.sandbox.state import Contact as XeroContact
 from xero.sandbox.state import new_id
 from xero.service import XeroService
-from xero.tokens import OAuthApp, store_tokens
 from xero.worker import SyncWorker, WorkerConfig
 
 REDIRECT_URI = "http://127.0.0.1/xero/callback"

@@ -8,7 +8,7 @@ import pytest
 
 from billing.inbox import process_due, store_event
 from tests.xero.payments_env import PaymentEnv
-from xero.client import XeroApi
+from xero.api.client import XeroApi
 from xero.models import JobStatus
 
 

@@ -8,7 +8,7 @@ import pytest
 from xero_python.accounting import Account, Invoice, Payment, Payments
 
 from tests.xero.sync_env import SyncEnv
-from xero import tokens
+from xero.api import tokens
 from xero.models import ConnectionStatus, JobKind, JobStatus
 
 

@@ -255,4 +255,3 @@ def test_a_history_note_whose_answer_was_lost_is_not_added_twice(env):
     [contact] = env.xero_contacts()
     assert len([h for h in contact.history if h.changes == "Note"]) == 1
     assert {j.status for j in env.jobs()} == {JobStatus.DONE}
-

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 
 from tests.xero.sync_env import SyncEnv
-from xero.client import XeroApi
+from xero.api.client import XeroApi
 from xero.models import ConnectionStatus, JobKind, JobStatus
 
 

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from billing.db import utcnow
 from billing.encryption import SecretBox
-from xero.endpoints import SCOPES, XeroEndpoints
-from xero.errors import AuthLost, NotConnected, Retryable
+from xero.api.endpoints import SCOPES, XeroEndpoints
+from xero.api.errors import AuthLost, NotConnected, Retryable
 from xero.models import ConnectionStatus, XeroConnection
 
 HTTP_TIMEOUT = 15

@@ -27,6 +27,8 @@ FOLLOW_UP_SHARE = 2 / 3
 
 def follow_up_budget(per_minute: int) -> int:
     return int(per_minute * FOLLOW_UP_SHARE)
+
+
 MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
 

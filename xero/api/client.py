@@ -1,12 +1,12 @@
 """The adapter over xero-python: one configured AccountingApi per call site, errors mapped to
-``xero.errors``, and the SDK's pitfalls switched off.
+``xero.api.errors``, and the SDK's pitfalls switched off.
 
 - urllib3's silent retries are off: a PUT retried after a read time-out could create a
   second invoice behind our back, and a retried 429 would sleep inside a worker.
 - Every call carries a time-out (the SDK has none by default).
 - The SDK gets a token dict without expiry or refresh token: it must never
   refresh on its own, because Xero refresh tokens are single use and the portal refreshes
-  them under a database lock (``xero.tokens``).
+  them under a database lock (``xero.api.tokens``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from xero_python.api_client import ApiClient, Configuration
 from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.exceptions import ApiException
 
-from xero.errors import AuthLost, NotFound, RateLimited, Retryable, ValidationFailed
+from xero.api.errors import AuthLost, NotFound, RateLimited, Retryable, ValidationFailed
 
 #: (connect, read) seconds. Reads of big pages can take Xero a while.
 DEFAULT_TIMEOUT = (5, 30)

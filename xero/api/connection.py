@@ -21,9 +21,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from billing.encryption import SecretBox
-from xero import tokens
-from xero.endpoints import NEEDED_SCOPES
-from xero.errors import AuthLost, NotConnected, Retryable, XeroError
+from xero.api import tokens
+from xero.api.endpoints import NEEDED_SCOPES
+from xero.api.errors import AuthLost, NotConnected, Retryable, XeroError
+from xero.api.tokens import OAuthApp
 from xero.models import (
     AuditEntry,
     ConnectionStatus,
@@ -32,7 +33,6 @@ from xero.models import (
     SyncJob,
     XeroConnection,
 )
-from xero.tokens import OAuthApp
 
 #: Xero refresh tokens die 60 days after issue unless used; warn well before.
 REFRESH_TOKEN_WARNING_AGE = timedelta(days=45)
