@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -36,8 +37,10 @@ from billing.inbox import InboundEvent
 from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
 from billing.invoicing import void_invoice
 from billing.payments import record_payment, reverse_payment
-from xero.api.client import XeroApi
-from xero.api.errors import AuthLost, NotConnected, NotFound, RateLimited, XeroError
+from xero.api.current_connection import latest_connection
+from xero.api.errors import AuthLost, NotConnected, RateLimited, XeroError
+from xero.api.port import XeroPort
+from xero.api.records import XeroPayment
 from xero.models import (
     ConnectionStatus,
     JobKind,
@@ -49,7 +52,11 @@ from xero.models import (
 )
 from xero.payment_sync import xero_reference
 
+if TYPE_CHECKING:
+    from xero.service import XeroService
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PROVIDER = "xero"
 PAGE_SIZE = 100
@@ -75,15 +82,11 @@ class InvoiceChange:
     xero_invoice_id: str
     #: AUTHORISED, PAID, VOIDED...; None when only its payments were read.
     status: str | None
-    payments: list = field(default_factory=list)
+    payments: list[XeroPayment] = field(default_factory=list)
 
 
-def _status(x) -> str:
-    return str(getattr(x.status, "value", x.status) or "")
-
-
-def _payment_id(x) -> str:
-    return str(x.payment_id).lower()
+def _payment_id(x: XeroPayment) -> str:
+    return x.payment_id.lower()
 
 
 # -- applying what Xero says ---------------------------------------------------------------
@@ -141,7 +144,7 @@ def _apply(
     # Deletions first, so that a payment replacing a deleted one fits the amount due.
     ordered = sorted(
         change.payments,
-        key=lambda x: (_status(x) != "DELETED", str(x.date or ""), _payment_id(x)),
+        key=lambda x: (x.status != "DELETED", str(x.date or ""), _payment_id(x)),
     )
     for x in ordered:
         _apply_payment(db, invoice, x, payments_out)
@@ -161,8 +164,8 @@ def _find(db: Session, xero_payment_id: str) -> Payment | None:
     )
 
 
-def _apply_payment(db: Session, invoice: Invoice, x, payments_out: bool) -> None:
-    status = _status(x)
+def _apply_payment(db: Session, invoice: Invoice, x: XeroPayment, payments_out: bool) -> None:
+    status = x.status
     local = _find(db, _payment_id(x))
     if status == "DELETED":
         if local is None or local.reversed_at is not None:
@@ -178,14 +181,15 @@ def _apply_payment(db: Session, invoice: Invoice, x, payments_out: bool) -> None
         return
     if status != "AUTHORISED" or local is not None:
         return  # already recorded, from either side
-    amount = Decimal(str(x.amount))
-    twin = _portal_twin(db, invoice, x.reference or "", amount)
+    amount = x.amount
+    twin = _portal_twin(db, invoice, x.reference, amount)
     if twin is not None:
-        twin.xero_payment_id = str(x.payment_id)
+        twin.xero_payment_id = x.payment_id
         db.flush()
         return
     if _push_running(db, invoice):
         raise PortalPushInProgress("a portal payment on this invoice is being sent to Xero")
+    assert x.date is not None, "Xero dates every payment"
     try:
         with db.begin_nested():
             record_payment(
@@ -194,9 +198,9 @@ def _apply_payment(db: Session, invoice: Invoice, x, payments_out: bool) -> None
                 amount=amount,
                 paid_on=x.date,
                 method="xero",
-                reference=(x.reference or "")[:255],
+                reference=x.reference[:255],
                 source=PaymentSource.XERO,
-                xero_payment_id=str(x.payment_id),
+                xero_payment_id=x.payment_id,
                 # Xero holds the money: on an invoice paid here meanwhile it is an
                 # overpayment for an admin (billing.overpayments), never dropped.
                 hold_overpayment=True,
@@ -249,26 +253,22 @@ def _push_running(db: Session, invoice: Invoice) -> bool:
 # -- reading Xero --------------------------------------------------------------------------
 
 
-def _connect(service, db: Session) -> tuple[XeroApi, XeroSettings | None]:
+def _connect(service: XeroService, db: Session) -> tuple[XeroPort, XeroSettings | None]:
     api = service.api(db)
     settings = db.scalar(select(XeroSettings).where(XeroSettings.tenant_id == api.tenant_id))
     return api, settings
 
 
-def read_invoice(api: XeroApi, xero_invoice_id: str) -> InvoiceChange | None:
+def read_invoice(api: XeroPort, xero_invoice_id: str) -> InvoiceChange | None:
     """One invoice and all its payments (deleted ones too) as Xero has them now."""
-    try:
-        answer = api.call("get_invoice", xero_invoice_id)
-    except NotFound:
-        return None
-    found = (answer.invoices or [None])[0]
+    found = api.get_invoice(xero_invoice_id)
     if found is None:
         return None
-    payments = api.call("get_payments", where=f'Invoice.InvoiceID==guid("{xero_invoice_id}")')
-    return InvoiceChange(str(found.invoice_id), _status(found), list(payments.payments or []))
+    payments = api.get_payments(f'Invoice.InvoiceID==guid("{xero_invoice_id}")')
+    return InvoiceChange(found.invoice_id, found.status, payments)
 
 
-def refresh_invoice(service, db: Session, xero_invoice_id: str) -> bool:
+def refresh_invoice(service: XeroService, db: Session, xero_invoice_id: str) -> bool:
     """Re-read one invoice from Xero and apply it. False when it is not the portal's, or
     payments from Xero are not synced. Commits the token before calling Xero; the caller
     commits the changes."""
@@ -289,11 +289,7 @@ def refresh_invoice(service, db: Session, xero_invoice_id: str) -> bool:
     return applied > 0
 
 
-def _connection(db: Session) -> XeroConnection | None:
-    return db.scalar(select(XeroConnection).order_by(XeroConnection.id.desc()).limit(1))
-
-
-def _event_invoice(connection: XeroConnection | None, data: dict) -> str | None:
+def _event_invoice(connection: XeroConnection | None, data: dict[str, Any]) -> str | None:
     """The Xero invoice (lower case) an event asks to re-read; None for events the portal
     ignores (not an invoice, another organisation, the integration removed)."""
     if str(data.get("eventCategory", "")).upper() != "INVOICE":
@@ -309,7 +305,7 @@ def _event_invoice(connection: XeroConnection | None, data: dict) -> str | None:
     return str(data.get("resourceId") or "").lower() or None
 
 
-def handle_event(service, db: Session, event: InboundEvent) -> None:
+def handle_event(service: XeroService, db: Session, event: InboundEvent) -> None:
     """The inbox handler for Xero events: re-read the invoice the event names, and with it
     the invoices of every other Xero event waiting in the inbox, 50 per call (hundreds of
     "Pay now" webhooks cost a few calls, not two each).
@@ -320,7 +316,7 @@ def handle_event(service, db: Session, event: InboundEvent) -> None:
     wait for a portal push, leaves its other events to be handled on their own."""
     if event.processed_at is not None:
         return  # covered by another event's read of its invoice, made after it arrived
-    connection = _connection(db)
+    connection = latest_connection(db)
     mine = _event_invoice(connection, event.data())
     if mine is None:
         return
@@ -395,7 +391,7 @@ def _other_events(
 
 
 def read_invoices(
-    api: XeroApi,
+    api: XeroPort,
     xero_invoice_ids: Sequence[str],
     known: dict[str, set[str]] | None = None,
     failed: dict[str, XeroError] | None = None,
@@ -423,17 +419,16 @@ def read_invoices(
     for start in range(0, len(unique), READ_BATCH):
         chunk = unique[start : start + READ_BATCH]
         try:
-            answer = api.call("get_invoices", i_ds=chunk, page=1)
+            answer = api.get_invoices_by_ids(chunk)
         except XeroError as error:
             if failing(error, chunk, unique[start:]):
                 return changes
             continue
-        for x in answer.invoices or []:
-            payments = list(x.payments or [])
-            for payment in payments:
-                payment.status = payment.status or "AUTHORISED"  # listed: it stands
-            key = str(x.invoice_id).lower()
-            changes[key] = InvoiceChange(key, _status(x), payments)
+        for x in answer:
+            # Listed on the invoice: it stands.
+            payments = [replace(p, status=p.status or "AUTHORISED") for p in x.payments]
+            key = x.invoice_id.lower()
+            changes[key] = InvoiceChange(key, x.status, payments)
     known = known or {}
     gone = [
         key
@@ -443,18 +438,17 @@ def read_invoices(
     for start in range(0, len(gone), PAYMENTS_CHUNK):
         chunk = gone[start : start + PAYMENTS_CHUNK]
         try:
-            answer = api.call(
-                "get_payments",
-                where=" OR ".join(f'Invoice.InvoiceID==guid("{i}")' for i in chunk),
+            standing = api.get_payments(
+                " OR ".join(f'Invoice.InvoiceID==guid("{i}")' for i in chunk)
             )
         except XeroError as error:
             if failing(error, chunk, gone[start:]):
                 return changes
             continue
-        found: dict[str, list] = {key: [] for key in chunk}
-        for x in answer.payments or []:
-            if x.invoice is not None and str(x.invoice.invoice_id).lower() in found:
-                found[str(x.invoice.invoice_id).lower()].append(x)
+        found: dict[str, list[XeroPayment]] = {key: [] for key in chunk}
+        for p in standing:
+            if p.invoice_id.lower() in found:
+                found[p.invoice_id.lower()].append(p)
         for key, payments in found.items():
             changes[key].payments = payments
     return changes
@@ -480,7 +474,11 @@ def _known_payments(db: Session, xero_invoice_ids: Sequence[str]) -> dict[str, s
 
 
 def _reread(
-    service, db: Session, wanted: list[str], waiting: set[str], failed: dict[str, XeroError]
+    service: XeroService,
+    db: Session,
+    wanted: list[str],
+    waiting: set[str],
+    failed: dict[str, XeroError],
 ) -> None:
     """Read the portal's invoices among ``wanted`` from Xero and apply them (not committed);
     those that could not be read are left in ``failed``."""
@@ -500,26 +498,26 @@ def _reread(
     )
 
 
-def register(service) -> None:
+def register(service: XeroService) -> None:
     """Hand stored Xero events to ``handle_event`` (the job runner calls this)."""
     from billing import inbox
 
     inbox.register_handler(PROVIDER, lambda db, event: handle_event(service, db, event))
 
 
-def _pages(api: XeroApi, method: str, collection: str, page_size: int, **kwargs) -> list:
-    items: list = []
+def _pages(read_page: Callable[[int], list[T]], page_size: int) -> list[T]:
+    """Every item, page after page, until a page is not full."""
+    items: list[T] = []
     page = 1
     while True:
-        answer = api.call(method, page=page, page_size=page_size, **kwargs)
-        batch = list(getattr(answer, collection) or [])
+        batch = read_page(page)
         items.extend(batch)
         if len(batch) < page_size:
             return items
         page += 1
 
 
-def pull(service, *, page_size: int = PAGE_SIZE) -> int:
+def pull(service: XeroService, *, page_size: int = PAGE_SIZE) -> int:
     """Read every invoice and payment changed in Xero since the last pull and apply them.
     Returns how many of the portal's invoices were applied. Not connected: nothing."""
     with service.session_factory() as db:
@@ -536,37 +534,39 @@ def pull(service, *, page_size: int = PAGE_SIZE) -> int:
         payments_out = settings.sync_payments_out
         started = service.clock()
         db.commit()
-        modified = {"if_modified_since": since - OVERLAP} if since is not None else {}
+        modified = since - OVERLAP if since is not None else None
         invoices = _pages(
-            api,
-            "get_invoices",
-            "invoices",
+            lambda page: api.get_invoices_page(
+                page, page_size, where='Type=="ACCREC"', modified_since=modified
+            ),
             page_size,
-            where='Type=="ACCREC"',
-            summary_only=True,
-            **modified,
         )
-        payments = _pages(api, "get_payments", "payments", page_size, **modified)
+        payments = _pages(
+            lambda page: api.get_payments_page(page, page_size, modified_since=modified),
+            page_size,
+        )
         changes: dict[str, InvoiceChange] = {}
         for x in invoices:
-            key = str(x.invoice_id).lower()
-            changes[key] = InvoiceChange(key, _status(x))
-        by_invoice: dict[str, list] = {}
-        for x in payments:
-            if x.invoice is not None and x.invoice.invoice_id:
-                by_invoice.setdefault(str(x.invoice.invoice_id).lower(), []).append(x)
+            key = x.invoice_id.lower()
+            changes[key] = InvoiceChange(key, x.status)
+        by_invoice: dict[str, list[XeroPayment]] = {}
+        for p in payments:
+            if p.invoice_id:
+                by_invoice.setdefault(p.invoice_id.lower(), []).append(p)
         for key, found in by_invoice.items():
             changes.setdefault(key, InvoiceChange(key, None)).payments = found
         applied, complete = apply_changes(
             db, list(changes.values()), started, payments_out=payments_out
         )
         if complete:
-            db.get(XeroSettings, settings.id).last_pulled_at = started
+            stored = db.get(XeroSettings, settings.id)
+            if stored is not None:
+                stored.last_pulled_at = started
         db.commit()
         return applied
 
 
-def puller(service) -> Callable[[], int]:
+def puller(service: XeroService) -> Callable[[], int]:
     """``pull`` for the job runner: a Xero error waits for the next round."""
 
     def run() -> int:

@@ -12,7 +12,6 @@ being called, so SQLite's single writer lock never waits on the network.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from xero.api.errors import (
     WaitingForXero,
     XeroError,
 )
+from xero.api.idempotency import idempotency_key
 from xero.invoice_sync import (
     Results,
     TenantSettings,
@@ -170,9 +170,7 @@ class SyncWorker:
             try:
                 connected = self.connect(db)
                 end_reads(db)
-                key = hashlib.sha256(
-                    ("ahead:" + ",".join(str(c.id) for c in customers)).encode()
-                ).hexdigest()[:48]
+                key = idempotency_key("ahead", ",".join(str(c.id) for c in customers))
                 outcomes = contacts.ensure_contacts(connected.api, customers, key)
                 contacts.note_changes(db, customers, outcomes, now)
                 db.commit()

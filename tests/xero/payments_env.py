@@ -112,8 +112,9 @@ class PaymentEnv(SyncEnv):
 
     def pay_in_xero(self, invoice_id: int, amount: str, reference: str = "bank rec") -> str:
         """A payment entered in Xero (bank reconciliation, by hand); returns its PaymentID."""
-        answer = self.api().call(
-            "create_payments",
+        api = self.api()
+        answer = api._send(
+            api.accounting.create_payments,
             Payments(
                 payments=[
                     XeroPaymentModel(
@@ -130,13 +131,18 @@ class PaymentEnv(SyncEnv):
         return str(answer.payments[0].payment_id)
 
     def delete_in_xero(self, xero_payment_id: str) -> None:
-        self.api().call(
-            "delete_payment", xero_payment_id, PaymentDelete(status="DELETED"), write=True
+        api = self.api()
+        api._send(
+            api.accounting.delete_payment,
+            xero_payment_id,
+            PaymentDelete(status="DELETED"),
+            write=True,
         )
 
     def void_in_xero(self, invoice_id: int) -> None:
-        self.api().call(
-            "update_invoice",
+        api = self.api()
+        api._send(
+            api.accounting.update_invoice,
             self.link(invoice_id).xero_invoice_id,
             XeroInvoices(invoices=[XeroInvoiceModel(status="VOIDED")]),
             write=True,

@@ -197,13 +197,13 @@ def test_nothing_comes_in_when_payments_in_is_off(env):
 def calls(monkeypatch):
     """Every Xero call the portal makes, with its arguments."""
     seen: list[tuple[str, dict]] = []
-    real = XeroApi.call
+    real = XeroApi._send
 
     def spy(self, method, *args, **kwargs):
-        seen.append((method, kwargs))
+        seen.append((method.__name__, kwargs))
         return real(self, method, *args, **kwargs)
 
-    monkeypatch.setattr(XeroApi, "call", spy)
+    monkeypatch.setattr(XeroApi, "_send", spy)
     return seen
 
 
