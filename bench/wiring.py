@@ -29,12 +29,12 @@ from billing.services import ServiceDetails, add_tax_rate, create_service
 from portal import migrations
 from portal.db import make_engine
 from xero import outbox
-from xero.connection import Tenant, connect
-from xero.endpoints import XeroEndpoints
+from xero.api.connection import Tenant, connect
+from xero.api.endpoints import XeroEndpoints
+from xero.api.tokens import OAuthApp
 from xero.models import TaxRateMapping, XeroSettings
 from xero.sandbox import Clock, RateLimitSettings, Sandbox, create_sandbox_app, serve_in_thread
 from xero.service import XeroService
-from xero.tokens import OAuthApp
 
 REDIRECT_URI = "http://127.0.0.1/xero/callback"
 ACCOUNTING_PREFIX = "/api.xro/2.0/"

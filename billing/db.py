@@ -9,7 +9,7 @@ transaction ends only where a unit of work ends, and each of those places owns i
 - a CLI command (``portal.cli``), at its end;
 - a job runner, once per job or batch, with the job's outcome (the outbox worker, the
   inbox, and the Xero event batching that claims other inbox events);
-- token rotation (``xero.tokens``): a refresh token Xero rotated is saved at once, whatever
+- token rotation (``xero.api.tokens``): a refresh token Xero rotated is saved at once, whatever
   becomes of the work that needed it.
 
 Anything that must end the transaction in the middle of a unit of work, so that no row

@@ -157,7 +157,7 @@ billing_cli = AppGroup("billing", help="Checks on the books.")
 def reconcile(check: bool) -> None:
     """Compare every synced invoice with Xero; list mismatches; exit 1 if there are any."""
     from portal.xero_setup import xero_service
-    from xero.errors import XeroError
+    from xero.api.errors import XeroError
     from xero.ledger_check import check_ledgers
 
     db = get_db()
@@ -180,7 +180,7 @@ def reconcile(check: bool) -> None:
 def xero_pull() -> None:
     """Read invoices and payments changed in Xero since the last pull and apply them once."""
     from portal.xero_setup import xero_service
-    from xero.errors import XeroError
+    from xero.api.errors import XeroError
     from xero.sync.inbound import poller
 
     try:

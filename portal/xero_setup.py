@@ -14,11 +14,11 @@ from sqlalchemy.orm import sessionmaker
 
 from billing.services import TaxRate
 from xero import outbox
-from xero.connection import Tenant, connect
-from xero.endpoints import XeroEndpoints
+from xero.api.connection import Tenant, connect
+from xero.api.endpoints import XeroEndpoints
+from xero.api.tokens import OAuthApp
 from xero.models import TaxRateMapping, XeroConnection, XeroSettings
 from xero.service import XeroService
-from xero.tokens import OAuthApp
 
 log = logging.getLogger(__name__)
 DEMO_CLIENT_ID = "DEMOPORTALCLIENT"

@@ -16,16 +16,21 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.customers import Customer
 from billing.db import outside_transaction, utcnow
-from xero.client import XeroApi
-from xero.errors import AuthLost, NotConnected, NotFound, XeroError
+from xero.api.errors import AuthLost, NotConnected, NotFound, XeroError
+from xero.api.port import XeroPort
+from xero.api.records import ContactAddress, XeroContact
 from xero.models import AuditEntry, JobKind
 from xero.outbox import enqueue
+
+if TYPE_CHECKING:
+    from xero.service import XeroService
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 #: Look-up results shown at most (Xero's first page holds 100).
@@ -64,39 +69,33 @@ class XeroContactView:
     overdue: Decimal | None = None
 
     @classmethod
-    def from_sdk(cls, contact) -> XeroContactView:
-        receivable = getattr(getattr(contact, "balances", None), "accounts_receivable", None)
-        status = getattr(contact, "contact_status", None)
+    def from_record(cls, contact: XeroContact) -> XeroContactView:
         return cls(
-            contact_id=str(contact.contact_id or ""),
-            name=contact.name or "",
-            code=contact.contact_number or "",
-            email=contact.email_address or "",
-            status=str(getattr(status, "value", status) or ""),
-            address_lines=_address_lines(contact.addresses or []),
-            outstanding=_decimal(getattr(receivable, "outstanding", None)),
-            overdue=_decimal(getattr(receivable, "overdue", None)),
+            contact_id=contact.contact_id,
+            name=contact.name,
+            code=contact.code,
+            email=contact.email,
+            status=contact.status,
+            address_lines=_address_lines(contact.addresses),
+            outstanding=contact.outstanding,
+            overdue=contact.overdue,
         )
 
 
-def _decimal(value) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
-def _address_lines(addresses: Sequence) -> list[str]:
+def _address_lines(addresses: Sequence[ContactAddress]) -> list[str]:
     """The first address that has anything in it (POBOX, the one the portal writes, first)."""
-    ordered = sorted(addresses, key=lambda a: str(a.address_type or "") != "POBOX")
+    ordered = sorted(addresses, key=lambda a: a.address_type != "POBOX")
     for address in ordered:
         lines = [
             address.attention_to,
-            address.address_line1,
-            address.address_line2,
-            address.address_line3,
-            address.address_line4,
+            address.line1,
+            address.line2,
+            address.line3,
+            address.line4,
             " ".join(p for p in (address.city, address.region, address.postal_code) if p),
             address.country,
         ]
-        lines = [str(line).strip() for line in lines if line and str(line).strip()]
+        lines = [line.strip() for line in lines if line and line.strip()]
         if lines:
             return lines
     return []
@@ -106,26 +105,25 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def fetch_contact(api: XeroApi, contact_id: str) -> XeroContactView:
-    answer = api.call("get_contact", contact_id)
-    contacts = answer.contacts or []
+def fetch_contact(api: XeroPort, contact_id: str) -> XeroContactView:
+    contacts = api.get_contact(contact_id)
     if not contacts:
         raise NotFound("Xero has no such contact")
-    return XeroContactView.from_sdk(contacts[0])
+    return XeroContactView.from_record(contacts[0])
 
 
-def search_contacts(api: XeroApi, term: str) -> list[XeroContactView]:
+def search_contacts(api: XeroPort, term: str) -> list[XeroContactView]:
     """Contacts whose name, email or code contain ``term`` (Xero's searchTerm)."""
     term = term.strip()[:MAX_TERM]
     if not term:
         return []
-    answer = api.call("get_contacts", search_term=term, page=1)
-    return [XeroContactView.from_sdk(c) for c in (answer.contacts or [])[:MAX_RESULTS]]
+    found = api.find_contacts(search_term=term, first_page=True)
+    return [XeroContactView.from_record(c) for c in found[:MAX_RESULTS]]
 
 
-def contacts_with_code(api: XeroApi, code: str) -> list[XeroContactView]:
-    answer = api.call("get_contacts", where=f"ContactNumber=={_quote(code)}", page=1)
-    return [XeroContactView.from_sdk(c) for c in answer.contacts or []]
+def contacts_with_code(api: XeroPort, code: str) -> list[XeroContactView]:
+    found = api.find_contacts(f"ContactNumber=={_quote(code)}", first_page=True)
+    return [XeroContactView.from_record(c) for c in found]
 
 
 @dataclass
@@ -145,7 +143,7 @@ class XeroSide:
         return self.with_code is not None and not self.with_code
 
 
-def xero_side(db: Session, service, customer: Customer, term: str = "") -> XeroSide:
+def xero_side(db: Session, service: XeroService, customer: Customer, term: str = "") -> XeroSide:
     """Read the linked contact, whether the ledger code is in Xero, and the look-up's results.
 
     Errors from Xero become a message on the page; the calls made before one are kept.

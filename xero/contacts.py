@@ -13,16 +13,17 @@ admin as a clash, never worked around by creating "Name 2".
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from xero_python.accounting import Contacts, HistoryRecord, HistoryRecords
+from sqlalchemy.orm import Session
 
 from billing.customers import Customer
-from xero.client import XeroApi
-from xero.errors import ValidationFailed, XeroError
-from xero.mapping import contact_for, element_errors
+from xero.api.errors import ValidationFailed, XeroError
+from xero.api.idempotency import idempotency_key
+from xero.api.port import XeroPort
+from xero.api.records import ContactDetails, XeroContact
 
 #: Customers looked up per GET: two clauses each (code, email) keep the URL near 4 KB.
 LOOKUP_CHUNK = 40
@@ -42,7 +43,7 @@ class ContactOutcome:
 
 
 def note_changes(
-    db, customers: Sequence[Customer], outcomes: dict[int, ContactOutcome], now
+    db: Session, customers: Sequence[Customer], outcomes: dict[int, ContactOutcome], now: datetime
 ) -> None:
     """Queue a history note on each Xero contact the portal created, linked or updated."""
     from xero.models import JobKind
@@ -76,11 +77,28 @@ def contact_code(customer: Customer) -> str:
     return customer.ledger_code or assigned_code(customer)
 
 
-def _lookup(api: XeroApi, customers: Sequence[Customer], *, by_name: bool = False) -> list:
+def contact_details(
+    customer: Customer, contact_id: str | None = None, *, with_name: bool = True
+) -> ContactDetails:
+    """``with_name=False`` leaves the Xero contact's name as it is: an update while "Keep
+    client names in sync" is off."""
+    return ContactDetails(
+        contact_id=contact_id,
+        name=customer.name if with_name else None,
+        code=customer.ledger_code or None,
+        email=customer.email or None,
+        address_lines=tuple(line.strip() for line in customer.address.splitlines() if line.strip()),
+        phone=customer.phone or None,
+    )
+
+
+def _lookup(
+    api: XeroPort, customers: Sequence[Customer], *, by_name: bool = False
+) -> list[XeroContact]:
     """Contacts that may be these customers'. Names are looked up only when asked: a new
     contact whose name is taken is refused by Xero, and only then does the name matter (the
     refused ones are looked up again by name), which keeps the common look-up short."""
-    found: list = []
+    found: list[XeroContact] = []
     for start in range(0, len(customers), LOOKUP_CHUNK):
         clauses = []
         for customer in customers[start : start + LOOKUP_CHUNK]:
@@ -89,12 +107,16 @@ def _lookup(api: XeroApi, customers: Sequence[Customer], *, by_name: bool = Fals
                 clauses.append(f"EmailAddress=={_quote(customer.email)}")
             if by_name:
                 clauses.append(f"Name=={_quote(customer.name)}")
-        answer = api.call("get_contacts", where=" OR ".join(clauses), summary_only=True)
-        found.extend(answer.contacts or [])
+        found.extend(api.find_contacts(" OR ".join(clauses), summary_only=True))
     return found
 
 
-def _match(customer: Customer, by_number, by_email, by_name) -> ContactOutcome | None:
+def _match(
+    customer: Customer,
+    by_number: dict[str, XeroContact],
+    by_email: dict[str, XeroContact],
+    by_name: dict[str, XeroContact],
+) -> ContactOutcome | None:
     code = contact_code(customer).lower()
     if code in by_number:
         return ContactOutcome(by_number[code].contact_id)
@@ -105,7 +127,7 @@ def _match(customer: Customer, by_number, by_email, by_name) -> ContactOutcome |
         contact = index.get(key) if key else None
         if contact is None:
             continue
-        other_code = (contact.contact_number or "").lower()
+        other_code = contact.code.lower()
         if not other_code or other_code == code:
             return ContactOutcome(contact.contact_id)
         if index is by_name:
@@ -113,7 +135,7 @@ def _match(customer: Customer, by_number, by_email, by_name) -> ContactOutcome |
                 error=NameClash(
                     [
                         f'A Xero contact named "{contact.name}" already exists with code '
-                        f"{contact.contact_number}. Link it by hand on the customer page, or "
+                        f"{contact.code}. Link it by hand on the customer page, or "
                         "rename one of them; the portal never creates a second contact."
                     ]
                 )
@@ -122,7 +144,7 @@ def _match(customer: Customer, by_number, by_email, by_name) -> ContactOutcome |
 
 
 def ensure_contacts(
-    api: XeroApi, customers: Sequence[Customer], key: str
+    api: XeroPort, customers: Sequence[Customer], key: str
 ) -> dict[int, ContactOutcome]:
     """A Xero contact id for every customer, linking or creating as the rules say.
 
@@ -141,13 +163,13 @@ def ensure_contacts(
 
 
 def _link_found(
-    customers: Sequence[Customer], found: list
+    customers: Sequence[Customer], found: list[XeroContact]
 ) -> tuple[dict[int, ContactOutcome], list[Customer]]:
     """Match customers against the contacts found; link the matches. Returns the outcomes
     and the customers nothing matched."""
-    by_number = {(c.contact_number or "").lower(): c for c in found if c.contact_number}
-    by_email = {(c.email_address or "").lower(): c for c in found if c.email_address}
-    by_name = {(c.name or "").lower(): c for c in found}
+    by_number = {c.code.lower(): c for c in found if c.code}
+    by_email = {c.email.lower(): c for c in found if c.email}
+    by_name = {c.name.lower(): c for c in found}
     outcomes: dict[int, ContactOutcome] = {}
     unmatched: list[Customer] = []
     for customer in customers:
@@ -167,24 +189,16 @@ def _link_found(
     return outcomes, unmatched
 
 
-def _create(api: XeroApi, customers: list[Customer], key: str) -> dict[int, ContactOutcome]:
+def _create(api: XeroPort, customers: list[Customer], key: str) -> dict[int, ContactOutcome]:
     for customer in customers:
         if not customer.ledger_code:
             customer.ledger_code = assigned_code(customer)
-    batch_key = hashlib.sha256(
-        (key + ":" + ",".join(str(c.id) for c in customers)).encode()
-    ).hexdigest()[:48]
-    answer = api.call(
-        "create_contacts",
-        Contacts(contacts=[contact_for(c) for c in customers]),
-        summarize_errors=False,
-        idempotency_key=batch_key,
-        write=True,
-    )
+    batch_key = idempotency_key(key, ",".join(str(c.id) for c in customers))
+    answer = api.create_contacts([contact_details(c) for c in customers], idempotency_key=batch_key)
     outcomes = {}
     refused: list[Customer] = []
-    for customer, contact in zip(customers, answer.contacts or [], strict=False):
-        errors = element_errors(contact)
+    for customer, contact in zip(customers, answer, strict=False):
+        errors = list(contact.errors)
         if errors or not contact.contact_id:
             outcomes[customer.id] = ContactOutcome(error=ValidationFailed(errors))
             refused.append(customer)
@@ -203,7 +217,7 @@ def _create(api: XeroApi, customers: list[Customer], key: str) -> dict[int, Cont
 
 
 def update_contacts(
-    api: XeroApi, customers: Sequence[Customer], key: str, *, rename: bool
+    api: XeroPort, customers: Sequence[Customer], key: str, *, rename: bool
 ) -> dict[int, ContactOutcome]:
     """Send linked customers' current details to their Xero contacts (one POST a batch).
 
@@ -213,15 +227,12 @@ def update_contacts(
     fields = "Name, code" if rename else "Code"
     for start in range(0, len(customers), BATCH):
         chunk = list(customers[start : start + BATCH])
-        answer = api.call(
-            "update_or_create_contacts",
-            Contacts(contacts=[contact_for(c, c.xero_contact_id, with_name=rename) for c in chunk]),
-            summarize_errors=False,
+        answer = api.update_contacts(
+            [contact_details(c, c.xero_contact_id, with_name=rename) for c in chunk],
             idempotency_key=f"{key}-{start}",
-            write=True,
         )
-        for customer, contact in zip(chunk, answer.contacts or [], strict=False):
-            errors = element_errors(contact)
+        for customer, contact in zip(chunk, answer, strict=False):
+            errors = list(contact.errors)
             outcomes[customer.id] = (
                 ContactOutcome(error=ValidationFailed(errors))
                 if errors
@@ -234,13 +245,6 @@ def update_contacts(
     return outcomes
 
 
-def add_history_note(api: XeroApi, contact_id: str, text: str, key: str | None = None) -> None:
+def add_history_note(api: XeroPort, contact_id: str, text: str, key: str | None = None) -> None:
     """``key``: the note job's own, so a retry after a lost answer does not add it twice."""
-    options = {"idempotency_key": key} if key else {}
-    api.call(
-        "create_contact_history",
-        contact_id,
-        HistoryRecords(history_records=[HistoryRecord(details=text[:2500])]),
-        write=True,
-        **options,
-    )
+    api.add_contact_history(contact_id, text, idempotency_key=key)

@@ -11,22 +11,21 @@ while Xero is called.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from xero_python.accounting import Invoices
 
 from billing.db import outside_transaction
 from billing.invoices import Invoice, InvoiceStatus
 from billing.jobs import WaitFor
-from xero.client import XeroApi
+from xero.api.errors import AuthLost, NotConnected, RateLimited, ValidationFailed, XeroError
+from xero.api.idempotency import idempotency_key
+from xero.api.port import XeroPort
+from xero.api.records import InvoiceDraft, InvoiceLineDraft
 from xero.contacts import ensure_contacts, note_changes, update_contacts
-from xero.errors import AuthLost, NotConnected, RateLimited, ValidationFailed, XeroError
-from xero.mapping import element_errors, invoice_for, void_for
 from xero.models import JobKind, SyncJob, XeroInvoiceLink
 
 #: Per job: None when done, the Xero adapter's error, or a wait the handler decided on.
@@ -46,10 +45,10 @@ class TenantSettings:
 def batch_key(kind: str, jobs: Sequence[SyncJob]) -> str:
     """Stable for the same logical batch across attempts, different for any other batch."""
     keys = ",".join(sorted(job.idempotency_key for job in jobs))
-    return hashlib.sha256(f"{kind}:{keys}".encode()).hexdigest()[:48]
+    return idempotency_key(kind, keys)
 
 
-def _links(db: Session, invoice_ids) -> dict[int, XeroInvoiceLink]:
+def _links(db: Session, invoice_ids: Sequence[int]) -> dict[int, XeroInvoiceLink]:
     rows = db.scalars(select(XeroInvoiceLink).where(XeroInvoiceLink.invoice_id.in_(invoice_ids)))
     return {link.invoice_id: link for link in rows}
 
@@ -73,22 +72,56 @@ def _link(db: Session, links: dict[int, XeroInvoiceLink], invoice_id: int) -> Xe
     return links[invoice_id]
 
 
-def _adopt_existing(db, api: XeroApi, invoices: Sequence[Invoice], links) -> None:
-    """After an unknown outcome, link invoices Xero already has instead of sending them again."""
+def invoice_draft(
+    invoice: Invoice,
+    *,
+    contact_id: str,
+    tax_types: dict[int, str],
+    branding_theme_id: str | None,
+    xero_invoice_id: str | None = None,
+) -> InvoiceDraft:
+    return InvoiceDraft(
+        xero_invoice_id=xero_invoice_id,
+        contact_id=contact_id,
+        number=invoice.number,
+        reference=invoice.reference or None,
+        issue_date=invoice.issue_date,
+        due_date=invoice.due_date,
+        expected_payment_date=invoice.expected_payment_date,
+        line_amount_type=invoice.line_amount_type,
+        currency=invoice.currency,
+        branding_theme_id=branding_theme_id or None,
+        lines=tuple(
+            InvoiceLineDraft(
+                description=line.description,
+                quantity=line.quantity,
+                unit_amount=line.unit_price,
+                account_code=line.account_code,
+                tax_type=tax_types[line.tax_rate_id],
+            )
+            for line in invoice.lines
+        ),
+    )
+
+
+def _adopt_by_number(
+    db: Session, api: XeroPort, invoices: Sequence[Invoice], links: dict[int, XeroInvoiceLink]
+) -> None:
+    """After an unknown outcome, link invoices Xero already has (found by invoice number)
+    instead of sending them again."""
     numbers = [i.number for i in invoices if i.number]
     if not numbers:
         return
-    answer = api.call("get_invoices", invoice_numbers=numbers, summary_only=True)
-    by_number = {x.invoice_number: x for x in answer.invoices or []}
+    by_number = {x.number: x for x in api.get_invoices_by_numbers(numbers)}
     for invoice in invoices:
-        found = by_number.get(invoice.number)
-        if found is not None and str(getattr(found.status, "value", found.status)) != "DELETED":
+        found = by_number.get(invoice.number or "")
+        if found is not None and found.status != "DELETED":
             link = _link(db, links, invoice.id)
-            link.xero_invoice_id = str(found.invoice_id)
+            link.xero_invoice_id = found.invoice_id
 
 
 def push_invoices(
-    db: Session, api: XeroApi, jobs: Sequence[SyncJob], settings: TenantSettings, now: datetime
+    db: Session, api: XeroPort, jobs: Sequence[SyncJob], settings: TenantSettings, now: datetime
 ) -> Results:
     results: Results = {}
     invoices, links = _load(db, jobs)
@@ -139,12 +172,12 @@ def push_invoices(
         if job.outcome_unknown and not (inv.id in links and links[inv.id].xero_invoice_id)
     ]
     if unknown:
-        _adopt_existing(db, api, unknown, links)
+        _adopt_by_number(db, api, unknown, links)
     if not sendable:
         return results
 
     payload = [
-        invoice_for(
+        invoice_draft(
             invoice,
             contact_id=str(contacts[invoice.customer_id].contact_id),
             tax_types=settings.tax_types,
@@ -153,22 +186,17 @@ def push_invoices(
         )
         for _, invoice in sendable
     ]
-    answer = api.call(
-        "update_or_create_invoices",
-        Invoices(invoices=payload),
-        summarize_errors=False,
-        unitdp=4,
-        idempotency_key=batch_key("invoices", [job for job, _ in sendable]),
-        write=True,
+    answer = api.put_invoices(
+        payload, idempotency_key=batch_key("invoices", [job for job, _ in sendable])
     )
-    returned = {x.invoice_number: x for x in answer.invoices or []}
+    returned = {x.number: x for x in answer}
     reached_xero: list[int] = []
     for job, invoice in sendable:
-        x = returned.get(invoice.number)
+        x = returned.get(invoice.number or "")
         if x is None:
             results[job.id] = ValidationFailed(["Xero did not return this invoice"])
             continue
-        errors = element_errors(x)
+        errors = list(x.errors)
         if errors:
             results[job.id] = ValidationFailed(errors)
             continue
@@ -176,8 +204,8 @@ def push_invoices(
         job_is_first_push = not link.xero_invoice_id
         if job_is_first_push:
             reached_xero.append(invoice.id)
-        link.xero_invoice_id = str(x.invoice_id)
-        link.xero_status = str(getattr(x.status, "value", x.status))
+        link.xero_invoice_id = x.invoice_id
+        link.xero_status = x.status
         link.synced_at = now
         if x.total is not None and x.total != invoice.total:
             results[job.id] = ValidationFailed(
@@ -201,7 +229,7 @@ def push_invoices(
 
 
 def change_status(
-    db: Session, api: XeroApi, jobs: Sequence[SyncJob], status: str, now: datetime
+    db: Session, api: XeroPort, jobs: Sequence[SyncJob], status: str, now: datetime
 ) -> Results:
     """Void (or delete) the Xero twins of invoices; nothing to do for ones Xero never had."""
     results: Results = {}
@@ -213,7 +241,7 @@ def change_status(
         and not (j.object_id in links and links[j.object_id].xero_invoice_id)
     ]
     if unlinked:
-        _adopt_existing(db, api, unlinked, links)
+        _adopt_by_number(db, api, unlinked, links)
     targets: list[tuple[SyncJob, XeroInvoiceLink, str]] = []
     for job in jobs:
         link = links.get(job.object_id)
@@ -223,17 +251,15 @@ def change_status(
             targets.append((job, link, link.xero_invoice_id))
     if not targets:
         return results
-    answer = api.call(
-        "update_or_create_invoices",
-        Invoices(invoices=[void_for(xero_id, status) for _, _, xero_id in targets]),
-        summarize_errors=False,
+    answer = api.set_invoice_status(
+        [xero_id for _, _, xero_id in targets],
+        status,
         idempotency_key=batch_key(status, [job for job, _, _ in targets]),
-        write=True,
     )
-    returned = {str(x.invoice_id): x for x in answer.invoices or []}
+    returned = {x.invoice_id: x for x in answer}
     for job, link, xero_id in targets:
         x = returned.get(xero_id)
-        errors = element_errors(x) if x is not None else ["Xero did not return this invoice"]
+        errors = list(x.errors) if x is not None else ["Xero did not return this invoice"]
         if errors:
             results[job.id] = ValidationFailed(errors)
             continue
@@ -261,7 +287,7 @@ def one_call_each(jobs: Sequence[SyncJob], carry_out: Callable[[SyncJob], None])
     return results
 
 
-def fetch_online_links(db: Session, api: XeroApi, jobs: Sequence[SyncJob]) -> Results:
+def fetch_online_links(db: Session, api: XeroPort, jobs: Sequence[SyncJob]) -> Results:
     links = _links(db, [j.object_id for j in jobs])
     outside_transaction(db)
 
@@ -269,17 +295,13 @@ def fetch_online_links(db: Session, api: XeroApi, jobs: Sequence[SyncJob]) -> Re
         link = links.get(job.object_id)
         if link is None or not link.xero_invoice_id or link.online_invoice_url:
             return
-        answer = api.call("get_online_invoice", link.xero_invoice_id)
-        online = (answer.online_invoices or [None])[0]
-        link.online_invoice_url = getattr(online, "online_invoice_url", "") or ""
+        link.online_invoice_url = api.online_invoice_url(link.xero_invoice_id)
 
     return one_call_each(jobs, fetch)
 
 
-def email_invoices(db: Session, api: XeroApi, jobs: Sequence[SyncJob]) -> Results:
+def email_invoices(db: Session, api: XeroPort, jobs: Sequence[SyncJob]) -> Results:
     """Xero emails each invoice to its contact (the organisation's invoice email template)."""
-    from xero_python.accounting import RequestEmpty
-
     links = _links(db, [j.object_id for j in jobs])
     outside_transaction(db)
 
@@ -287,12 +309,6 @@ def email_invoices(db: Session, api: XeroApi, jobs: Sequence[SyncJob]) -> Result
         link = links.get(job.object_id)
         if link is None or not link.xero_invoice_id:
             return
-        api.call(
-            "email_invoice",
-            link.xero_invoice_id,
-            RequestEmpty(),
-            idempotency_key=job.idempotency_key,
-            write=True,
-        )
+        api.email_invoice(link.xero_invoice_id, idempotency_key=job.idempotency_key)
 
     return one_call_each(jobs, send)

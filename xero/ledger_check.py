@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from billing.db import outside_transaction
 from billing.invariants import Violation, money_invariant_violations
 from billing.invoices import Invoice, InvoiceStatus
-from xero.client import XeroApi
+from xero.api.port import XeroPort
+from xero.api.records import XeroInvoice
 from xero.models import XeroInvoiceLink
 
 BATCH = 50
@@ -56,34 +57,26 @@ class CheckResult:
         return not self.mismatches and not self.portal_violations
 
 
-def _status(value) -> str:
-    return str(getattr(value, "value", value) or "")
-
-
 def _payments_of_portal(invoice: Invoice) -> list[tuple[Decimal, str]]:
     return sorted((p.net_amount, p.reference or "") for p in invoice.payments if p.net_amount > 0)
 
 
-def _payments_of_xero(x) -> list[tuple[Decimal, str]]:
-    return sorted(
-        (Decimal(str(p.amount)), p.reference or "")
-        for p in x.payments or []
-        if _status(getattr(p, "status", "AUTHORISED")) != "DELETED"
-    )
+def _payments_of_xero(x: XeroInvoice) -> list[tuple[Decimal, str]]:
+    return sorted((p.amount, p.reference) for p in x.payments if p.status != "DELETED")
 
 
-def compare(invoice: Invoice, x) -> list[Mismatch]:
+def compare(invoice: Invoice, x: XeroInvoice) -> list[Mismatch]:
     number = invoice.number or f"draft {invoice.id}"
     found = []
 
-    def differ(what: str, portal, xero) -> None:
+    def differ(what: str, portal: object, xero: object) -> None:
         if portal != xero:
             found.append(Mismatch(number, what, str(portal), str(xero)))
 
-    differ("status", XERO_STATUS[invoice.state], _status(x.status))
-    differ("total", invoice.total, Decimal(str(x.total)))
-    differ("amount paid", invoice.amount_paid, Decimal(str(x.amount_paid or 0)))
-    differ("amount due", invoice.amount_due, Decimal(str(x.amount_due or 0)))
+    differ("status", XERO_STATUS[invoice.state], x.status)
+    differ("total", invoice.total, x.total)
+    differ("amount paid", invoice.amount_paid, x.amount_paid)
+    differ("amount due", invoice.amount_due, x.amount_due)
     portal_payments, xero_payments = _payments_of_portal(invoice), _payments_of_xero(x)
     if portal_payments != xero_payments:
         found.append(
@@ -97,7 +90,7 @@ def compare(invoice: Invoice, x) -> list[Mismatch]:
     return found
 
 
-def check_ledgers(db: Session, api: XeroApi) -> CheckResult:
+def check_ledgers(db: Session, api: XeroPort) -> CheckResult:
     violations = money_invariant_violations(db)
     rows = db.execute(
         select(Invoice, XeroInvoiceLink.xero_invoice_id)
@@ -110,8 +103,8 @@ def check_ledgers(db: Session, api: XeroApi) -> CheckResult:
     mismatches: list[Mismatch] = []
     for start in range(0, len(rows), BATCH):
         chunk = rows[start : start + BATCH]
-        answer = api.call("get_invoices", i_ds=[xero_id for _, xero_id in chunk], page=1)
-        by_id = {str(x.invoice_id).lower(): x for x in answer.invoices or []}
+        answer = api.get_invoices_by_ids([xero_id or "" for _, xero_id in chunk])
+        by_id = {x.invoice_id.lower(): x for x in answer}
         for invoice, xero_id in chunk:
             x = by_id.get((xero_id or "").lower())
             if x is None:

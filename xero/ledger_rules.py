@@ -23,9 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.invoices import Invoice
+from xero.api.tokens import active_connection
 from xero.models import ConnectionStatus, LedgerSnapshot, TaxRateMapping
 from xero.settings_sync import Account, Ledger, XeroTaxRate
-from xero.tokens import active_connection
 
 
 def remember(db: Session, tenant_id: str, ledger: Ledger, now: datetime) -> None:

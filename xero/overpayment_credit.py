@@ -18,51 +18,40 @@ from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from xero_python.accounting import (
-    Account,
-    BankTransaction,
-    BankTransactions,
-    Contact,
-    LineAmountTypes,
-    LineItem,
-)
 
 from billing.db import outside_transaction
 from billing.jobs import WaitFor
 from billing.overpayments import Overpayment, OverpaymentStatus, credit_recorded
-from xero.client import XeroApi
-from xero.errors import ValidationFailed
+from xero.api.errors import NotConnected, ValidationFailed
+from xero.api.port import XeroPort
+from xero.api.records import CreditDraft, XeroCredit
+from xero.api.sdk_models import CREDIT_TYPE
 from xero.invoice_sync import Results
-from xero.mapping import element_errors
 from xero.models import SyncJob, XeroSettings
 from xero.payment_sync import xero_reference
 
 log = logging.getLogger(__name__)
 
-TYPE = "RECEIVE-OVERPAYMENT"
+TYPE = CREDIT_TYPE
 
 
-def _status(x) -> str:
-    return str(getattr(x.status, "value", x.status) or "")
+class ContactNotInXero(NotConnected):
+    """The customer has no Xero contact yet: the job waits, like a paused connection."""
 
 
-def _existing(api: XeroApi, reference: str, contact_id: str, amount: Decimal):
-    answer = api.call(
-        "get_bank_transactions",
-        where=f'Type=="{TYPE}" AND Reference=="{reference}"',
-    )
-    for x in answer.bank_transactions or []:
+def _existing(api: XeroPort, reference: str, contact_id: str, amount: Decimal) -> XeroCredit | None:
+    for x in api.find_credits(f'Type=="{TYPE}" AND Reference=="{reference}"'):
         if (
-            _status(x) == "AUTHORISED"
-            and x.contact is not None
-            and str(x.contact.contact_id).lower() == contact_id.lower()
-            and Decimal(str(x.total)) == amount
+            x.status == "AUTHORISED"
+            and x.contact_id
+            and x.contact_id.lower() == contact_id.lower()
+            and x.total == amount
         ):
             return x
     return None
 
 
-def push_credits(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datetime) -> Results:
+def push_credits(db: Session, api: XeroPort, jobs: Sequence[SyncJob], now: datetime) -> Results:
     results: Results = {}
     found = {
         o.id: o
@@ -97,43 +86,29 @@ def push_credits(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: dateti
         if job.outcome_unknown:
             x = _existing(api, reference, contact_id, overpayment.amount)
             if x is not None:
-                credit_recorded(overpayment, str(x.overpayment_id or x.bank_transaction_id))
+                credit_recorded(overpayment, x.overpayment_id or x.bank_transaction_id)
                 results[job.id] = None
                 continue
         payment = overpayment.payment
-        answer = api.call(
-            "create_bank_transactions",
-            BankTransactions(
-                bank_transactions=[
-                    BankTransaction(
-                        type=TYPE,
-                        contact=Contact(contact_id=contact_id),
-                        bank_account=Account(code=account),
-                        date=payment.paid_on,
-                        reference=reference,
-                        line_amount_types=LineAmountTypes.NOTAX,
-                        line_items=[
-                            LineItem(
-                                description=(
-                                    f"Paid twice for invoice {overpayment.invoice.display_number}"
-                                    f" ({reference}): kept as credit"
-                                ),
-                                line_amount=overpayment.amount,
-                            )
-                        ],
-                    )
-                ]
+        x = api.create_credit(
+            CreditDraft(
+                contact_id=contact_id,
+                account_code=account,
+                paid_on=payment.paid_on,
+                reference=reference,
+                description=(
+                    f"Paid twice for invoice {overpayment.invoice.display_number}"
+                    f" ({reference}): kept as credit"
+                ),
+                amount=overpayment.amount,
             ),
-            summarize_errors=False,
             idempotency_key=job.idempotency_key,
-            write=True,
         )
-        x = (answer.bank_transactions or [None])[0]
-        errors = element_errors(x) if x is not None else ["Xero did not return the credit"]
-        if errors:
+        errors = list(x.errors) if x is not None else ["Xero did not return the credit"]
+        if x is None or errors:
             results[job.id] = ValidationFailed(errors)
             continue
-        credit_recorded(overpayment, str(x.overpayment_id or x.bank_transaction_id))
+        credit_recorded(overpayment, x.overpayment_id or x.bank_transaction_id)
         log.info("overpayment %s kept as credit in Xero (%s)", overpayment.id, x.overpayment_id)
         results[job.id] = None
     return results

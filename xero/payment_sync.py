@@ -18,30 +18,27 @@ dated the day it was paid, with the gateway's transaction id as Reference.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
-from xero_python.accounting import Account, Invoice, PaymentDelete, Payments
-from xero_python.accounting import Payment as XeroPayment
 
 from billing.db import ZERO, outside_transaction
 from billing.invoices import Payment, PaymentSource
 from billing.jobs import WaitFor
-from xero.client import XeroApi
-from xero.errors import (
+from xero.api.errors import (
     AuthLost,
     NotConnected,
     RateLimited,
     ValidationFailed,
     XeroError,
 )
+from xero.api.idempotency import idempotency_key
+from xero.api.port import XeroPort
+from xero.api.records import PaymentDraft, XeroPayment
 from xero.invoice_sync import Results, batch_key
-from xero.mapping import element_errors
 from xero.models import SyncJob, XeroInvoiceLink, XeroSettings
 
 log = logging.getLogger(__name__)
@@ -70,28 +67,19 @@ def xero_reference(payment: Payment) -> str:
     return reference[:255]
 
 
-def _key(*parts: str) -> str:
-    return hashlib.sha256(":".join(parts).encode()).hexdigest()[:48]
-
-
-def _status(x) -> str:
-    return str(getattr(x.status, "value", x.status) or "")
-
-
 def _guids(field: str, ids: Sequence[str]) -> str:
     return " OR ".join(f'{field}==guid("{i}")' for i in ids)
 
 
-def _xero_payments(api: XeroApi, field: str, ids: Sequence[str]) -> list:
-    found: list = []
+def _xero_payments(api: XeroPort, field: str, ids: Sequence[str]) -> list[XeroPayment]:
+    found: list[XeroPayment] = []
     unique = list(dict.fromkeys(ids))
     for start in range(0, len(unique), LOOKUP_CHUNK):
-        answer = api.call("get_payments", where=_guids(field, unique[start : start + LOOKUP_CHUNK]))
-        found.extend(answer.payments or [])
+        found.extend(api.get_payments(_guids(field, unique[start : start + LOOKUP_CHUNK])))
     return found
 
 
-def push_payments(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datetime) -> Results:
+def push_payments(db: Session, api: XeroPort, jobs: Sequence[SyncJob], now: datetime) -> Results:
     results: Results = {}
     payments = {
         p.id: p
@@ -162,7 +150,7 @@ def push_payments(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datet
 
     unknown = [item for item in to_create if item[0].outcome_unknown]
     if unknown:
-        _adopt_existing(db, api, unknown)
+        _adopt_by_reference_and_amount(db, api, unknown)
     sendable = []
     for job, payment, invoice_id in to_create:
         if payment.xero_payment_id:
@@ -172,32 +160,26 @@ def push_payments(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datet
     if not sendable:
         return results
 
-    answer = api.call(
-        "create_payments",
-        Payments(
-            payments=[
-                XeroPayment(
-                    invoice=Invoice(invoice_id=invoice_id),
-                    account=Account(code=account),
-                    amount=payment.net_amount,
-                    date=payment.paid_on,
-                    reference=xero_reference(payment),
-                )
-                for _, payment, invoice_id in sendable
-            ]
-        ),
-        summarize_errors=False,
+    returned = api.create_payments(
+        [
+            PaymentDraft(
+                invoice_id=invoice_id,
+                account_code=account,
+                amount=payment.net_amount,
+                paid_on=payment.paid_on,
+                reference=xero_reference(payment),
+            )
+            for _, payment, invoice_id in sendable
+        ],
         idempotency_key=batch_key("payments", [job for job, _, _ in sendable]),
-        write=True,
     )
-    returned = list(answer.payments or [])
     for index, (job, payment, _) in enumerate(sendable):
         x = returned[index] if index < len(returned) else None
         if x is None or not x.payment_id:
-            errors = element_errors(x) if x is not None else []
+            errors = list(x.errors) if x is not None else []
             results[job.id] = ValidationFailed(errors or ["Xero did not return this payment"])
             continue
-        errors = element_errors(x)
+        errors = list(x.errors)
         if errors and any(words in e for e in errors for words in XERO_HAS_OTHER_MONEY):
             # Xero's invoice has less due than the portal thinks: money was paid in Xero
             # (a "Pay now" on the online invoice) that the portal has not read back yet.
@@ -212,57 +194,59 @@ def push_payments(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datet
         if errors:
             results[job.id] = ValidationFailed(errors)
             continue
-        payment.xero_payment_id = str(x.payment_id)
+        payment.xero_payment_id = x.payment_id
         results[job.id] = None
     return results
 
 
-def delete_in_xero(api: XeroApi, xero_payment_id: str, *, key: str) -> None:
+def delete_in_xero(api: XeroPort, xero_payment_id: str, *, key: str) -> None:
     """Delete one payment in Xero (POST Payments/{id}, Status DELETED). One already deleted
     there counts as done, so a retried deletion is harmless."""
     try:
-        api.call(
-            "delete_payment",
-            xero_payment_id,
-            PaymentDelete(status="DELETED"),
-            idempotency_key=_key("delete", key, xero_payment_id),
-            write=True,
+        api.delete_payment(
+            xero_payment_id, idempotency_key=idempotency_key("delete", key, xero_payment_id)
         )
     except ValidationFailed as error:
         if not any(ALREADY_DELETED in m for m in error.messages):
             raise
 
 
-def payments_in_xero(api: XeroApi, xero_invoice_id: str) -> list:
+def payments_in_xero(api: XeroPort, xero_invoice_id: str) -> list[XeroPayment]:
     """Every payment Xero has on one invoice, deleted ones included."""
     return _xero_payments(api, "Invoice.InvoiceID", [xero_invoice_id])
 
 
-def is_deleted(x) -> bool:
-    return _status(x) == "DELETED"
+def is_deleted(x: XeroPayment) -> bool:
+    return x.status == "DELETED"
 
 
-def _take_back_changed(api: XeroApi, work, results: Results) -> None:
+def _take_back_changed(
+    api: XeroPort, work: Sequence[tuple[SyncJob, Payment, str]], results: Results
+) -> None:
     """Delete the Xero payments whose amount is no longer the portal's net amount (a refund
     or a reversal). A payment found deleted in Xero is forgotten, to be recorded anew."""
-    pushed = [(job, payment) for job, payment, _ in work if payment.xero_payment_id]
+    pushed = [
+        (job, payment, payment.xero_payment_id)
+        for job, payment, _ in work
+        if payment.xero_payment_id
+    ]
     if not pushed:
         return
     current = {
-        str(x.payment_id).lower(): x
-        for x in _xero_payments(api, "PaymentID", [p.xero_payment_id for _, p in pushed])
+        x.payment_id.lower(): x
+        for x in _xero_payments(api, "PaymentID", [xero_id for _, _, xero_id in pushed])
     }
-    for index, (job, payment) in enumerate(pushed):
-        found = current.get(payment.xero_payment_id.lower())
-        if found is None or _status(found) == "DELETED":
+    for index, (job, payment, xero_id) in enumerate(pushed):
+        found = current.get(xero_id.lower())
+        if found is None or found.status == "DELETED":
             payment.xero_payment_id = None
             continue
-        if Decimal(str(found.amount)) == payment.net_amount:
+        if found.amount == payment.net_amount:
             continue
         try:
-            delete_in_xero(api, payment.xero_payment_id, key=job.idempotency_key)
+            delete_in_xero(api, xero_id, key=job.idempotency_key)
         except (RateLimited, AuthLost, NotConnected) as error:
-            for rest, _ in pushed[index:]:
+            for rest, _, _ in pushed[index:]:
                 results[rest.id] = error
             return
         except XeroError as error:
@@ -272,12 +256,14 @@ def _take_back_changed(api: XeroApi, work, results: Results) -> None:
         payment.xero_payment_id = None
 
 
-def _adopt_existing(db: Session, api: XeroApi, unknown) -> None:
+def _adopt_by_reference_and_amount(
+    db: Session, api: XeroPort, unknown: Sequence[tuple[SyncJob, Payment, str]]
+) -> None:
     """After an attempt whose outcome is unknown: a payment on the invoice in Xero with this
     payment's Reference and amount, not already another portal payment's, is this one."""
     found = _xero_payments(api, "Invoice.InvoiceID", [invoice_id for _, _, invoice_id in unknown])
-    candidates = [x for x in found if _status(x) == "AUTHORISED"]
-    ids = [str(x.payment_id) for x in candidates]
+    candidates = [x for x in found if x.status == "AUTHORISED"]
+    ids = [x.payment_id for x in candidates]
     claimed = (
         {
             value.lower()
@@ -292,13 +278,13 @@ def _adopt_existing(db: Session, api: XeroApi, unknown) -> None:
     outside_transaction(db)
     for _, payment, invoice_id in unknown:
         for x in candidates:
-            xero_id = str(x.payment_id).lower()
+            xero_id = x.payment_id.lower()
             if (
                 xero_id not in claimed
-                and str(x.invoice.invoice_id).lower() == invoice_id.lower()
-                and (x.reference or "") == xero_reference(payment)
-                and Decimal(str(x.amount)) == payment.net_amount
+                and x.invoice_id.lower() == invoice_id.lower()
+                and x.reference == xero_reference(payment)
+                and x.amount == payment.net_amount
             ):
-                payment.xero_payment_id = str(x.payment_id)
+                payment.xero_payment_id = x.payment_id
                 claimed.add(xero_id)
                 break

@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 
 from billing.db import utcnow
 from billing.encryption import SecretBox
-from xero import ratelimit, tokens
-from xero.client import DEFAULT_TIMEOUT, XeroApi
-from xero.errors import RateLimited
+from xero.api import ratelimit, tokens
+from xero.api.client import DEFAULT_TIMEOUT, XeroApi
+from xero.api.errors import RateLimited
+from xero.api.tokens import OAuthApp
 from xero.invoice_sync import TenantSettings
 from xero.models import TaxRateMapping, XeroSettings
-from xero.tokens import OAuthApp
 from xero.worker import Connected, SyncWorker, WorkerConfig
 
 

@@ -18,19 +18,11 @@ from sqlalchemy.orm import Session
 
 from billing.services import Service, TaxRate
 from xero import tax_defaults
-from xero.client import XeroApi
-from xero.errors import AuthLost, NotFound
+from xero.api.errors import AuthLost, NotFound
+from xero.api.port import XeroPort
 from xero.models import TaxRateMapping, XeroSettings
 
 REVENUE_TYPES = frozenset({"REVENUE", "SALES"})
-#: Xero's CanApplyTo... flags, by account class.
-CLASS_FLAGS = {
-    "ASSET": "can_apply_to_assets",
-    "EQUITY": "can_apply_to_equity",
-    "EXPENSE": "can_apply_to_expenses",
-    "LIABILITY": "can_apply_to_liabilities",
-    "REVENUE": "can_apply_to_revenue",
-}
 NO_PAYMENT_SERVICE = (
     "The branding theme {name} has no payment service, so its online invoices have no "
     "Pay now button: set up a payment service in Xero first (Settings > Invoice settings > "
@@ -38,13 +30,7 @@ NO_PAYMENT_SERVICE = (
 )
 
 
-def _text(value) -> str:
-    """xero-python gives some enums and some strings; both become plain text."""
-    value = getattr(value, "value", value)
-    return "" if value is None else str(value)
-
-
-def _decimal(value) -> Decimal:
+def _decimal(value: object) -> Decimal:
     try:
         return Decimal(str(value)).normalize() if value is not None else Decimal(0)
     except InvalidOperation:
@@ -141,45 +127,37 @@ class Ledger:
         return [r for r in self.tax_rates if r.for_sales]
 
 
-def read_ledger(api: XeroApi) -> Ledger:
+def read_ledger(api: XeroPort) -> Ledger:
     """Organisation, accounts, tax rates and branding themes: four calls to Xero."""
-    organisations = api.call("get_organisations").organisations or []
-    org = organisations[0] if organisations else None
+    org = api.organisation()
     accounts = [
         Account(
-            code=_text(a.code),
-            name=_text(a.name),
-            type=_text(a.type),
-            account_class=_text(a._class),
-            status=_text(a.status) or "ACTIVE",
-            enable_payments=bool(a.enable_payments_to_account),
-            system_account=_text(a.system_account),
+            code=a.code,
+            name=a.name,
+            type=a.type,
+            account_class=a.account_class,
+            status=a.status or "ACTIVE",
+            enable_payments=a.enable_payments,
+            system_account=a.system_account,
         )
-        for a in api.call("get_accounts").accounts or []
+        for a in api.accounts()
         if a.code  # accounts without a code cannot be named on an invoice line
     ]
     tax_rates = [
         XeroTaxRate(
-            tax_type=_text(r.tax_type),
-            name=_text(r.name),
-            rate=_decimal(r.effective_rate if r.effective_rate is not None else r.display_tax_rate),
-            status=_text(r.status) or "ACTIVE",
-            applies_to=frozenset(
-                account_class
-                for account_class, flag in CLASS_FLAGS.items()
-                if getattr(r, flag, False)
-            ),
+            tax_type=r.tax_type,
+            name=r.name,
+            rate=_decimal(r.rate),
+            status=r.status or "ACTIVE",
+            applies_to=r.applies_to,
         )
-        for r in api.call("get_tax_rates").tax_rates or []
+        for r in api.tax_rates()
     ]
-    themes = [
-        Theme(_text(t.branding_theme_id), _text(t.name))
-        for t in api.call("get_branding_themes").branding_themes or []
-    ]
+    themes = [Theme(t.theme_id, t.name) for t in api.branding_themes()]
     return Ledger(
-        organisation_name=_text(org.name) if org else "",
-        country=_text(org.country_code) if org else "",
-        base_currency=_text(org.base_currency) if org else "",
+        organisation_name=org.name if org else "",
+        country=org.country_code if org else "",
+        base_currency=org.base_currency if org else "",
         accounts=sorted(accounts, key=lambda a: a.code),
         tax_rates=sorted(tax_rates, key=lambda r: r.name),
         themes=themes,
@@ -196,17 +174,16 @@ class PaymentServiceCheck:
     problem: str = ""
 
 
-def payment_services(api: XeroApi, theme: Theme) -> PaymentServiceCheck:
+def payment_services(api: XeroPort, theme: Theme) -> PaymentServiceCheck:
     """GET /BrandingThemes/{id}/PaymentServices.
 
     Real Xero answers it only to apps granted the ``paymentservices`` scope; a refusal
     means "cannot tell", never "the connection is lost".
     """
     try:
-        answer = api.call("get_branding_theme_payment_services", theme.theme_id)
+        names = api.payment_services(theme.theme_id)
     except (AuthLost, NotFound) as error:
         return PaymentServiceCheck(False, known=False, problem=str(error))
-    names = tuple(_text(s.payment_service_name) for s in answer.payment_services or [])
     return PaymentServiceCheck(bool(names), names=names)
 
 

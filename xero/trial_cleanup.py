@@ -36,8 +36,15 @@ from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
 from billing.invoicing import void_invoice
 from billing.locking import lock_invoice
 from billing.payments import record_refund, reverse_payment
-from xero.client import XeroApi
-from xero.errors import AuthLost, NotConnected, RateLimited, Retryable, ValidationFailed, XeroError
+from xero.api.client import XeroApi
+from xero.api.errors import (
+    AuthLost,
+    NotConnected,
+    RateLimited,
+    Retryable,
+    ValidationFailed,
+    XeroError,
+)
 from xero.invoice_sync import Results, change_status
 from xero.models import JobKind, JobStatus, SyncJob, TrialCleanup, XeroInvoiceLink
 from xero.outbox import enqueue

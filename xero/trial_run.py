@@ -17,8 +17,8 @@ from billing.invoices import Invoice, InvoiceStatus, PaymentSource
 from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.services import get_invoiceable_service
 from billing.tax import LineAmountType
+from xero.api.tokens import active_connection
 from xero.models import ConnectionStatus, JobStatus, XeroInvoiceLink
-from xero.tokens import active_connection
 from xero.trial_cleanup import card_payments, cleanup_job, cleanup_of, request_clean_up
 
 TEST_CUSTOMER_NAME = "Test customer (portal check)"

@@ -11,7 +11,6 @@ being called, so SQLite's single writer lock never waits on the network.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 from collections.abc import Callable
@@ -26,8 +25,8 @@ from billing.customers import Customer
 from billing.db import outside_transaction, utcnow
 from billing.invoices import Invoice
 from xero import contacts
-from xero.client import XeroApi
-from xero.errors import (
+from xero.api.client import XeroApi
+from xero.api.errors import (
     AuthLost,
     NotConnected,
     RateLimited,
@@ -35,6 +34,7 @@ from xero.errors import (
     ValidationFailed,
     XeroError,
 )
+from xero.api.idempotency import idempotency_key
 from xero.invoice_sync import (
     Results,
     TenantSettings,
@@ -172,9 +172,7 @@ class SyncWorker:
             try:
                 connected = self.connect(db)
                 outside_transaction(db)
-                key = hashlib.sha256(
-                    ("ahead:" + ",".join(str(c.id) for c in customers)).encode()
-                ).hexdigest()[:48]
+                key = idempotency_key("ahead", ",".join(str(c.id) for c in customers))
                 outcomes = contacts.ensure_contacts(connected.api, customers, key)
                 contacts.note_changes(db, customers, outcomes, now)
                 db.commit()
@@ -269,8 +267,8 @@ class SyncWorker:
     def _note_health(self, db: Session, results: Results) -> None:
         """Last successful call and last failure, for the connection's health panel. Xero
         refusing one invoice's data is not a connection failure; an unanswered call is."""
-        from xero.connection import record_failure, record_success
-        from xero.tokens import active_connection
+        from xero.api.connection import record_failure, record_success
+        from xero.api.tokens import active_connection
 
         connection = active_connection(db)
         if connection is None:
@@ -381,8 +379,8 @@ class SyncWorker:
     # -- outcomes ----------------------------------------------------------------------
 
     def _block(self, db: Session, error: RateLimited) -> None:
-        from xero import ratelimit
-        from xero.tokens import active_connection
+        from xero.api import ratelimit
+        from xero.api.tokens import active_connection
 
         connection = active_connection(db)
         if connection is not None:

@@ -50,7 +50,7 @@ from billing.services import ServiceDetails, create_service
 from billing.tax import LineAmountType
 from billing.users import Role, create_user
 from portal.demo import ensure_tax_rates
-from xero.errors import RateLimited
+from xero.api.errors import RateLimited
 from xero.models import JobKind, JobStatus, SyncJob, XeroInvoiceLink
 
 PATTERN = (

@@ -5,7 +5,7 @@ is stopped again by the ``ExitStack`` it was registered with, in reverse order.
 - localstripe as a subprocess, in a private /tmp when ``unshare`` allows (it pickles its
   whole state to /tmp/localstripe.pickle on every write) and always ``--from-scratch``;
 - the Xero sandbox served in this process on a free port, connected the way the demo does
-  it (``start_demo_sandbox`` + ``connect_demo``, i.e. ``xero.connection.connect``), posting
+  it (``start_demo_sandbox`` + ``connect_demo``, i.e. ``xero.api.connection.connect``), posting
   its signed INVOICE webhooks to the portal's gunicorn;
 - ONE gunicorn, TWO workers, serving ``portal:create_app()``, and THREE ``flask --app
   portal xero worker`` processes, all configured through the environment variables of

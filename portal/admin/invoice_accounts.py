@@ -23,7 +23,7 @@ from portal.views import form_status, found
 from portal.xero_checks import ledger_to_check
 from xero import ledger_rules
 from xero import sync_log as sync_jobs
-from xero.errors import XeroError
+from xero.api.errors import XeroError
 
 
 class LineAccountForm(FlaskForm):

@@ -4,7 +4,7 @@ from portal.admin import bp
 from portal.admin.forms import ConfirmForm
 from portal.db import get_db
 from portal.xero_setup import xero_service
-from xero.errors import XeroError
+from xero.api.errors import XeroError
 from xero.ledger_check import check_ledgers
 
 

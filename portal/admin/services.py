@@ -18,7 +18,7 @@ from portal.db import get_db
 from portal.views import form_status, found, paginated
 from portal.xero_checks import ledger_to_check
 from xero import ledger_rules
-from xero.errors import XeroError
+from xero.api.errors import XeroError
 from xero.settings_sync import saved_settings
 
 

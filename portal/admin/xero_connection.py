@@ -25,11 +25,11 @@ from portal.admin.forms import ConfirmForm
 from portal.db import get_db
 from portal.views import form_status
 from portal.xero_setup import xero_service
-from xero import connection as xero_connection_ops
-from xero.connection import CONSENT_TIMEOUT, Consent, Tenant
-from xero.errors import NotConnected, XeroError
+from xero.api import connection as xero_connection_ops
+from xero.api.connection import CONSENT_TIMEOUT, Consent, Tenant
+from xero.api.errors import NotConnected, XeroError
+from xero.api.tokens import OAuthApp, active_connection
 from xero.models import ConnectionStatus
-from xero.tokens import OAuthApp, active_connection
 
 PENDING_KEY = "xero_oauth"
 CONSENT_KEY = "xero_consent"

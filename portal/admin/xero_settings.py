@@ -18,10 +18,10 @@ from portal.db import get_db
 from portal.views import form_status
 from portal.xero_setup import xero_service
 from xero import ledger_rules, settings_sync
-from xero.connection import record_failure, record_success
-from xero.errors import XeroError
+from xero.api.connection import record_failure, record_success
+from xero.api.errors import XeroError
+from xero.api.tokens import active_connection
 from xero.models import ConnectionStatus
-from xero.tokens import active_connection
 
 TAX_FIELD = "tax_type_{}"
 

@@ -447,7 +447,7 @@ def test_remove_needs_the_confirmation_post(admin_client, db):
 def test_remove_when_xero_fails_still_removes_locally(admin_client, db, sandbox):
     connect(admin_client)
     job = pending_job(db)
-    sandbox.sandbox.faults.add("status", 1, method="DELETE", path="/connections/*", status=503)
+    sandbox.sandbox.faults.add("status", 1, method="DELETE", path="/[Cc]onnections/*", status=503)
     sandbox.sandbox.faults.add("status", 1, method="POST", path="/connect/revocation", status=500)
 
     flashes(admin_client)

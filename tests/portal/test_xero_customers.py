@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from billing.customers import Customer
 from tests.factories import CustomerFactory
 from tests.portal.pages import text
+from xero.api.tokens import store_tokens
 from xero.models import (
     AuditEntry,
     ConnectionStatus,
@@ -23,7 +24,6 @@ from xero.models import (
     XeroSettings,
 )
 from xero.sandbox.state import Contact as SandboxContact
-from xero.tokens import store_tokens
 
 MARKUP = "<script>alert(1)</script>"
 

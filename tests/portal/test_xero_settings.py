@@ -19,9 +19,9 @@ from tests.portal.test_xero_connection import (  # noqa: F401 - fixtures
     xero_wiring,
 )
 from xero import settings_sync, tax_defaults
+from xero.api.tokens import store_tokens
 from xero.models import ConnectionStatus, TaxRateMapping, XeroConnection, XeroSettings
 from xero.sandbox.state import Account, new_id
-from xero.tokens import store_tokens
 
 URL = "/admin/xero/settings"
 

@@ -18,8 +18,8 @@ from tests.portal.test_xero_connection import (  # noqa: F401 - fixtures
     xero_wiring,
 )
 from tests.portal.test_xero_settings import good_form, rates  # noqa: F401
+from xero.api.tokens import store_tokens
 from xero.models import ConnectionStatus, XeroConnection, XeroSettings
-from xero.tokens import store_tokens
 
 URL = "/admin/xero/settings"
 #: What the portal asked Xero for before it asked for paymentservices.

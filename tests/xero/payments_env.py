@@ -20,7 +20,7 @@ from billing.invoices import Invoice, Payment, PaymentSource
 from billing.payments import record_payment, record_refund, reverse_payment
 from portal.worker import JobRunner
 from tests.xero.sync_env import SyncEnv
-from xero.connection import Tenant, connect
+from xero.api.connection import Tenant, connect
 from xero.models import JobKind, SyncJob, XeroSettings
 from xero.sync.inbound import events, poller
 
@@ -114,8 +114,9 @@ class PaymentEnv(SyncEnv):
 
     def pay_in_xero(self, invoice_id: int, amount: str, reference: str = "bank rec") -> str:
         """A payment entered in Xero (bank reconciliation, by hand); returns its PaymentID."""
-        answer = self.api().call(
-            "create_payments",
+        api = self.api()
+        answer = api._send(
+            api.accounting.create_payments,
             Payments(
                 payments=[
                     XeroPaymentModel(
@@ -132,13 +133,18 @@ class PaymentEnv(SyncEnv):
         return str(answer.payments[0].payment_id)
 
     def delete_in_xero(self, xero_payment_id: str) -> None:
-        self.api().call(
-            "delete_payment", xero_payment_id, PaymentDelete(status="DELETED"), write=True
+        api = self.api()
+        api._send(
+            api.accounting.delete_payment,
+            xero_payment_id,
+            PaymentDelete(status="DELETED"),
+            write=True,
         )
 
     def void_in_xero(self, invoice_id: int) -> None:
-        self.api().call(
-            "update_invoice",
+        api = self.api()
+        api._send(
+            api.accounting.update_invoice,
             self.link(invoice_id).xero_invoice_id,
             XeroInvoices(invoices=[XeroInvoiceModel(status="VOIDED")]),
             write=True,

@@ -30,9 +30,10 @@ from portal import migrations
 from portal.db import make_engine
 from tests.factories import add_service
 from xero import outbox
-from xero.client import XeroApi
-from xero.connection import Tenant, connect
-from xero.endpoints import XeroEndpoints
+from xero.api.client import XeroApi
+from xero.api.connection import Tenant, connect
+from xero.api.endpoints import XeroEndpoints
+from xero.api.tokens import OAuthApp, store_tokens
 from xero.models import (
     ConnectionStatus,
     JobStatus,
@@ -45,7 +46,6 @@ from xero.models import (
 from xero.sandbox.state import Contact as XeroContact
 from xero.sandbox.state import new_id
 from xero.service import XeroService
-from xero.tokens import OAuthApp, store_tokens
 from xero.worker import SyncWorker, WorkerConfig
 
 REDIRECT_URI = "http://127.0.0.1/xero/callback"

@@ -10,7 +10,7 @@ import pytest
 from billing.invoices import Payment
 from tests.xero.builders import create_contact, create_invoice
 from tests.xero.payments_env import PaymentEnv
-from xero.client import XeroApi
+from xero.api.client import XeroApi
 from xero.models import JobStatus
 
 
@@ -208,13 +208,13 @@ def test_nothing_comes_in_when_payments_in_is_off(env, portal_webhooks):
 def calls(monkeypatch):
     """Every Xero call the portal makes, with its arguments."""
     seen: list[tuple[str, dict]] = []
-    real = XeroApi.call
+    real = XeroApi._send
 
     def spy(self, method, *args, **kwargs):
-        seen.append((method, kwargs))
+        seen.append((method.__name__, kwargs))
         return real(self, method, *args, **kwargs)
 
-    monkeypatch.setattr(XeroApi, "call", spy)
+    monkeypatch.setattr(XeroApi, "_send", spy)
     return seen
 
 

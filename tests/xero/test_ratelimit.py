@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from xero.ratelimit import block, take_call
+from xero.api.ratelimit import block, take_call
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 TENANT = "b1c2d3e4-0000-4000-8000-000000000001"

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from xero_python.accounting import Account, Invoice, Payment, Payments
 
-from xero import tokens
+from xero.api import tokens
 from xero.models import ConnectionStatus, JobKind, JobStatus
 
 
@@ -111,8 +111,9 @@ def test_a_void_that_xero_refuses_because_of_a_payment_needs_attention(env):
     env.worker().drain()
     twin = xero_twin(env, invoice_id)
     # A member paid part of it through the payment service linked to Xero.
-    env.api().call(
-        "create_payments",
+    api = env.api()
+    api._send(
+        api.accounting.create_payments,
         Payments(
             payments=[
                 Payment(

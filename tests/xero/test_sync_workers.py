@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from xero.client import XeroApi
+from xero.api.client import XeroApi
 from xero.models import ConnectionStatus, JobKind, JobStatus
 
 
@@ -45,15 +45,15 @@ def sent_invoice_elements(monkeypatch):
     """Every invoice element the portal sends to Xero, by invoice number (all threads)."""
     sent: list[str] = []
     lock = threading.Lock()
-    original = XeroApi.call
+    original = XeroApi._send
 
     def call(self, method, *args, **kwargs):
-        if method == "update_or_create_invoices":
+        if method.__name__ == "update_or_create_invoices":
             with lock:
                 sent.extend(i.invoice_number for i in args[0].invoices if i.invoice_number)
         return original(self, method, *args, **kwargs)
 
-    monkeypatch.setattr(XeroApi, "call", call)
+    monkeypatch.setattr(XeroApi, "_send", call)
     return sent
 
 
@@ -104,8 +104,7 @@ def test_two_threads_needing_a_refresh_spend_the_refresh_token_once(env):
     stored = env.box.decrypt(connection.access_token_encrypted)
     assert stored != old_access
     for api in apis:
-        answer = api.call("get_organisations")
-        assert answer.organisations[0].name == env.org.name
+        assert api.organisation().name == env.org.name
     # The refresh token stored is the live one: a later refresh works.
     env.update_connection(access_token_expires_at=env.clock() - timedelta(hours=1))
     get_api()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -14,13 +15,17 @@ from sqlalchemy.orm import Session
 from billing import inbox, jobs
 from billing.db import outside_transaction
 from billing.inbox import EventStatus, InboundEvent
-from xero.errors import XeroError
+from xero.api.current_connection import latest_connection
+from xero.api.errors import XeroError
 from xero.models import (
     ConnectionStatus,
     XeroConnection,
 )
 from xero.sync.inbound.reading import _reread
 from xero.sync.inbound.rules import PortalPushInProgress
+
+if TYPE_CHECKING:
+    from xero.service import XeroService
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +37,7 @@ PROVIDER = "xero"
 EVENTS_PER_READ = 500
 
 
-def _connection(db: Session) -> XeroConnection | None:
-    return db.scalar(select(XeroConnection).order_by(XeroConnection.id.desc()).limit(1))
-
-
-def _event_invoice(connection: XeroConnection | None, data: dict) -> str | None:
+def _event_invoice(connection: XeroConnection | None, data: dict[str, Any]) -> str | None:
     """The Xero invoice (lower case) an event asks to re-read; None for events the portal
     ignores (not an invoice, another organisation, the integration removed)."""
     if str(data.get("eventCategory", "")).upper() != "INVOICE":
@@ -52,7 +53,7 @@ def _event_invoice(connection: XeroConnection | None, data: dict) -> str | None:
     return str(data.get("resourceId") or "").lower() or None
 
 
-def handle_event(service, db: Session, event: InboundEvent) -> None:
+def handle_event(service: XeroService, db: Session, event: InboundEvent) -> None:
     """The inbox handler for Xero events: re-read the invoice the event names, and with it
     the invoices of every other Xero event waiting in the inbox, 50 per call (hundreds of
     "Pay now" webhooks cost a few calls, not two each).
@@ -63,7 +64,7 @@ def handle_event(service, db: Session, event: InboundEvent) -> None:
     wait for a portal push, leaves its other events to be handled on their own."""
     if event.processed_at is not None:
         return  # covered by another event's read of its invoice, made after it arrived
-    connection = _connection(db)
+    connection = latest_connection(db)
     mine = _event_invoice(connection, event.data())
     if mine is None:
         return
@@ -139,7 +140,7 @@ def _other_events(
     return found
 
 
-def register(service) -> None:
+def register(service: XeroService) -> None:
     """Hand stored Xero events to ``handle_event`` (the job runner calls this)."""
     from billing import inbox
 

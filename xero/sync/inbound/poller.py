@@ -7,20 +7,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import select
 
 from billing.db import outside_transaction
-from xero.client import XeroApi
-from xero.errors import NotConnected, XeroError
+from xero.api.errors import NotConnected, XeroError
+from xero.api.records import XeroPayment
 from xero.models import (
     XeroConnection,
     XeroSettings,
 )
 from xero.sync.inbound.reading import _connect
-from xero.sync.inbound.rules import InvoiceChange, _status, apply_changes
+from xero.sync.inbound.rules import InvoiceChange, apply_changes
+
+if TYPE_CHECKING:
+    from xero.service import XeroService
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 PAGE_SIZE = 100
@@ -30,19 +35,19 @@ PAGE_SIZE = 100
 OVERLAP = timedelta(minutes=2)
 
 
-def _pages(api: XeroApi, method: str, collection: str, page_size: int, **kwargs) -> list:
-    items: list = []
+def _pages(read_page: Callable[[int], list[T]], page_size: int) -> list[T]:
+    """Every item, page after page, until a page is not full."""
+    items: list[T] = []
     page = 1
     while True:
-        answer = api.call(method, page=page, page_size=page_size, **kwargs)
-        batch = list(getattr(answer, collection) or [])
+        batch = read_page(page)
         items.extend(batch)
         if len(batch) < page_size:
             return items
         page += 1
 
 
-def pull(service, *, page_size: int = PAGE_SIZE) -> int:
+def pull(service: XeroService, *, page_size: int = PAGE_SIZE) -> int:
     """Read every invoice and payment changed in Xero since the last pull and apply them.
     Returns how many of the portal's invoices were applied. Not connected: nothing."""
     with service.session_factory() as db:
@@ -59,37 +64,39 @@ def pull(service, *, page_size: int = PAGE_SIZE) -> int:
         payments_out = settings.sync_payments_out
         started = service.clock()
         outside_transaction(db)
-        modified = {"if_modified_since": since - OVERLAP} if since is not None else {}
+        modified = since - OVERLAP if since is not None else None
         invoices = _pages(
-            api,
-            "get_invoices",
-            "invoices",
+            lambda page: api.get_invoices_page(
+                page, page_size, where='Type=="ACCREC"', modified_since=modified
+            ),
             page_size,
-            where='Type=="ACCREC"',
-            summary_only=True,
-            **modified,
         )
-        payments = _pages(api, "get_payments", "payments", page_size, **modified)
+        payments = _pages(
+            lambda page: api.get_payments_page(page, page_size, modified_since=modified),
+            page_size,
+        )
         changes: dict[str, InvoiceChange] = {}
         for x in invoices:
-            key = str(x.invoice_id).lower()
-            changes[key] = InvoiceChange(key, _status(x))
-        by_invoice: dict[str, list] = {}
-        for x in payments:
-            if x.invoice is not None and x.invoice.invoice_id:
-                by_invoice.setdefault(str(x.invoice.invoice_id).lower(), []).append(x)
+            key = x.invoice_id.lower()
+            changes[key] = InvoiceChange(key, x.status)
+        by_invoice: dict[str, list[XeroPayment]] = {}
+        for p in payments:
+            if p.invoice_id:
+                by_invoice.setdefault(p.invoice_id.lower(), []).append(p)
         for key, found in by_invoice.items():
             changes.setdefault(key, InvoiceChange(key, None)).payments = found
         applied, complete = apply_changes(
             db, list(changes.values()), started, payments_out=payments_out
         )
         if complete:
-            db.get(XeroSettings, settings.id).last_pulled_at = started
+            stored = db.get(XeroSettings, settings.id)
+            if stored is not None:
+                stored.last_pulled_at = started
         outside_transaction(db)
         return applied
 
 
-def puller(service) -> Callable[[], int]:
+def puller(service: XeroService) -> Callable[[], int]:
     """``pull`` for the job runner: a Xero error waits for the next round."""
 
     def run() -> int:

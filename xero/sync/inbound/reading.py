@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.db import outside_transaction
 from billing.invoices import Payment
-from xero.client import XeroApi
-from xero.errors import AuthLost, NotConnected, RateLimited, XeroError
+from xero.api.errors import AuthLost, NotConnected, RateLimited, XeroError
+from xero.api.port import XeroPort
+from xero.api.records import XeroPayment
 from xero.models import (
     XeroInvoiceLink,
     XeroSettings,
@@ -23,9 +26,11 @@ from xero.sync.inbound.rules import (
     InvoiceChange,
     _links,
     _payment_id,
-    _status,
     apply_changes,
 )
+
+if TYPE_CHECKING:
+    from xero.service import XeroService
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +43,14 @@ READ_BATCH = 50
 PAYMENTS_CHUNK = 25
 
 
-def _connect(service, db: Session) -> tuple[XeroApi, XeroSettings | None]:
+def _connect(service: XeroService, db: Session) -> tuple[XeroPort, XeroSettings | None]:
     api = service.api(db)
     settings = db.scalar(select(XeroSettings).where(XeroSettings.tenant_id == api.tenant_id))
     return api, settings
 
 
 def read_invoices(
-    api: XeroApi,
+    api: XeroPort,
     xero_invoice_ids: Sequence[str],
     known: dict[str, set[str]] | None = None,
     failed: dict[str, XeroError] | None = None,
@@ -73,17 +78,16 @@ def read_invoices(
     for start in range(0, len(unique), READ_BATCH):
         chunk = unique[start : start + READ_BATCH]
         try:
-            answer = api.call("get_invoices", i_ds=chunk, page=1)
+            answer = api.get_invoices_by_ids(chunk)
         except XeroError as error:
             if failing(error, chunk, unique[start:]):
                 return changes
             continue
-        for x in answer.invoices or []:
-            payments = list(x.payments or [])
-            for payment in payments:
-                payment.status = payment.status or "AUTHORISED"  # listed: it stands
-            key = str(x.invoice_id).lower()
-            changes[key] = InvoiceChange(key, _status(x), payments)
+        for x in answer:
+            # Listed on the invoice: it stands.
+            payments = [replace(p, status=p.status or "AUTHORISED") for p in x.payments]
+            key = x.invoice_id.lower()
+            changes[key] = InvoiceChange(key, x.status, payments)
     known = known or {}
     gone = [
         key
@@ -93,18 +97,17 @@ def read_invoices(
     for start in range(0, len(gone), PAYMENTS_CHUNK):
         chunk = gone[start : start + PAYMENTS_CHUNK]
         try:
-            answer = api.call(
-                "get_payments",
-                where=" OR ".join(f'Invoice.InvoiceID==guid("{i}")' for i in chunk),
+            standing = api.get_payments(
+                " OR ".join(f'Invoice.InvoiceID==guid("{i}")' for i in chunk)
             )
         except XeroError as error:
             if failing(error, chunk, gone[start:]):
                 return changes
             continue
-        found: dict[str, list] = {key: [] for key in chunk}
-        for x in answer.payments or []:
-            if x.invoice is not None and str(x.invoice.invoice_id).lower() in found:
-                found[str(x.invoice.invoice_id).lower()].append(x)
+        found: dict[str, list[XeroPayment]] = {key: [] for key in chunk}
+        for p in standing:
+            if p.invoice_id.lower() in found:
+                found[p.invoice_id.lower()].append(p)
         for key, payments in found.items():
             changes[key].payments = payments
     return changes
@@ -130,7 +133,11 @@ def _known_payments(db: Session, xero_invoice_ids: Sequence[str]) -> dict[str, s
 
 
 def _reread(
-    service, db: Session, wanted: list[str], waiting: set[str], failed: dict[str, XeroError]
+    service: XeroService,
+    db: Session,
+    wanted: list[str],
+    waiting: set[str],
+    failed: dict[str, XeroError],
 ) -> None:
     """Read the portal's invoices among ``wanted`` from Xero and apply them (not committed);
     those that could not be read are left in ``failed``."""

@@ -29,7 +29,8 @@ from billing.errors import BillingError
 from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
 from billing.invoicing import void_invoice
 from billing.payments import record_payment, reverse_payment
-from xero.errors import XeroError
+from xero.api.errors import XeroError
+from xero.api.records import XeroPayment
 from xero.models import (
     JobKind,
     JobStatus,
@@ -53,15 +54,11 @@ class InvoiceChange:
     xero_invoice_id: str
     #: AUTHORISED, PAID, VOIDED...; None when only its payments were read.
     status: str | None
-    payments: list = field(default_factory=list)
+    payments: list[XeroPayment] = field(default_factory=list)
 
 
-def _status(x) -> str:
-    return str(getattr(x.status, "value", x.status) or "")
-
-
-def _payment_id(x) -> str:
-    return str(x.payment_id).lower()
+def _payment_id(x: XeroPayment) -> str:
+    return x.payment_id.lower()
 
 
 def _links(db: Session, xero_ids: Sequence[str]) -> dict[str, XeroInvoiceLink]:
@@ -116,7 +113,7 @@ def _apply(
     # Deletions first, so that a payment replacing a deleted one fits the amount due.
     ordered = sorted(
         change.payments,
-        key=lambda x: (_status(x) != "DELETED", str(x.date or ""), _payment_id(x)),
+        key=lambda x: (x.status != "DELETED", str(x.date or ""), _payment_id(x)),
     )
     for x in ordered:
         _apply_payment(db, invoice, x, payments_out)
@@ -136,8 +133,8 @@ def _find(db: Session, xero_payment_id: str) -> Payment | None:
     )
 
 
-def _apply_payment(db: Session, invoice: Invoice, x, payments_out: bool) -> None:
-    status = _status(x)
+def _apply_payment(db: Session, invoice: Invoice, x: XeroPayment, payments_out: bool) -> None:
+    status = x.status
     local = _find(db, _payment_id(x))
     if status == "DELETED":
         if local is None or local.reversed_at is not None:
@@ -153,14 +150,15 @@ def _apply_payment(db: Session, invoice: Invoice, x, payments_out: bool) -> None
         return
     if status != "AUTHORISED" or local is not None:
         return  # already recorded, from either side
-    amount = Decimal(str(x.amount))
-    twin = _portal_twin(db, invoice, x.reference or "", amount)
+    amount = x.amount
+    twin = _portal_twin(db, invoice, x.reference, amount)
     if twin is not None:
-        twin.xero_payment_id = str(x.payment_id)
+        twin.xero_payment_id = x.payment_id
         db.flush()
         return
     if _push_running(db, invoice):
         raise PortalPushInProgress("a portal payment on this invoice is being sent to Xero")
+    assert x.date is not None, "Xero dates every payment"
     try:
         with db.begin_nested():
             record_payment(
@@ -169,9 +167,9 @@ def _apply_payment(db: Session, invoice: Invoice, x, payments_out: bool) -> None
                 amount=amount,
                 paid_on=x.date,
                 method="xero",
-                reference=(x.reference or "")[:255],
+                reference=x.reference[:255],
                 source=PaymentSource.XERO,
-                xero_payment_id=str(x.payment_id),
+                xero_payment_id=x.payment_id,
                 # Xero holds the money: on an invoice paid here meanwhile it is an
                 # overpayment for an admin (billing.overpayments), never dropped.
                 hold_overpayment=True,

@@ -14,16 +14,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import requests
+import urllib3
 from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from xero_python.exceptions import ApiException
+from xero_python.identity import IdentityApi
 
 from billing.db import utcnow
 from billing.encryption import SecretBox
-from xero.endpoints import SCOPES, XeroEndpoints
-from xero.errors import AuthLost, NotConnected, Retryable
+from xero.api.client import make_api_client
+from xero.api.current_connection import active_connection as active_connection
+from xero.api.endpoints import SCOPES, XeroEndpoints
+from xero.api.errors import AuthLost, IdentityCallFailed, NotConnected, Retryable
+from xero.api.records import GrantedTenant
 from xero.models import ConnectionStatus, XeroConnection
 
 HTTP_TIMEOUT = 15
@@ -60,7 +66,7 @@ def authorization_request(app: OAuthApp) -> tuple[str, str, str]:
     return url, state, verifier
 
 
-def exchange_code(app: OAuthApp, callback_url: str, *, state: str, verifier: str) -> dict:
+def exchange_code(app: OAuthApp, callback_url: str, *, state: str, verifier: str) -> dict[str, Any]:
     """Trade the callback's code for tokens; a forged or reused ``state`` is refused."""
     session = app.session(state=state)
     try:
@@ -78,20 +84,43 @@ def exchange_code(app: OAuthApp, callback_url: str, *, state: str, verifier: str
         raise Retryable("Xero's sign-in service did not answer") from None
 
 
-def list_connections(app: OAuthApp, access_token: str) -> list[dict]:
-    """The organisations this consent granted: [{id, tenantId, tenantName, tenantType}]."""
-    response = requests.get(
-        app.endpoints.connections_url,
-        headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-        timeout=HTTP_TIMEOUT,
-    )
-    if response.status_code in (401, 403):
-        raise AuthLost("Xero refused the access token")
-    response.raise_for_status()
-    return [c for c in response.json() if c.get("tenantType", "ORGANISATION") == "ORGANISATION"]
+def _identity(app: OAuthApp, access_token: str) -> IdentityApi:
+    return IdentityApi(make_api_client(access_token), base_url=app.endpoints.identity_url)
 
 
-def store_tokens(connection: XeroConnection, token: dict, box: SecretBox, now: datetime) -> None:
+def _identity_failure(error: Exception) -> IdentityCallFailed:
+    if isinstance(error, ApiException):
+        status = error.status if isinstance(error.status, int) else None
+        return IdentityCallFailed(status, type(error).__name__)
+    return IdentityCallFailed(None, type(error).__name__)
+
+
+def list_connections(app: OAuthApp, access_token: str) -> list[GrantedTenant]:
+    """The organisations this consent granted (practices are left out). Raises AuthLost
+    when Xero refuses the token, IdentityCallFailed for any other failure."""
+    try:
+        found = _identity(app, access_token).get_connections(_request_timeout=HTTP_TIMEOUT)
+    except ApiException as error:
+        if error.status in (401, 403):
+            raise AuthLost("Xero refused the access token") from None
+        raise _identity_failure(error) from None
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise _identity_failure(error) from None
+    tenants = [
+        GrantedTenant(
+            connection_id=str(c.id or ""),
+            tenant_id=str(c.tenant_id or ""),
+            tenant_name=str(c.tenant_name or ""),
+            tenant_type=str(c.tenant_type or "ORGANISATION"),
+        )
+        for c in found or []
+    ]
+    return [t for t in tenants if t.tenant_type == "ORGANISATION"]
+
+
+def store_tokens(
+    connection: XeroConnection, token: dict[str, Any], box: SecretBox, now: datetime
+) -> None:
     connection.access_token_encrypted = box.encrypt(token["access_token"])
     connection.refresh_token_encrypted = box.encrypt(token["refresh_token"])
     connection.access_token_expires_at = now + timedelta(seconds=int(token.get("expires_in", 1800)))
@@ -101,7 +130,7 @@ def store_tokens(connection: XeroConnection, token: dict, box: SecretBox, now: d
     )
 
 
-def refresh(app: OAuthApp, refresh_token: str) -> dict:
+def refresh(app: OAuthApp, refresh_token: str) -> dict[str, Any]:
     try:
         return dict(
             app.session().refresh_token(
@@ -116,29 +145,25 @@ def refresh(app: OAuthApp, refresh_token: str) -> dict:
 
 
 def revoke(app: OAuthApp, refresh_token: str) -> None:
-    requests.post(
-        app.endpoints.revoke_url,
-        data={"token": refresh_token},
-        auth=(app.client_id, app.client_secret),
-        timeout=HTTP_TIMEOUT,
-    ).raise_for_status()
+    """Revoke the refresh token (and with it the access tokens it gave); the app
+    authenticates with its client id and secret. Raises IdentityCallFailed."""
+    try:
+        response = app.session().revoke_token(
+            app.endpoints.revoke_url, token=refresh_token, timeout=HTTP_TIMEOUT
+        )
+    except requests.RequestException as error:
+        raise _identity_failure(error) from None
+    if not response.ok:
+        raise IdentityCallFailed(response.status_code)
 
 
 def delete_connection(app: OAuthApp, access_token: str, connection_id: str) -> None:
-    requests.delete(
-        f"{app.endpoints.connections_url}/{connection_id}",
-        headers={"Authorization": f"Bearer {access_token}"},
-        timeout=HTTP_TIMEOUT,
-    ).raise_for_status()
-
-
-def active_connection(db: Session) -> XeroConnection | None:
-    return db.scalar(
-        select(XeroConnection)
-        .where(XeroConnection.status != ConnectionStatus.REMOVED)
-        .order_by(XeroConnection.id.desc())
-        .limit(1)
-    )
+    """Disconnect the app from one organisation. Raises IdentityCallFailed (status 404 when
+    Xero no longer has the connection)."""
+    try:
+        _identity(app, access_token).delete_connection(connection_id, _request_timeout=HTTP_TIMEOUT)
+    except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
+        raise _identity_failure(error) from None
 
 
 def access_token(
@@ -148,7 +173,7 @@ def access_token(
     now: datetime | None = None,
     *,
     refused: str | None = None,
-):
+) -> tuple[str, str]:
     """A valid access token for the active connection, refreshing it under a row lock.
 
     Returns (tenant_id, access_token). Commits when it refreshed: the new refresh token

@@ -24,7 +24,8 @@ class XeroEndpoints:
     authorize_url: str
     token_url: str
     revoke_url: str
-    connections_url: str
+    #: Where xero-python's IdentityApi finds /Connections.
+    identity_url: str
     accounting_url: str
 
     @classmethod
@@ -33,7 +34,7 @@ class XeroEndpoints:
             authorize_url="https://login.xero.com/identity/connect/authorize",
             token_url="https://identity.xero.com/connect/token",  # noqa: S106 - a URL
             revoke_url="https://identity.xero.com/connect/revocation",
-            connections_url="https://api.xero.com/connections",
+            identity_url="https://api.xero.com",
             accounting_url="https://api.xero.com/api.xro/2.0",
         )
 
@@ -44,6 +45,6 @@ class XeroEndpoints:
             authorize_url=f"{base}/identity/connect/authorize",
             token_url=f"{base}/connect/token",
             revoke_url=f"{base}/connect/revocation",
-            connections_url=f"{base}/connections",
+            identity_url=base,
             accounting_url=f"{base}/api.xro/2.0",
         )

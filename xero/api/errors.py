@@ -38,6 +38,17 @@ class ValidationFailed(XeroError):
         self.messages = messages
 
 
+class IdentityCallFailed(XeroError):
+    """Xero's identity service (connections, revocation) refused a request or did not
+    answer. ``status`` is its HTTP status; None when no answer came."""
+
+    def __init__(self, status: int | None, reason: str = ""):
+        super().__init__(
+            f"it answered {status}" if status is not None else f"it did not answer ({reason})"
+        )
+        self.status = status
+
+
 class AuthLost(XeroError):
     """The connection no longer works (token revoked or expired, tenant not granted)."""
 

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-import requests
 from authlib.common.errors import AuthlibBaseError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from billing.encryption import SecretBox
-from xero import tokens
-from xero.endpoints import NEEDED_SCOPES
-from xero.errors import AuthLost, NotConnected, Retryable, XeroError
+from xero.api import tokens
+from xero.api.current_connection import latest_connection as latest_connection
+from xero.api.endpoints import NEEDED_SCOPES
+from xero.api.errors import AuthLost, IdentityCallFailed, NotConnected, Retryable, XeroError
+from xero.api.tokens import OAuthApp
 from xero.models import (
     AuditEntry,
     ConnectionStatus,
@@ -32,7 +34,6 @@ from xero.models import (
     SyncJob,
     XeroConnection,
 )
-from xero.tokens import OAuthApp
 
 #: Xero refresh tokens die 60 days after issue unless used; warn well before.
 REFRESH_TOKEN_WARNING_AGE = timedelta(days=45)
@@ -52,7 +53,7 @@ class Tenant:
 
 @dataclass
 class Consent:
-    token: dict
+    token: dict[str, Any]
     tenants: list[Tenant]
 
     def tenant(self, tenant_id: str) -> Tenant | None:
@@ -77,12 +78,12 @@ def finish_consent(oauth: OAuthApp, callback_url: str, *, state: str, verifier: 
         )
     try:
         granted = tokens.list_connections(oauth, token["access_token"])
-    except requests.RequestException:
+    except IdentityCallFailed:
         raise Retryable("Xero did not list the organisations you connected") from None
     tenants = [
-        Tenant(c["tenantId"], c.get("tenantName") or c["tenantId"], c.get("id") or "")
-        for c in granted
-        if c.get("tenantId")
+        Tenant(t.tenant_id, t.tenant_name or t.tenant_id, t.connection_id)
+        for t in granted
+        if t.tenant_id
     ]
     if not tenants:
         raise AuthLost("No Xero organisation was connected: choose one on Xero's consent page.")
@@ -92,7 +93,7 @@ def finish_consent(oauth: OAuthApp, callback_url: str, *, state: str, verifier: 
 def connect(
     db: Session,
     box: SecretBox,
-    token: dict,
+    token: dict[str, Any],
     tenant: Tenant,
     user_id: int | None,
     now: datetime,
@@ -185,16 +186,14 @@ def remove(
     if access and connection.connection_id:
         try:
             tokens.delete_connection(oauth, access, connection.connection_id)
-        except requests.HTTPError as error:
-            if error.response is None or error.response.status_code != 404:
-                problems.append(f"Xero did not delete the connection: {_http_problem(error)}.")
-        except requests.RequestException as error:
-            problems.append(f"Xero did not delete the connection: {_http_problem(error)}.")
+        except IdentityCallFailed as error:
+            if error.status != 404:
+                problems.append(f"Xero did not delete the connection: {error}.")
     if refresh:
         try:
             tokens.revoke(oauth, refresh)
-        except requests.RequestException as error:
-            problems.append(f"Xero did not revoke the refresh token: {_http_problem(error)}.")
+        except IdentityCallFailed as error:
+            problems.append(f"Xero did not revoke the refresh token: {error}.")
     connection.status = ConnectionStatus.REMOVED
     _forget_tokens(connection)
     detail = f"Removed {connection.tenant_name} ({connection.tenant_id}); local data kept."
@@ -223,13 +222,6 @@ def _decrypt(box: SecretBox, connection: XeroConnection) -> tuple[str | None, st
             return None
 
     return opened(connection.access_token_encrypted), opened(connection.refresh_token_encrypted)
-
-
-def _http_problem(error: requests.RequestException) -> str:
-    response = getattr(error, "response", None)
-    if response is not None:
-        return f"it answered {response.status_code}"
-    return f"it did not answer ({type(error).__name__})"
 
 
 # -- health ----------------------------------------------------------------------------------
@@ -312,11 +304,6 @@ def health(db: Session, connection: XeroConnection, now: datetime, limit: int = 
         needs_attention=counts.get(JobStatus.NEEDS_ATTENTION, 0),
         recent_failures=failures,
     )
-
-
-def latest_connection(db: Session) -> XeroConnection | None:
-    """The newest connection row, removed or not (what the worker looks at)."""
-    return db.scalar(select(XeroConnection).order_by(XeroConnection.id.desc()).limit(1))
 
 
 def record_success(connection: XeroConnection, now: datetime) -> None:
