@@ -37,7 +37,7 @@ from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
 from billing.invoicing import void_invoice
 from billing.payments import record_payment, reverse_payment
 from xero.client import XeroApi
-from xero.errors import AuthLost, NotConnected, NotFound, RateLimited, XeroError
+from xero.errors import AuthLost, NotConnected, RateLimited, XeroError
 from xero.models import (
     ConnectionStatus,
     JobKind,
@@ -253,40 +253,6 @@ def _connect(service, db: Session) -> tuple[XeroApi, XeroSettings | None]:
     api = service.api(db)
     settings = db.scalar(select(XeroSettings).where(XeroSettings.tenant_id == api.tenant_id))
     return api, settings
-
-
-def read_invoice(api: XeroApi, xero_invoice_id: str) -> InvoiceChange | None:
-    """One invoice and all its payments (deleted ones too) as Xero has them now."""
-    try:
-        answer = api.call("get_invoice", xero_invoice_id)
-    except NotFound:
-        return None
-    found = (answer.invoices or [None])[0]
-    if found is None:
-        return None
-    payments = api.call("get_payments", where=f'Invoice.InvoiceID==guid("{xero_invoice_id}")')
-    return InvoiceChange(str(found.invoice_id), _status(found), list(payments.payments or []))
-
-
-def refresh_invoice(service, db: Session, xero_invoice_id: str) -> bool:
-    """Re-read one invoice from Xero and apply it. False when it is not the portal's, or
-    payments from Xero are not synced. Commits the token before calling Xero; the caller
-    commits the changes."""
-    api, settings = _connect(service, db)
-    if settings is not None and not settings.sync_payments_in:
-        return False
-    payments_out = settings is None or settings.sync_payments_out
-    if not _links(db, [xero_invoice_id]):
-        log.info("xero invoice %s is not one of the portal's: acknowledged", xero_invoice_id)
-        return False
-    db.commit()
-    change = read_invoice(api, xero_invoice_id)
-    if change is None:
-        return False
-    applied, complete = apply_changes(db, [change], service.clock(), payments_out=payments_out)
-    if not complete:
-        raise PortalPushInProgress("a portal payment on this invoice is being sent to Xero")
-    return applied > 0
 
 
 def _connection(db: Session) -> XeroConnection | None:

@@ -1,11 +1,11 @@
 """SyncEnv with payments: card payments and refunds in the portal, payments made, deleted and
-voids in Xero (through the API, as Xero's own screens would), the webhook handler, the poller
-and the job runner."""
+voids in Xero (through the API, as Xero's own screens would), Xero's webhooks handled as in
+production, the poller and the job runner."""
 
 from __future__ import annotations
 
 import secrets
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select, update
@@ -14,11 +14,13 @@ from xero_python.accounting import Invoice as XeroInvoiceModel
 from xero_python.accounting import Invoices as XeroInvoices
 from xero_python.accounting import Payment as XeroPaymentModel
 
+from billing import inbox
 from billing.inbox import InboundEvent
 from billing.invoices import Invoice, Payment, PaymentSource
 from billing.payments import record_payment, record_refund, reverse_payment
 from tests.xero.sync_env import SyncEnv
 from xero import pull
+from xero.connection import Tenant, connect
 from xero.models import JobKind, SyncJob, XeroSettings
 from xero.runner import JobRunner
 
@@ -144,12 +146,23 @@ class PaymentEnv(SyncEnv):
 
     # -- inbound --------------------------------------------------------------------------
 
-    def refresh(self, invoice_id: int) -> bool:
-        """What the handler of a webhook event for this invoice does."""
-        with self.Session() as db:
-            changed = pull.refresh_invoice(self.service, db, self.link(invoice_id).xero_invoice_id)
-            db.commit()
-            return changed
+    def handle_webhooks(self) -> int:
+        """What production does with Xero's webhooks (``portal_webhooks`` subscribes the
+        portal): every delivery the sandbox has made reached POST /webhooks/xero, which
+        stored its events; the job runner's inbox step (JobRunner.run_once) handles them.
+        Returns how many events were handled."""
+        assert self.sandbox.webhooks.wait(5)
+        assert [d.error for d in self.sandbox.webhooks.deliveries if d.status != 200] == []
+        return inbox.process_due(self.service.session_factory, now=self.service.clock)
+
+    def switch_organisation(self, name: str = "Other Coworking Ltd") -> None:
+        """An admin connects the portal to another organisation. The app stays connected
+        to the first one in Xero, whose webhooks still come."""
+        other = self.sandbox.add_organisation(name, country="GB")
+        token = self.sandbox.connect([other.tenant_id], client=self.client).token
+        with self.Session() as db, db.begin():
+            tenant = Tenant(other.tenant_id, other.name, "")
+            connect(db, self.box, token, tenant, None, datetime.now(UTC))
 
     def pull(self, **options) -> int:
         return pull.pull(self.service, **options)

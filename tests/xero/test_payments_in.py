@@ -1,12 +1,14 @@
-"""Payments made in Xero reach the portal: through a webhook event's re-read of the invoice,
-and through the poller when the webhook was lost."""
+"""Payments made in Xero reach the portal: through Xero's webhooks (the sandbox's signed
+deliveries to the served portal's POST /webhooks/xero, then the job runner's inbox step,
+which re-reads the invoice), and through the poller when a webhook was lost."""
 
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
-from billing.inbox import process_due, store_event
+from billing.invoices import Payment
+from tests.xero.builders import create_contact, create_invoice
 from tests.xero.payments_env import PaymentEnv
 from xero.client import XeroApi
 from xero.models import JobStatus
@@ -17,30 +19,13 @@ def env_class():
     return PaymentEnv
 
 
-def _event(
-    env, xero_invoice_id: str, when: str = "2026-11-06T10:00:00.000", tenant_id: str = ""
-) -> None:
-    import json
-
-    payload = {
-        "resourceUrl": f"https://api.xero.com/api.xro/2.0/Invoices/{xero_invoice_id}",
-        "resourceId": xero_invoice_id,
-        "eventDateUtc": when,
-        "eventType": "UPDATE",
-        "eventCategory": "INVOICE",
-        "tenantId": tenant_id or env.org.tenant_id,
-        "tenantType": "ORGANISATION",
-    }
-    with env.Session() as db, db.begin():
-        store_event(db, "xero", f"{xero_invoice_id}:{when}", "invoice.update", json.dumps(payload))
-
-
-def test_a_part_payment_in_xero_leaves_the_invoice_awaiting_payment(env):
+def test_a_part_payment_in_xero_leaves_the_invoice_awaiting_payment(env, portal_webhooks):
     invoice_id = env.issue_in_xero()  # 89.82
     xero_id = env.pay_in_xero(invoice_id, "30.00", reference="BACS 1234")
 
-    assert env.refresh(invoice_id)
+    env.handle_webhooks()
 
+    assert {e.status for e in env.events()} == {"done"}
     [payment] = env.payments(invoice_id)
     assert (payment.source, payment.method, payment.reference) == ("xero", "xero", "BACS 1234")
     assert payment.xero_payment_id.lower() == xero_id.lower()
@@ -52,36 +37,51 @@ def test_a_part_payment_in_xero_leaves_the_invoice_awaiting_payment(env):
     assert env.payment_jobs() == []  # a payment from Xero is not written back
 
 
-def test_a_full_payment_in_xero_marks_the_invoice_paid_through_a_stored_event(env):
+def test_a_full_payment_in_xero_marks_the_invoice_paid_through_a_stored_event(env, portal_webhooks):
     invoice_id = env.issue_in_xero()
+    env.handle_webhooks()  # the invoice's own CREATE event: nothing to record
     env.pay_in_xero(invoice_id, "89.82")
-    _event(env, env.link(invoice_id).xero_invoice_id)
 
-    assert process_due(env.Session, now=env.clock) == 1
+    assert env.handle_webhooks() == 1
 
-    assert [e.status for e in env.events()] == ["done"]
+    assert {e.status for e in env.events()} == {"done"}
     invoice = env.invoice(invoice_id)
     assert invoice.status == "paid" and invoice.amount_due == 0
     assert env.link(invoice_id).xero_status == "PAID"
 
 
-def test_events_twice_or_late_record_the_payment_once(env):
+def test_events_twice_or_late_record_the_payment_once(env, portal_webhooks):
     invoice_id = env.issue_in_xero()
     env.pay_in_xero(invoice_id, "10.00")
-    env.refresh(invoice_id)
-    env.refresh(invoice_id)
+    env.handle_webhooks()
+    stored = len(env.events())
+
+    # Xero delivers the payment's webhook again: the same event, stored once.
+    again = env.sandbox.webhooks.deliveries[-1]
+    answer = portal_webhooks.test_client().post(
+        "/webhooks/xero",
+        data=again.body,
+        headers={"Content-Type": "application/json", "x-xero-signature": again.signature},
+    )
+    assert answer.status_code == 200 and len(env.events()) == stored
+    # And a later event for the same invoice: the payment is already recorded.
+    env.advance(60)
+    xero_invoice_id = env.link(invoice_id).xero_invoice_id
+    env.sandbox.webhooks.invoice_events(env.org.tenant_id, [(xero_invoice_id, "UPDATE")])
+    assert env.handle_webhooks() == 1
+
     assert len(env.payments(invoice_id)) == 1
     assert env.invoice(invoice_id).amount_paid == Decimal("10.00")
 
 
-def test_a_payment_deleted_in_xero_is_reversed_in_the_portal(env):
+def test_a_payment_deleted_in_xero_is_reversed_in_the_portal(env, portal_webhooks):
     invoice_id = env.issue_in_xero()
     xero_id = env.pay_in_xero(invoice_id, "89.82")
-    env.refresh(invoice_id)
+    env.handle_webhooks()
     assert env.invoice(invoice_id).status == "paid"
 
     env.delete_in_xero(xero_id)
-    env.refresh(invoice_id)
+    env.handle_webhooks()
 
     [payment] = env.payments(invoice_id)
     assert payment.reversed_at is not None
@@ -89,64 +89,72 @@ def test_a_payment_deleted_in_xero_is_reversed_in_the_portal(env):
     assert invoice.status == "awaiting_payment" and invoice.amount_due == Decimal("89.82")
 
 
-def test_a_replaced_payment_in_xero_ends_with_the_new_amount(env):
+def test_a_replaced_payment_in_xero_ends_with_the_new_amount(env, portal_webhooks):
     invoice_id = env.issue_in_xero()
     first = env.pay_in_xero(invoice_id, "50.00")
-    env.refresh(invoice_id)
+    env.handle_webhooks()
     env.delete_in_xero(first)
     env.pay_in_xero(invoice_id, "89.82", reference="corrected")
-    env.refresh(invoice_id)  # sees the deletion and the new payment at once
+    env.handle_webhooks()  # one read sees the deletion and the new payment at once
     assert env.invoice(invoice_id).status == "paid"
     assert sorted(p.net_amount for p in env.payments(invoice_id)) == [0, Decimal("89.82")]
 
 
-def test_an_invoice_voided_in_xero_is_voided_in_the_portal(env):
+def test_an_invoice_voided_in_xero_is_voided_in_the_portal(env, portal_webhooks):
     invoice_id = env.issue_in_xero()
     env.void_in_xero(invoice_id)
-    env.refresh(invoice_id)
+    env.handle_webhooks()
     assert env.invoice(invoice_id).status == "voided"
     assert env.link(invoice_id).xero_status == "VOIDED"
     env.drain_all()  # the portal's void job finds Xero already voided
     assert {j.status for j in env.jobs()} == {JobStatus.DONE}
 
 
-def test_an_event_for_an_invoice_the_portal_never_sent_is_acknowledged(env):
+def test_an_event_for_an_invoice_the_portal_never_sent_is_acknowledged(
+    env, portal_webhooks, accounting_api
+):
     env.issue_in_xero()
+    env.handle_webhooks()
     calls = env.service.counter.calls
-    _event(env, "0b6c9a34-0000-4000-8000-1234567890ab")
-    process_due(env.Session, now=env.clock)
-    assert [e.status for e in env.events()] == ["done"]
-    assert env.service.counter.calls == calls  # not even read from Xero
-    from billing.invoices import Payment
+    # An invoice entered in Xero by hand: Xero's webhook names it, the portal never sent it.
+    contact = create_contact(accounting_api, name="Walk-in customer")
+    create_invoice(accounting_api, contact.contact_id)
 
+    assert env.handle_webhooks() == 1
+
+    assert {e.status for e in env.events()} == {"done"}
+    assert env.service.counter.calls == calls  # not even read from Xero
     with env.Session() as db:
         assert db.query(Payment).count() == 0
 
 
-def test_an_event_for_another_organisation_is_acknowledged(env):
+def test_an_event_for_another_organisation_is_acknowledged(env, portal_webhooks):
     invoice_id = env.issue_in_xero()
-    env.pay_in_xero(invoice_id, "10.00")
+    env.handle_webhooks()
+    env.pay_in_xero(invoice_id, "10.00")  # its webhook waits in the inbox while
+    env.switch_organisation()  # an admin connects the portal to another organisation
     calls = env.service.counter.calls
-    _event(
-        env, env.link(invoice_id).xero_invoice_id, tenant_id="1d2c3b4a-0000-4000-8000-000000000000"
-    )
-    process_due(env.Session, now=env.clock)
-    assert [e.status for e in env.events()] == ["done"]
+
+    assert env.handle_webhooks() == 1
+
+    assert {e.status for e in env.events()} == {"done"}
     assert env.service.counter.calls == calls
     assert env.payments(invoice_id) == []
 
 
-def test_a_portal_payment_read_back_from_xero_is_recorded_once(env):
+def test_a_portal_payment_read_back_from_xero_is_recorded_once(env, portal_webhooks):
     invoice_id = env.issue_in_xero()
     payment_id = env.card_payment(invoice_id, "40.00")
-    env.drain_all()
-    env.refresh(invoice_id)
+    env.drain_all()  # the push: Xero's webhook for it comes back
+    env.handle_webhooks()
     [payment] = env.payments(invoice_id)
     assert payment.id == payment_id and payment.source == "portal"
     assert env.invoice(invoice_id).amount_paid == Decimal("40.00")
 
 
-def test_a_portal_payment_whose_push_answer_was_lost_is_recognised_by_its_reference(env):
+def test_a_portal_payment_whose_push_answer_was_lost_is_recognised_by_its_reference(
+    env, portal_webhooks
+):
     invoice_id = env.issue_in_xero()
     payment_id = env.card_payment(invoice_id, "40.00")
     env.sandbox.faults.add("drop", method="PUT", path="/api.xro/2.0/Payments*")
@@ -154,7 +162,7 @@ def test_a_portal_payment_whose_push_answer_was_lost_is_recognised_by_its_refere
     assert env.payment(payment_id).xero_payment_id is None
     [xero_payment] = env.xero_payments_of(invoice_id)
 
-    env.refresh(invoice_id)  # Xero's webhook for the payment arrives first
+    env.handle_webhooks()  # Xero's webhook for the payment arrives first
 
     [payment] = env.payments(invoice_id)
     assert payment.xero_payment_id.lower() == xero_payment.payment_id.lower()
@@ -164,13 +172,13 @@ def test_a_portal_payment_whose_push_answer_was_lost_is_recognised_by_its_refere
     assert {j.status for j in env.payment_jobs()} == {JobStatus.DONE}
 
 
-def test_a_card_payment_deleted_in_xero_is_recorded_there_again(env):
+def test_a_card_payment_deleted_in_xero_is_recorded_there_again(env, portal_webhooks):
     invoice_id = env.issue_in_xero()
     payment_id = env.card_payment(invoice_id)
     env.drain_all()
     env.delete_in_xero(env.payment(payment_id).xero_payment_id)
 
-    env.refresh(invoice_id)
+    env.handle_webhooks()
     assert env.payment(payment_id).reversed_at is None  # the card money was taken
     env.drain_all()
 
@@ -179,11 +187,16 @@ def test_a_card_payment_deleted_in_xero_is_recorded_there_again(env):
     assert env.xero_invoice_of(invoice_id).status == "PAID"
 
 
-def test_nothing_comes_in_when_payments_in_is_off(env):
+def test_nothing_comes_in_when_payments_in_is_off(env, portal_webhooks):
     env.set_settings(sync_payments_in=False)
     invoice_id = env.issue_in_xero()
     env.pay_in_xero(invoice_id, "10.00")
-    assert env.refresh(invoice_id) is False
+    calls = env.service.counter.calls
+
+    env.handle_webhooks()
+
+    assert {e.status for e in env.events()} == {"done"}
+    assert env.service.counter.calls == calls  # the invoice is not even read
     assert env.pull() == 0
     assert env.payments(invoice_id) == []
 

@@ -88,7 +88,7 @@ def clean_up_now(env) -> list[str]:
         return [invoice.number for invoice in clean_up(db, requested_by_id=None)]
 
 
-def test_pay_now_then_clean_up_leaves_agreeing_books(env):
+def test_pay_now_then_clean_up_leaves_agreeing_books(env, portal_webhooks):
     invoice_id = send(env)
     with env.Session() as db:
         assert trial_customer(db).is_test
@@ -97,7 +97,8 @@ def test_pay_now_then_clean_up_leaves_agreeing_books(env):
     env.drain_all()
     assert steps(env, invoice_id) == [True, True, False, False, False]
     amount = pay_now(env, invoice_id)
-    assert env.refresh(invoice_id)  # what the sandbox's INVOICE webhook makes the worker do
+    assert env.handle_webhooks()  # the sandbox's INVOICE webhooks, stored and handled
+    assert {e.status for e in env.events()} == {"done"}
     [payment] = env.payments(invoice_id)
     [x_payment] = env.xero_payments_of(invoice_id)
     assert payment.source == PaymentSource.XERO
@@ -132,11 +133,11 @@ def test_pay_now_then_clean_up_leaves_agreeing_books(env):
     ledgers_agree(env)
 
 
-def test_a_refused_step_is_retried_with_backoff_and_then_done(env):
+def test_a_refused_step_is_retried_with_backoff_and_then_done(env, portal_webhooks):
     invoice_id = send(env)
     env.drain_all()
     pay_now(env, invoice_id)
-    env.refresh(invoice_id)
+    env.handle_webhooks()
     clean_up_now(env)
     env.sandbox.faults.add("status", status=503, method="POST", path="/api.xro/2.0/Payments/*")
 
