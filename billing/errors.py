@@ -36,9 +36,5 @@ class ServiceUnavailable(BillingError):
     """An archived or unknown service was put on an invoice."""
 
 
-class ServiceInUse(BillingError):
-    """A service already used on an invoice is archived, never deleted."""
-
-
 class Overpayment(BillingError):
     """A payment larger than the amount due."""

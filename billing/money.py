@@ -13,7 +13,6 @@ from babel.numbers import format_currency, list_currencies
 from billing.errors import InvalidAmount
 
 CENT = Decimal("0.01")
-UNIT_PLACES = Decimal("0.0001")
 #: The largest unit price or line amount accepted: far above any coworking invoice, well
 #: inside Numeric(14, 2/4) so nothing is ever truncated by the database.
 MAX_AMOUNT = Decimal("1000000000")

@@ -5,7 +5,8 @@ action played over HTTP, the drain, and the counts.
 It checks that the harness did what it reports (every action ran and was answered, the
 workers drained, no process died, the JSON line has its shape), not that the counts are
 zero: those measure the portal's races, which ``make stress`` reports at full size.
-PostgreSQL only: SQLite's single writer hides the races the harness is there to find.
+PostgreSQL only (skipped with its reason, shown by -ra, when TEST_DATABASE_URL is unset):
+SQLite's single writer hides the races the harness is there to find.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import pytest
 
 from bench.stress.counts import COUNTS
 from bench.stress.scenario import run
-
-pytestmark = pytest.mark.postgresql_only
 
 INVOICES = 6
 

@@ -119,11 +119,6 @@ class JobRow:
     payment_reference: str | None = None
 
     @property
-    def is_failing(self) -> bool:
-        job = self.job
-        return job.status == JobStatus.PENDING and (job.attempts > 0 or bool(job.last_error))
-
-    @property
     def attempts_made(self) -> int:
         """What the log shows as Attempts. ``job.attempts`` counts the failed attempts since
         the job was queued or last retried (it drives the backoff and the stop after

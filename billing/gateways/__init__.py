@@ -110,10 +110,6 @@ class PaymentIntent:
     #: The gateway's message for the last failed attempt, as the member should read it.
     failure_message: str = ""
 
-    @property
-    def needs_action(self) -> bool:
-        return self.status == "requires_action"
-
 
 @dataclass(frozen=True)
 class Refund:
