@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text, exists, select
+from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text, exists, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from billing import text_search
 from billing.db import Base, UnitPrice, UTCDateTime, utcnow
 from billing.errors import BillingError, NotFound, ServiceUnavailable
 from billing.money import MAX_AMOUNT, check_currency
@@ -136,8 +135,14 @@ def search_services(db: Session, query: str = "", include_archived: bool = False
     if not include_archived:
         stmt = stmt.where(Service.active.is_(True))
     if query:
+        # autoescape: what an admin types is matched literally, never as a LIKE wildcard.
         stmt = stmt.where(
-            text_search.any_contains((Service.code, Service.name, Service.description), query)
+            or_(
+                *(
+                    column.icontains(query.strip(), autoescape=True)
+                    for column in (Service.code, Service.name, Service.description)
+                )
+            )
         )
     return stmt
 

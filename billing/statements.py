@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import case, extract, func, select
+from sqlalchemy import case, extract, func, or_, select
 from sqlalchemy.orm import Session, contains_eager, lazyload
 
-from billing import text_search
 from billing.customers import Customer
 from billing.invoices import Invoice, InvoiceStatus, Payment
 
@@ -70,8 +69,14 @@ def invoice_list(
     else:
         stmt = stmt.where(Invoice.status != InvoiceStatus.DELETED)
     if search:
+        # autoescape: what an admin types is matched literally, never as a LIKE wildcard.
         stmt = stmt.where(
-            text_search.any_contains((Invoice.number, Customer.name, Invoice.reference), search)
+            or_(
+                *(
+                    column.icontains(search.strip(), autoescape=True)
+                    for column in (Invoice.number, Customer.name, Invoice.reference)
+                )
+            )
         )
     return stmt
 

@@ -1,9 +1,8 @@
 from datetime import date
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
-from billing import text_search
 from billing.customers import (
     Customer,
     CustomerDetails,
@@ -27,8 +26,14 @@ def customers():
     query = request.args.get("q", "")[:100].strip()
     stmt = select(Customer).order_by(Customer.name)
     if query:
+        # autoescape: what an admin types is matched literally, never as a LIKE wildcard.
         stmt = stmt.where(
-            text_search.any_contains((Customer.name, Customer.email, Customer.ledger_code), query)
+            or_(
+                *(
+                    column.icontains(query, autoescape=True)
+                    for column in (Customer.name, Customer.email, Customer.ledger_code)
+                )
+            )
         )
     page = paginated(get_db(), stmt)
     owed = amounts_owed(get_db(), [c.id for c in page.items])

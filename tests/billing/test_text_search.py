@@ -1,17 +1,53 @@
-from billing.text_search import contains
+"""Search boxes: what an admin types is matched literally, never as a LIKE wildcard (% and _)
+or escape character (\\ and /), with surrounding spaces ignored, in each search the portal has:
+services, invoices and customers."""
+
+import pytest
+
+from billing.services import search_services
+from billing.statements import invoice_list
+from tests.factories import CustomerFactory, ServiceFactory, make_invoice
+
+#: (what is typed, the name it must find, a name it would find were it a pattern)
+CASES = [
+    ("100%", "Desk 100% quiet", "Desk 100 quiet"),
+    ("1_0", "Desk 1_0", "Desk 100"),
+    ("a\\b", "Desk a\\b", "Desk ab"),
+    ("a/b", "Desk a/b", "Desk ab"),
+    (" 50%_off\\ ", "Sale 50%_off\\ now", "Sale 50 % off now"),
+]
 
 
-def test_wildcards_are_matched_literally():
-    assert contains(" 50%_off\\ ") == "%50\\%\\_off\\\\%"
-
-
-def test_search_for_percent_finds_only_literal_percent(db):
-
-    from billing.services import search_services
-    from tests.factories import ServiceFactory
-
-    ServiceFactory(code="A", name="Desk 100% quiet")
-    ServiceFactory(code="B", name="Desk 100 quiet")
-    found = db.scalars(search_services(db, "100%")).all()
+@pytest.mark.parametrize(("typed", "literal", "lookalike"), CASES)
+def test_services_search_matches_what_was_typed_literally(db, typed, literal, lookalike):
+    ServiceFactory(code="A", name=literal)
+    ServiceFactory(code="B", name=lookalike)
+    found = db.scalars(search_services(db, typed)).all()
     assert [s.code for s in found] == ["A"]
+
+
+def test_services_search_for_a_lone_wildcard_finds_nothing(db):
+    ServiceFactory(code="A", name="Desk 100 quiet")
     assert db.scalars(search_services(db, "_")).all() == []
+    assert db.scalars(search_services(db, "%")).all() == []
+
+
+@pytest.mark.parametrize(("typed", "literal", "lookalike"), CASES)
+def test_invoices_search_matches_what_was_typed_literally(db, typed, literal, lookalike):
+    wanted = make_invoice(db, CustomerFactory(name=literal))
+    make_invoice(db, CustomerFactory(name=lookalike))
+    found = db.scalars(invoice_list(search=typed)).unique().all()
+    assert [i.id for i in found] == [wanted.id]
+
+
+@pytest.mark.parametrize(("typed", "literal", "lookalike"), CASES)
+def test_customers_search_matches_what_was_typed_literally(
+    db, admin_client, typed, literal, lookalike
+):
+    CustomerFactory(name=literal)
+    CustomerFactory(name=lookalike)
+    page = admin_client.get("/admin/customers", query_string={"q": typed})
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert literal in html
+    assert lookalike not in html
