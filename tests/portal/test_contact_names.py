@@ -17,7 +17,6 @@ from tests.portal.test_xero_customers import (  # noqa: F401 - fixtures
     reloaded,
     xero_app,
 )
-from tests.xero.conftest import sandbox  # noqa: F401
 from xero.models import XeroSettings
 
 XERO_NAME = "Acme (as named in Xero)"
@@ -57,7 +56,7 @@ def test_editing_a_customer_renames_the_contact_only_when_names_are_kept_in_sync
     admin_client,
     app,  # noqa: F811
     db,
-    sandbox,  # noqa: F811
+    sandbox,
     acme,  # noqa: F811
     linked,
     sync_names,
@@ -76,7 +75,7 @@ def test_export_renames_the_contact_only_when_names_are_kept_in_sync(
     admin_client,
     app,  # noqa: F811
     db,
-    sandbox,  # noqa: F811
+    sandbox,
     acme,  # noqa: F811
     linked,
     sync_names,
@@ -91,7 +90,7 @@ def test_export_renames_the_contact_only_when_names_are_kept_in_sync(
 def test_addresses_differing_only_in_line_endings_are_not_flagged(
     admin_client,
     db,
-    sandbox,  # noqa: F811
+    sandbox,
     connected,  # noqa: F811
     acme,  # noqa: F811
 ):

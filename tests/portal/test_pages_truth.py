@@ -20,7 +20,6 @@ from tests.portal.test_xero_customers import (  # noqa: F401 - fixtures
     connected,
     xero_app,
 )
-from tests.xero.conftest import sandbox  # noqa: F401
 from xero import sync_log
 from xero.models import JobKind, JobStatus, SyncJob, XeroConnection
 
@@ -98,7 +97,7 @@ def test_a_finished_job_counts_the_attempt_that_worked(
     admin_client,
     app,  # noqa: F811
     db,
-    sandbox,  # noqa: F811
+    sandbox,
     connected,  # noqa: F811
     acme,  # noqa: F811
 ):
@@ -119,7 +118,7 @@ def test_a_payment_waiting_for_its_invoice_is_not_a_connection_failure(
     admin_client,
     app,  # noqa: F811
     db,
-    sandbox,  # noqa: F811
+    sandbox,
     connected,  # noqa: F811
     acme,  # noqa: F811
 ):

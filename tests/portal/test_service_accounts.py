@@ -15,7 +15,6 @@ from tests.factories import CustomerFactory, ServiceFactory, make_invoice
 from tests.portal.pages import text
 from tests.portal.test_xero_connection import (  # noqa: F401 - fixtures
     app_settings,
-    sandbox,
     xero_wiring,
 )
 from tests.portal.test_xero_settings import good_form, rates  # noqa: F401
@@ -73,7 +72,7 @@ def test_an_account_xero_does_not_have_is_refused_without_calling_xero(
     admin_client,
     db,
     admin,
-    sandbox,  # noqa: F811
+    sandbox,
     rates,  # noqa: F811
 ):
     settle(app, admin_client, db, admin, sandbox, rates)
@@ -102,7 +101,7 @@ def test_editing_a_service_to_a_bad_account_is_refused(
     admin_client,
     db,
     admin,
-    sandbox,  # noqa: F811
+    sandbox,
     rates,  # noqa: F811
 ):
     settle(app, admin_client, db, admin, sandbox, rates)
@@ -121,7 +120,7 @@ def test_with_no_ledger_read_yet_xero_is_read_once_and_remembered(
     admin_client,
     db,
     admin,
-    sandbox,  # noqa: F811
+    sandbox,
     rates,  # noqa: F811
 ):
     connect_with(app, db, admin, sandbox, None)
@@ -150,7 +149,7 @@ def test_an_invoice_with_a_line_xero_would_refuse_is_not_issued(
     admin_client,
     db,
     admin,
-    sandbox,  # noqa: F811
+    sandbox,
     rates,  # noqa: F811
 ):
     settle(app, admin_client, db, admin, sandbox, rates)
@@ -179,7 +178,7 @@ def test_an_issued_invoice_refused_for_its_account_is_corrected_and_sent_again(
     admin_client,
     db,
     admin,
-    sandbox,  # noqa: F811
+    sandbox,
     rates,  # noqa: F811
 ):
     settle(app, admin_client, db, admin, sandbox, rates)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.db import utcnow
-from tests.xero.conftest import http, sandbox  # noqa: F401 - the served sandbox fixture
+from tests.xero.conftest import http
 from xero import outbox
 from xero.models import (
     AuditEntry,
@@ -49,7 +49,7 @@ ROUTES = [
 
 
 @pytest.fixture
-def app_settings(sandbox):  # noqa: F811 - the fixture imported above
+def app_settings(sandbox):
     sandbox.sandbox.register_client(
         CLIENT_ID, CLIENT_SECRET, redirect_uris=[CALLBACK], name="Members portal"
     )
@@ -61,7 +61,7 @@ def app_settings(sandbox):  # noqa: F811 - the fixture imported above
 
 
 @pytest.fixture(autouse=True)
-def xero_wiring(app, db, sandbox):  # noqa: F811
+def xero_wiring(app, db, sandbox):
     """The rate limiter runs its own short transactions. The test app shares one session
     (``db``), which the limiter would close under the request, so it gets a session of its
     own on the test's connection; and every request the sandbox saw must be one Xero's
@@ -153,7 +153,7 @@ def test_connect_without_csrf_token_is_refused(admin_client, db):
     assert connections(db) == []
 
 
-def test_connect_starts_authorization_code_flow_with_pkce(admin_client, sandbox):  # noqa: F811
+def test_connect_starts_authorization_code_flow_with_pkce(admin_client, sandbox):
     url = start(admin_client)
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == (
@@ -178,7 +178,7 @@ def test_full_connect_flow_stores_encrypted_tokens(
     admin_client,
     admin,
     db,
-    sandbox,  # noqa: F811
+    sandbox,
 ):
     response = connect(admin_client)
     assert response.status_code == 302
@@ -219,7 +219,7 @@ def test_full_connect_flow_stores_encrypted_tokens(
         assert "xero_consent" not in session
 
 
-def test_tenant_picker_with_two_organisations(admin_client, admin, db, sandbox):  # noqa: F811
+def test_tenant_picker_with_two_organisations(admin_client, admin, db, sandbox):
     second = sandbox.sandbox.add_organisation("Second Space Pty", country="AU")
     response = connect(admin_client)
     assert response.status_code == 302
@@ -247,7 +247,7 @@ def test_tenant_picker_with_two_organisations(admin_client, admin, db, sandbox):
     assert again.status_code == 302
 
 
-def test_tenant_not_granted_is_refused(admin_client, db, sandbox):  # noqa: F811
+def test_tenant_not_granted_is_refused(admin_client, db, sandbox):
     second = sandbox.sandbox.add_organisation("Second Space Pty", country="AU")
     third = sandbox.sandbox.add_organisation("Not Granted Ltd", country="GB")
     granted = [sandbox.org.tenant_id, second.tenant_id]
@@ -309,7 +309,7 @@ def test_cancelling_on_xeros_page_stores_nothing(admin_client, db):
     assert connections(db) == []
 
 
-def test_code_exchange_failure_stores_nothing(admin_client, db, sandbox):  # noqa: F811
+def test_code_exchange_failure_stores_nothing(admin_client, db, sandbox):
     callback = consent(start(admin_client))
     sandbox.sandbox.faults.add("status", 1, method="POST", path="/connect/token", status=503)
     response = admin_client.get(local(callback))
@@ -396,7 +396,7 @@ def pending_job(db) -> SyncJob:
     return job
 
 
-def test_remove_integration(app, admin_client, admin, db, sandbox):  # noqa: F811
+def test_remove_integration(app, admin_client, admin, db, sandbox):
     connect(admin_client)
     [connection] = connections(db)
     box = app.extensions["secret_box"]
@@ -444,7 +444,7 @@ def test_remove_needs_the_confirmation_post(admin_client, db):
     assert connections(db)[0].status == ConnectionStatus.ACTIVE
 
 
-def test_remove_when_xero_fails_still_removes_locally(admin_client, db, sandbox):  # noqa: F811
+def test_remove_when_xero_fails_still_removes_locally(admin_client, db, sandbox):
     connect(admin_client)
     job = pending_job(db)
     sandbox.sandbox.faults.add("status", 1, method="DELETE", path="/connections/*", status=503)
@@ -470,7 +470,7 @@ def test_remove_when_xero_fails_still_removes_locally(admin_client, db, sandbox)
 def test_remove_with_an_expired_access_token_refreshes_first(
     admin_client,
     db,
-    sandbox,  # noqa: F811
+    sandbox,
 ):
     connect(admin_client)
     [connection] = connections(db)

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from billing.customers import Customer
 from tests.factories import CustomerFactory
 from tests.portal.pages import text
-from tests.xero.conftest import sandbox  # noqa: F401
 from xero.models import (
     AuditEntry,
     ConnectionStatus,
@@ -30,12 +29,12 @@ MARKUP = "<script>alert(1)</script>"
 
 
 @pytest.fixture
-def xero_app(sandbox):  # noqa: F811
+def xero_app(sandbox):
     return sandbox.sandbox.register_client(redirect_uris=["http://127.0.0.1/admin/xero/callback"])
 
 
 @pytest.fixture
-def app_settings(sandbox, xero_app):  # noqa: F811
+def app_settings(sandbox, xero_app):
     return {
         "XERO_BASE_URL": sandbox.url,
         "XERO_CLIENT_ID": xero_app.client_id,
@@ -55,7 +54,7 @@ def app(app, db):
 
 
 @pytest.fixture
-def connected(app, db, sandbox, xero_app):  # noqa: F811
+def connected(app, db, sandbox, xero_app):
     token = sandbox.sandbox.connect([sandbox.org.tenant_id], client=xero_app).token
     connection = XeroConnection(
         tenant_id=sandbox.org.tenant_id,
@@ -167,7 +166,7 @@ def test_reconnect_needed_is_a_message(admin_client, db, connected, acme):
 # --- side by side -------------------------------------------------------------------------------
 
 
-def test_side_by_side_with_the_linked_contact(admin_client, db, sandbox, connected, acme):  # noqa: F811
+def test_side_by_side_with_the_linked_contact(admin_client, db, sandbox, connected, acme):
     contact = add_contact(
         sandbox,
         "ACME Studio Limited",
@@ -201,7 +200,7 @@ def test_side_by_side_with_the_linked_contact(admin_client, db, sandbox, connect
 def test_linked_contact_whose_code_is_not_in_xero_offers_export(
     admin_client,
     db,
-    sandbox,  # noqa: F811
+    sandbox,
     connected,
     acme,
 ):
@@ -224,7 +223,7 @@ def test_a_linked_id_xero_does_not_know_is_a_message(admin_client, db, connected
     assert f"Xero has no contact with the id {acme.xero_contact_id}." in text(response)
 
 
-def test_xero_errors_are_shown_not_500(admin_client, db, sandbox, connected, acme):  # noqa: F811
+def test_xero_errors_are_shown_not_500(admin_client, db, sandbox, connected, acme):
     contact = add_contact(sandbox, "Acme Studio Ltd", contact_number="ACME-01")
     acme.xero_contact_id = contact.contact_id
     db.commit()
@@ -234,7 +233,7 @@ def test_xero_errors_are_shown_not_500(admin_client, db, sandbox, connected, acm
     assert "Xero could not be reached: Xero answered 503" in text(response)
 
 
-def test_markup_in_xero_names_is_escaped(admin_client, db, sandbox, connected, acme):  # noqa: F811
+def test_markup_in_xero_names_is_escaped(admin_client, db, sandbox, connected, acme):
     contact = add_contact(sandbox, f"Evil {MARKUP} Ltd", email_address="evil@acme.example")
     acme.xero_contact_id = contact.contact_id
     db.commit()
@@ -247,7 +246,7 @@ def test_markup_in_xero_names_is_escaped(admin_client, db, sandbox, connected, a
 # --- look up and link ---------------------------------------------------------------------------
 
 
-def test_look_up_by_name_email_or_code(admin_client, sandbox, connected, acme):  # noqa: F811
+def test_look_up_by_name_email_or_code(admin_client, sandbox, connected, acme):
     wanted = add_contact(
         sandbox, "Acme Studio (old)", contact_number="A-77", email_address="old@acme.example"
     )
@@ -262,7 +261,7 @@ def test_look_up_by_name_email_or_code(admin_client, sandbox, connected, acme): 
     assert "No Xero contact matches “zzz”." in nothing
 
 
-def test_link_a_contact_found_in_xero(admin_client, db, admin, sandbox, connected, acme):  # noqa: F811
+def test_link_a_contact_found_in_xero(admin_client, db, admin, sandbox, connected, acme):
     contact = add_contact(sandbox, "Acme Studio (old)", contact_number="A-77")
     page = admin_client.get(f"/admin/customers/{acme.id}/xero?q=old").get_data(as_text=True)
     assert f'action="/admin/customers/{acme.id}/xero/link"' in page
@@ -308,7 +307,7 @@ def test_link_refuses_a_malformed_id(admin_client, db, connected, acme):
 def test_link_refuses_a_contact_of_another_customer(
     admin_client,
     db,
-    sandbox,  # noqa: F811
+    sandbox,
     connected,
     acme,
 ):
@@ -330,7 +329,7 @@ def test_link_refuses_a_contact_of_another_customer(
 def test_link_when_already_linked_asks_for_the_typed_confirmation(
     admin_client,
     db,
-    sandbox,  # noqa: F811
+    sandbox,
     connected,
     acme,
 ):
@@ -441,7 +440,7 @@ def test_export_queues_a_contact_job_the_worker_carries_out(
     admin_client,
     app,
     db,
-    sandbox,  # noqa: F811
+    sandbox,
     connected,
     acme,
 ):

@@ -16,7 +16,6 @@ from tests.portal.test_xero_connection import (  # noqa: F401 - fixtures
     CLIENT_ID,
     app_settings,
     flashes,
-    sandbox,
     xero_wiring,
 )
 from xero import settings_sync, tax_defaults
@@ -28,7 +27,7 @@ URL = "/admin/xero/settings"
 
 
 @pytest.fixture
-def connected(app, db, admin, sandbox):  # noqa: F811
+def connected(app, db, admin, sandbox):
     """The portal connected to the sandbox's UK organisation (as after the consent flow)."""
     client = sandbox.sandbox.identity.clients[CLIENT_ID]
     token = sandbox.sandbox.connect([sandbox.org.tenant_id], client=client).token
@@ -60,7 +59,7 @@ def rates(db):
     return made
 
 
-def good_form(sandbox, rates) -> dict:  # noqa: F811
+def good_form(sandbox, rates) -> dict:
     theme = theme_named(sandbox, "Standard")
     return {
         "default_sales_account": "200",
@@ -74,7 +73,7 @@ def good_form(sandbox, rates) -> dict:  # noqa: F811
     }
 
 
-def theme_named(sandbox, name):  # noqa: F811
+def theme_named(sandbox, name):
     return next(t for t in sandbox.org.branding_themes.values() if t.name == name)
 
 
@@ -119,7 +118,7 @@ def test_settings_page_lists_the_sandboxs_accounts_themes_and_tax_rates(
     admin_client,
     connected,
     rates,
-    sandbox,  # noqa: F811
+    sandbox,
 ):
     # Added in Xero a moment ago: the page reads live, so it is offered at once.
     account_id = new_id()
@@ -169,7 +168,7 @@ def test_loading_records_the_successful_call(admin_client, connected, db):
 # -- saving -----------------------------------------------------------------------------------
 
 
-def test_saving_good_settings(admin_client, connected, rates, db, sandbox):  # noqa: F811
+def test_saving_good_settings(admin_client, connected, rates, db, sandbox):
     form = good_form(sandbox, rates)
     response = admin_client.post_form(URL, form)
     assert response.status_code == 302, response.data
@@ -236,7 +235,7 @@ def test_each_invalid_choice_is_refused_and_nothing_saved(
     connected,
     rates,
     db,
-    sandbox,  # noqa: F811
+    sandbox,
     key,
     value,
     expected,
@@ -253,7 +252,7 @@ def test_a_refused_save_keeps_the_settings_saved_before(
     connected,
     rates,
     db,
-    sandbox,  # noqa: F811
+    sandbox,
 ):
     form = good_form(sandbox, rates)
     assert admin_client.post_form(URL, form).status_code == 302
@@ -270,7 +269,7 @@ def test_tax_type_that_xero_refuses_on_a_services_account(
     connected,
     rates,
     db,
-    sandbox,  # noqa: F811
+    sandbox,
 ):
     # A service posting standard-rated sales to an expense account: Xero answers
     # "The TaxType code 'OUTPUT2' cannot be used with account code '400'".
@@ -286,7 +285,7 @@ def test_tax_type_that_cannot_be_used_on_the_default_sales_account(
     connected,
     rates,
     db,
-    sandbox,  # noqa: F811
+    sandbox,
 ):
     # A revenue-type account in a class the sales rates do not apply to: Xero's
     # CanApplyTo... flags (which the sandbox enforces on invoices) rule it out.
@@ -301,7 +300,7 @@ def test_service_posting_to_a_bank_account_is_refused(
     connected,
     rates,
     db,
-    sandbox,  # noqa: F811
+    sandbox,
 ):
     factories.ServiceFactory(code="BANKED", sales_account_code="090", tax_rate=rates["zero"])
     db.flush()
@@ -313,7 +312,7 @@ def test_service_posting_to_a_bank_account_is_refused(
 # -- the payment service ----------------------------------------------------------------------
 
 
-def test_theme_without_payment_service_warns(admin_client, connected, rates, db, sandbox):  # noqa: F811
+def test_theme_without_payment_service_warns(admin_client, connected, rates, db, sandbox):
     plain = theme_named(sandbox, "Special Projects")
     form = {**good_form(sandbox, rates), "branding_theme_id": plain.branding_theme_id}
     response = admin_client.post_form(URL, form)
@@ -351,7 +350,7 @@ def test_xero_errors_while_loading_are_shown_not_500(
     connected,
     rates,
     db,
-    sandbox,  # noqa: F811
+    sandbox,
     status,
     expected,
 ):
@@ -446,7 +445,7 @@ def test_no_suggestion_when_xero_has_no_rate_at_that_percentage():
 # -- production wiring ------------------------------------------------------------------------
 
 
-def test_settings_page_on_a_real_engine(fresh_database_url, sandbox):  # noqa: F811
+def test_settings_page_on_a_real_engine(fresh_database_url, sandbox):
     """Without the test's shared session: the request's session and the rate limiter's own
     transactions use separate connections, as in production. On SQLite a read transaction
     left open across the Xero calls would hold the write lock the limiter needs."""

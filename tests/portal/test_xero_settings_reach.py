@@ -15,7 +15,6 @@ from tests.portal.test_xero_connection import (  # noqa: F401 - fixtures
     connect,
     connections,
     flashes,
-    sandbox,
     xero_wiring,
 )
 from tests.portal.test_xero_settings import good_form, rates  # noqa: F401
@@ -59,7 +58,7 @@ def test_payment_toggles_are_on_the_settings_page_and_saved(
     db,
     admin,
     rates,  # noqa: F811
-    sandbox,  # noqa: F811
+    sandbox,
 ):
     connect_with(app, db, admin, sandbox, None)
     page = admin_client.get(URL).get_data(as_text=True)
@@ -84,7 +83,7 @@ def test_payments_account_is_not_needed_when_payments_to_xero_are_off(
     db,
     admin,
     rates,  # noqa: F811
-    sandbox,  # noqa: F811
+    sandbox,
 ):
     connect_with(app, db, admin, sandbox, None)
     form = {**good_form(sandbox, rates), "payments_account": "", "sync_payments_in": "y"}
@@ -114,7 +113,7 @@ def test_new_services_prefill_the_xero_default_sales_account(
     db,
     admin,
     rates,  # noqa: F811
-    sandbox,  # noqa: F811
+    sandbox,
 ):
     assert sales_account_prefill(admin_client) == app.config["DEFAULT_SALES_ACCOUNT"]
     connect_with(app, db, admin, sandbox, None)
@@ -140,7 +139,7 @@ def test_an_older_connection_without_paymentservices_is_shown_and_cannot_check_t
     db,
     admin,
     rates,  # noqa: F811
-    sandbox,  # noqa: F811
+    sandbox,
 ):
     connect_with(app, db, admin, sandbox, OLD_SCOPE)
     page = admin_client.get("/admin/xero").get_data(as_text=True)
@@ -162,7 +161,7 @@ def test_a_connection_with_paymentservices_checks_the_theme(
     db,
     admin,
     rates,  # noqa: F811
-    sandbox,  # noqa: F811
+    sandbox,
 ):
     connect_with(app, db, admin, sandbox, None)
     assert 'data-testid="missing-scopes"' not in admin_client.get("/admin/xero").get_data(
