@@ -1,4 +1,5 @@
-"""Fixtures for the Xero sandbox tests: a served sandbox and a connected xero-python client.
+"""Fixtures for the Xero tests: a served sandbox, a connected xero-python client, the portal's
+own database wired to the sandbox (``env``) and the portal served to receive its webhooks.
 
 Every test that uses ``sandbox`` runs with contract checking on and fails if the sandbox
 received or sent anything Xero's OpenAPI description does not allow. A test that provokes a

@@ -97,7 +97,8 @@ def test_pay_now_then_clean_up_leaves_agreeing_books(env, portal_webhooks):
     env.drain_all()
     assert steps(env, invoice_id) == [True, True, False, False, False]
     amount = pay_now(env, invoice_id)
-    assert env.handle_webhooks()  # the sandbox's INVOICE webhook, handled as the worker does
+    assert env.handle_webhooks()  # the sandbox's INVOICE webhooks, stored and handled
+    assert {e.status for e in env.events()} == {"done"}
     [payment] = env.payments(invoice_id)
     [x_payment] = env.xero_payments_of(invoice_id)
     assert payment.source == PaymentSource.XERO
