@@ -70,7 +70,7 @@ from xero import pull
 from xero.ledger_check import check_ledgers
 from xero.models import JobStatus, SyncJob, XeroInvoiceLink, XeroSettings
 from xero.runner import JobRunner
-from xero.sandbox import paynow, serve_in_thread
+from xero_sandbox import paynow, serve_in_thread
 
 SCENARIO = "reconcile_500"
 PAYMENTS = 500

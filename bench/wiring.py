@@ -32,9 +32,9 @@ from xero import outbox
 from xero.connection import Tenant, connect
 from xero.endpoints import XeroEndpoints
 from xero.models import TaxRateMapping, XeroSettings
-from xero.sandbox import Clock, RateLimitSettings, Sandbox, create_sandbox_app, serve_in_thread
 from xero.service import XeroService
 from xero.tokens import OAuthApp
+from xero_sandbox import Clock, RateLimitSettings, Sandbox, create_sandbox_app, serve_in_thread
 
 REDIRECT_URI = "http://127.0.0.1/xero/callback"
 ACCOUNTING_PREFIX = "/api.xro/2.0/"

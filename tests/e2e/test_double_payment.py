@@ -42,7 +42,7 @@ from tests.e2e.conftest import Seed, _seed
 from tests.localstripe import event_body, signature_header
 from xero.ledger_check import check_ledgers
 from xero.models import XeroInvoiceLink
-from xero.sandbox.contract import ContractChecker
+from xero_sandbox.contract import ContractChecker
 
 localstripe = stripe_stand_in.localstripe
 

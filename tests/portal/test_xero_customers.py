@@ -23,8 +23,8 @@ from xero.models import (
     XeroConnection,
     XeroSettings,
 )
-from xero.sandbox.state import Contact as SandboxContact
 from xero.tokens import store_tokens
+from xero_sandbox.state import Contact as SandboxContact
 
 MARKUP = "<script>alert(1)</script>"
 

@@ -18,8 +18,8 @@ from werkzeug.serving import make_server
 from tests.conftest import make_test_app
 from tests.xero.payments_env import PaymentEnv
 from xero import webhook
-from xero.sandbox import serve_in_thread
-from xero.sandbox.contract import default_spec_dir
+from xero_sandbox import serve_in_thread
+from xero_sandbox.contract import default_spec_dir
 
 from .builders import create_contact, create_invoice, get_invoice, pay
 from .conftest import http

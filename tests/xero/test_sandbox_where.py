@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xero.sandbox.where import compile_where
+from xero_sandbox.where import compile_where
 
 INVOICE = {
     "InvoiceNumber": "INV-0007",

@@ -45,7 +45,7 @@ def default_spec_dir() -> Path:
     configured = os.environ.get("XERO_OPENAPI_DIR")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "xero-openapi"
+    return Path(__file__).resolve().parents[2] / "shared" / "xero-openapi"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Quick start::
 
-    from xero.sandbox import Sandbox, create_sandbox_app, serve_in_thread
+    from xero_sandbox import Sandbox, create_sandbox_app, serve_in_thread
 
     sandbox = Sandbox(rate_limits=True, validate_contract=False)
     org = sandbox.add_organisation("Demo Company (UK)", country="GB")   # GB, AU, NZ, ZA
