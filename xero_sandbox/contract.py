@@ -69,7 +69,7 @@ class _SpecRequest:
         self,
         path: str,
         method: str,
-        query: ImmutableMultiDict,
+        query: ImmutableMultiDict[str, str],
         headers: Headers,
         body: bytes | None,
         content_type: str,

@@ -11,11 +11,14 @@ Unauthenticated on purpose: the sandbox only ever listens on loopback.
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from .errors import json_response
 from .paynow import PayNowRefused, parse_amount, pay_now
+from .sandbox import Sandbox
 from .serialise import invoice_json
 from .xerojson import ms_date
 
@@ -24,11 +27,11 @@ bp = Blueprint(
 )
 
 
-def _sandbox():
-    return current_app.extensions["xero_sandbox"]
+def _sandbox() -> Sandbox:
+    return cast(Sandbox, current_app.extensions["xero_sandbox"])
 
 
-def _body() -> dict:
+def _body() -> dict[str, Any]:
     return request.get_json(silent=True) or {}
 
 
@@ -37,7 +40,7 @@ def _problem(message: str, status: int = 400) -> Response:
 
 
 @bp.get("/")
-def overview():
+def overview() -> ResponseReturnValue:
     sandbox = _sandbox()
     with sandbox.lock:
         organisations = [
@@ -64,7 +67,7 @@ def overview():
 
 
 @bp.post("/organisations")
-def add_organisation():
+def add_organisation() -> ResponseReturnValue:
     body = _body()
     try:
         org = _sandbox().add_organisation(
@@ -76,7 +79,7 @@ def add_organisation():
 
 
 @bp.post("/organisations/<tenant_id>/branding-themes/<theme_id>/payment-services")
-def attach_payment_service(tenant_id: str, theme_id: str):
+def attach_payment_service(tenant_id: str, theme_id: str) -> ResponseReturnValue:
     body = _body()
     try:
         service = _sandbox().attach_payment_service(
@@ -91,7 +94,7 @@ def attach_payment_service(tenant_id: str, theme_id: str):
 
 
 @bp.get("/faults")
-def list_faults():
+def list_faults() -> ResponseReturnValue:
     faults = _sandbox().faults
     return json_response(
         {
@@ -102,7 +105,7 @@ def list_faults():
 
 
 @bp.post("/faults")
-def add_fault():
+def add_fault() -> ResponseReturnValue:
     """Queue ``{"kind": "status"|"slow"|"drop", "count": N, ...}``.
 
     Or set a fault rate with ``{"probability": p, "seed": s}``.
@@ -125,13 +128,13 @@ def add_fault():
 
 
 @bp.delete("/faults")
-def clear_faults():
+def clear_faults() -> ResponseReturnValue:
     _sandbox().faults.clear()
     return Response("", status=204)
 
 
 @bp.post("/clock/advance")
-def advance_clock():
+def advance_clock() -> ResponseReturnValue:
     sandbox = _sandbox()
     try:
         sandbox.advance_clock(float(_body().get("seconds", 0)))
@@ -141,7 +144,7 @@ def advance_clock():
 
 
 @bp.post("/rate-limits")
-def configure_rate_limits():
+def configure_rate_limits() -> ResponseReturnValue:
     try:
         settings = _sandbox().rate_limiter.configure(**_body())
     except ValueError as exc:
@@ -150,7 +153,7 @@ def configure_rate_limits():
 
 
 @bp.get("/contract-violations")
-def contract_violations():
+def contract_violations() -> ResponseReturnValue:
     sandbox = _sandbox()
     return json_response(
         {
@@ -161,7 +164,7 @@ def contract_violations():
 
 
 @bp.get("/invoices/<invoice_id>/online")
-def online_invoice_page(invoice_id: str):
+def online_invoice_page(invoice_id: str) -> ResponseReturnValue:
     """The page OnlineInvoiceUrl points at: what the customer sees."""
     sandbox = _sandbox()
     with sandbox.lock:
@@ -186,7 +189,7 @@ def online_invoice_page(invoice_id: str):
 
 
 @bp.post("/invoices/<invoice_id>/pay")
-def pay_invoice(invoice_id: str):
+def pay_invoice(invoice_id: str) -> ResponseReturnValue:
     """ "Pay now": the online page's form (amount optional: all that is due), or JSON
     ``{"amount": "10.00", "paymentServiceId": ...}`` from a test or the demo's admin."""
     as_json = request.is_json
@@ -224,7 +227,7 @@ def pay_invoice(invoice_id: str):
 
 
 @bp.get("/organisations/<tenant_id>/bank-transactions")
-def bank_transactions(tenant_id: str):
+def bank_transactions(tenant_id: str) -> ResponseReturnValue:
     sandbox = _sandbox()
     with sandbox.lock:
         org = sandbox.organisations.get(tenant_id.lower())
@@ -254,7 +257,7 @@ def bank_transactions(tenant_id: str):
 
 
 @bp.get("/webhooks")
-def webhook_deliveries():
+def webhook_deliveries() -> ResponseReturnValue:
     webhooks = _sandbox().webhooks
     return json_response(
         {
@@ -275,7 +278,7 @@ def webhook_deliveries():
 
 
 @bp.post("/webhooks")
-def subscribe_webhooks():
+def subscribe_webhooks() -> ResponseReturnValue:
     """``{"url": ..., "key": ...}``: where Xero's events go and the key that signs them."""
     body = _body()
     sandbox = _sandbox()

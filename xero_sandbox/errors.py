@@ -24,11 +24,13 @@ class NotFound(Exception):
     """The resource named in the URL does not exist in this organisation."""
 
 
-def json_response(payload: Any, status: int = 200, headers: dict | None = None) -> Response:
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, Any] | None = None
+) -> Response:
     return Response(dumps(payload), status=status, headers=headers, content_type=JSON)
 
 
-def validation_exception(elements: list[dict]) -> Response:
+def validation_exception(elements: list[dict[str, Any]]) -> Response:
     """Xero's 400 for a request whose elements failed validation (summarizeErrors=true)."""
     return json_response(
         {

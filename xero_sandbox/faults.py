@@ -1,7 +1,9 @@
 """Faults on demand: the failures a Xero client has to survive, when a test asks for them.
 
 Kinds:
-- ``status``: answer with an error status (500, 503...) before doing anything.
+- ``status``: answer with an error status (500, 503...) before doing anything. A 429 is
+  answered as Xero's rate limiter answers: its JSON body, ``Retry-After`` (``retry_after``
+  seconds) and ``X-Rate-Limit-Problem`` (``minute`` unless ``problem`` says otherwise).
 - ``slow``: sleep ``seconds`` before handling (or after, with ``after_write=True``, so the
   write lands while the client has already timed out).
 - ``drop``: do the write, then lose the answer. ``how="gateway"`` (default) replaces the
@@ -20,6 +22,7 @@ import fnmatch
 import random
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 KINDS = ("status", "slow", "drop")
 
@@ -34,6 +37,9 @@ class Fault:
     seconds: float = 0.0
     after_write: bool = False
     how: str = "gateway"
+    #: For an injected 429: what Retry-After and X-Rate-Limit-Problem say.
+    retry_after: int = 60
+    problem: str = "minute"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -48,7 +54,7 @@ class Fault:
             return False
         return not self.path or fnmatch.fnmatchcase(path, self.path)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "count": self.count,
@@ -58,6 +64,8 @@ class Fault:
             "seconds": self.seconds,
             "after_write": self.after_write,
             "how": self.how,
+            "retry_after": self.retry_after,
+            "problem": self.problem,
         }
 
 

@@ -1,11 +1,12 @@
 """What happens around every API call, in Xero's order.
 
-For the accounting API: check the bearer token (401) and the xero-tenant-id (403), count
-the call against the organisation's rate limits (429), apply any injected fault, replay an
-Idempotency-Key seen in the last 6 minutes, check the request against the OpenAPI
-description, run the endpoint, then store the reply for the key, check the response, add the
-rate-limit headers and, for a "drop" fault, lose the reply. Identity endpoints get faults
-(and /connections gets contract checks); the /_sandbox control API gets nothing.
+For the accounting API: check the bearer token and its scopes (401) and the xero-tenant-id
+(403), count the call against the organisation's rate limits (429), apply any injected
+fault, replay an Idempotency-Key seen in the last 6 minutes, check the request against the
+OpenAPI description, run the endpoint, then store the reply for the key, check the
+response, add the rate-limit headers and, for a "drop" fault, lose the reply. Identity
+endpoints get faults (and /connections gets contract checks); the /_sandbox control API
+gets nothing.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import time
 
 from flask import Flask, Response, g, request
 
-from .errors import forbidden, json_response, unauthorized
+from .errors import forbidden, json_response, problem, unauthorized
 from .faults import Fault
 from .sandbox import Sandbox
+from .scopes import required_scopes
 
 ACCOUNTING_PREFIX = "/api.xro/2.0/"
 CONTROL_PREFIX = "/_sandbox"
@@ -37,6 +39,8 @@ def install_gateway(app: Flask, sandbox: Sandbox) -> None:
         if fault is None:
             return None
         g.xero_fault = fault
+        if fault.kind == "status" and fault.status == 429:
+            return rate_limited(fault.problem, fault.retry_after)
         if fault.kind == "status":
             return Response(
                 "Service Unavailable" if fault.status == 503 else "An error occurred",
@@ -61,26 +65,22 @@ def install_gateway(app: Flask, sandbox: Sandbox) -> None:
         authorisation, reason = sandbox.identity.authorise(bearer_token())
         if authorisation is None:
             return unauthorized(reason)
+        granted = frozenset(authorisation.grant.scope.split())
+        needed = required_scopes(request.method, path[len(ACCOUNTING_PREFIX) :])
+        if needed is not None and not needed & granted:
+            return problem(401, "Unauthorized", "AuthorizationUnsuccessful")
         tenant_id = (request.headers.get("xero-tenant-id") or "").strip().lower()
         organisation = sandbox.organisations.get(tenant_id)
         if organisation is None or tenant_id not in authorisation.tenant_ids:
             return forbidden()
         g.xero_organisation = organisation
-        g.xero_scopes = frozenset(authorisation.grant.scope.split())
         client = sandbox.identity.clients.get(authorisation.grant.client_id)
         g.xero_app_name = client.name if client else "Sandbox app"
 
         decision = sandbox.rate_limiter.acquire(tenant_id)
         g.xero_rate_headers = decision.headers
         if not decision.allowed:
-            return json_response(
-                {
-                    "Title": "Too Many Requests",
-                    "Status": 429,
-                    "Detail": f"Rate limit exceeded ({decision.problem})",
-                },
-                status=429,
-            )
+            return rate_limited(decision.problem or "minute", decision.retry_after)
         g.xero_rate_tenant = tenant_id
 
         refused = take_fault()
@@ -135,6 +135,17 @@ def install_gateway(app: Flask, sandbox: Sandbox) -> None:
         tenant_id = g.pop("xero_rate_tenant", None)
         if tenant_id:
             sandbox.rate_limiter.release(tenant_id)
+
+
+def rate_limited(problem: str, retry_after: int) -> Response:
+    """Xero's 429: the after-request hook adds the limiter's remaining-calls headers."""
+    response = json_response(
+        {"Title": "Too Many Requests", "Status": 429, "Detail": f"Rate limit exceeded ({problem})"},
+        status=429,
+    )
+    response.headers["Retry-After"] = str(retry_after)
+    response.headers["X-Rate-Limit-Problem"] = problem
+    return response
 
 
 def lose_response(fault: Fault, response: Response) -> Response:

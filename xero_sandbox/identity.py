@@ -7,21 +7,24 @@ identity.xero.com/connect/token and /connect/revocation, api.xero.com/connection
 from __future__ import annotations
 
 import base64
+from typing import cast
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
+from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .errors import json_response, not_found, unauthorized
 from .gateway import bearer_token
-from .oauth import OAuthError
+from .oauth import Authorisation, OAuthError
+from .sandbox import Sandbox
 from .xerojson import dumps
 
 bp = Blueprint("xero_identity", __name__, template_folder="templates")
 
 
-def _sandbox():
-    return current_app.extensions["xero_sandbox"]
+def _sandbox() -> Sandbox:
+    return cast(Sandbox, current_app.extensions["xero_sandbox"])
 
 
 def _oauth_error(error: OAuthError) -> Response:
@@ -44,7 +47,7 @@ def _client_credentials() -> tuple[str | None, str | None]:
 
 
 @bp.route("/identity/connect/authorize", methods=["GET", "POST"])
-def authorize():
+def authorize() -> ResponseReturnValue:
     params = request.values
     redirect_uri = params.get("redirect_uri", "")
     try:
@@ -89,7 +92,7 @@ def _redirect_back(redirect_uri: str, **values: str | None) -> WerkzeugResponse:
 
 
 @bp.route("/connect/token", methods=["POST"])
-def token():
+def token() -> ResponseReturnValue:
     identity = _sandbox().identity
     client_id, client_secret = _client_credentials()
     grant_type = request.form.get("grant_type")
@@ -114,7 +117,7 @@ def token():
 
 
 @bp.route("/connect/revocation", methods=["POST"])
-def revocation():
+def revocation() -> ResponseReturnValue:
     client_id, client_secret = _client_credentials()
     try:
         _sandbox().identity.revoke(request.form.get("token", ""), client_id, client_secret)
@@ -123,14 +126,14 @@ def revocation():
     return Response("", status=200)
 
 
-def _caller():
+def _caller() -> tuple[Authorisation | None, str]:
     authorisation, reason = _sandbox().identity.authorise(bearer_token())
     return authorisation, reason
 
 
 @bp.route("/connections", methods=["GET"])
 @bp.route("/Connections", methods=["GET"])
-def connections():
+def connections() -> ResponseReturnValue:
     authorisation, reason = _caller()
     if authorisation is None:
         return unauthorized(reason)
@@ -157,7 +160,7 @@ def connections():
 
 @bp.route("/connections/<connection_id>", methods=["DELETE"])
 @bp.route("/Connections/<connection_id>", methods=["DELETE"])
-def delete_connection(connection_id: str):
+def delete_connection(connection_id: str) -> ResponseReturnValue:
     authorisation, reason = _caller()
     if authorisation is None:
         return unauthorized(reason)

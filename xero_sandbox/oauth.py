@@ -2,7 +2,9 @@
 
 Rules that bite in production and are kept here:
 - access tokens expire 30 minutes after issue;
-- refresh tokens rotate and are single use: a second use is ``invalid_grant``;
+- refresh tokens rotate: a used one can be retried for 30 minutes (the answer to its first
+  use was perhaps lost) and gets that same new pair again, then it is ``invalid_grant``;
+- a refresh token expires 60 days after issue;
 - a token reaches only the organisations its user connected to the app (403 otherwise);
 - revoking a refresh token ends the whole grant and removes the app's connections.
 """
@@ -15,11 +17,15 @@ import hmac
 import secrets
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from .clock import Clock
 from .state import new_id
 
 ACCESS_TOKEN_SECONDS = 30 * 60
+REFRESH_TOKEN_SECONDS = 60 * 24 * 60 * 60
+#: How long a used refresh token may be retried, answering with the pair its first use got.
+REFRESH_RETRY_SECONDS = 30 * 60
 AUTHORIZATION_CODE_SECONDS = 5 * 60
 DEFAULT_USER = "sandbox.user@example.com"
 
@@ -73,7 +79,11 @@ class AccessToken:
 class RefreshToken:
     token: str
     grant_id: str
+    expires_at: float
     used: bool = False
+    used_at: float = 0.0
+    #: The token response its first use got, given again to a retry within the grace period.
+    issued: dict[str, Any] | None = None
 
 
 @dataclass
@@ -179,7 +189,7 @@ class IdentityProvider:
         client_id: str | None,
         client_secret: str | None,
         code_verifier: str | None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         with self._lock:
             entry = self.codes.get(code)
             if entry is None or entry.used or entry.expires_at < self.clock.now():
@@ -203,10 +213,15 @@ class IdentityProvider:
             self._connect(grant, entry.tenant_ids)
             return self._token_response(grant)
 
-    def refresh(self, refresh_token: str, client_id: str | None, client_secret: str | None) -> dict:
+    def refresh(
+        self, refresh_token: str, client_id: str | None, client_secret: str | None
+    ) -> dict[str, Any]:
         with self._lock:
+            now = self.clock.now()
             entry = self.refresh_tokens.get(refresh_token)
-            if entry is None or entry.used:
+            if entry is None or entry.expires_at <= now:
+                raise OAuthError("invalid_grant")
+            if entry.used and now - entry.used_at >= REFRESH_RETRY_SECONDS:
                 raise OAuthError("invalid_grant")
             grant = self.grants[entry.grant_id]
             if grant.revoked:
@@ -214,8 +229,11 @@ class IdentityProvider:
             client = self._authenticate_client(client_id or grant.client_id, client_secret)
             if client.client_id != grant.client_id:
                 raise OAuthError("invalid_grant")
-            entry.used = True
-            return self._token_response(grant)
+            if entry.used and entry.issued is not None:
+                return dict(entry.issued)
+            entry.used, entry.used_at = True, now
+            entry.issued = self._token_response(grant)
+            return dict(entry.issued)
 
     def revoke(self, token: str, client_id: str | None, client_secret: str | None) -> None:
         with self._lock:
@@ -234,7 +252,7 @@ class IdentityProvider:
         user: str = DEFAULT_USER,
         scope: str = "offline_access accounting.transactions accounting.contacts "
         "accounting.settings paymentservices",
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Grant consent directly (no browser) and return the token response."""
         with self._lock:
             if client_id not in self.clients:
@@ -255,7 +273,7 @@ class IdentityProvider:
             else:
                 existing.append(Connection(new_id(), tenant_id, grant.grant_id, now, now))
 
-    def _token_response(self, grant: Grant) -> dict:
+    def _token_response(self, grant: Grant) -> dict[str, Any]:
         access = AccessToken(
             secrets.token_urlsafe(32), grant.grant_id, self.clock.now() + ACCESS_TOKEN_SECONDS
         )
@@ -267,7 +285,11 @@ class IdentityProvider:
             "scope": grant.scope,
         }
         if "offline_access" in grant.scope.split():
-            refresh = RefreshToken(secrets.token_urlsafe(32), grant.grant_id)
+            refresh = RefreshToken(
+                secrets.token_urlsafe(32),
+                grant.grant_id,
+                self.clock.now() + REFRESH_TOKEN_SECONDS,
+            )
             self.refresh_tokens[refresh.token] = refresh
             response["refresh_token"] = refresh.token
         return response

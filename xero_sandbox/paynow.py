@@ -15,12 +15,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from .errors import ValidationFailure
 from .ledger.batch import Batch
 from .ledger.payments import prepare_payment
 from .money import ZERO
 from .state import BankTransaction, Invoice, Organisation, Payment, PaymentService, new_id
+
+if TYPE_CHECKING:
+    from .sandbox import Sandbox
 
 CENT = Decimal("0.01")
 
@@ -62,7 +66,10 @@ def parse_amount(raw: object) -> Decimal | None:
 
 
 def pay_now(
-    sandbox, invoice_id: str, amount: Decimal | None = None, service_id: str | None = None
+    sandbox: Sandbox,
+    invoice_id: str,
+    amount: Decimal | None = None,
+    service_id: str | None = None,
 ) -> PayNowResult:
     """Pay ``amount`` (default: all that is due) through the invoice's payment service."""
     with sandbox.lock:

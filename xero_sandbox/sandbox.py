@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from .clock import Clock
 from .contract import ContractChecker, ContractViolation
@@ -28,7 +29,7 @@ class ConnectedApp:
 
     client_id: str
     client_secret: str | None
-    token: dict
+    token: dict[str, Any]
     tenant_ids: list[str]
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from .money import round_money
+from .money import ZERO, round_money
 from .state import (
     Account,
     BankTransaction,
@@ -23,7 +24,9 @@ from .state import (
 from .xerojson import iso_date_string, ms_date, ms_timestamp
 
 
-def envelope(collection: str, items: list[dict], now: float, **extra: Any) -> dict:
+def envelope(
+    collection: str, items: list[dict[str, Any]], now: float, **extra: Any
+) -> dict[str, Any]:
     """Xero's response wrapper around a collection."""
     return {
         "Id": str(uuid.uuid4()),
@@ -35,7 +38,7 @@ def envelope(collection: str, items: list[dict], now: float, **extra: Any) -> di
     }
 
 
-def organisation_json(org: Organisation) -> dict:
+def organisation_json(org: Organisation) -> dict[str, Any]:
     return {
         "OrganisationID": org.organisation_id,
         "APIKey": "",
@@ -67,7 +70,7 @@ def organisation_json(org: Organisation) -> dict:
     }
 
 
-def account_json(account: Account) -> dict:
+def account_json(account: Account) -> dict[str, Any]:
     data = {
         "AccountID": account.account_id,
         "Code": account.code,
@@ -94,7 +97,7 @@ def account_json(account: Account) -> dict:
     return data
 
 
-def tax_rate_json(rate: TaxRate) -> dict:
+def tax_rate_json(rate: TaxRate) -> dict[str, Any]:
     return {
         "Name": rate.name,
         "TaxType": rate.tax_type,
@@ -113,7 +116,7 @@ def tax_rate_json(rate: TaxRate) -> dict:
     }
 
 
-def branding_theme_json(theme: BrandingTheme) -> dict:
+def branding_theme_json(theme: BrandingTheme) -> dict[str, Any]:
     return {
         "BrandingThemeID": theme.branding_theme_id,
         "Name": theme.name,
@@ -123,7 +126,7 @@ def branding_theme_json(theme: BrandingTheme) -> dict:
     }
 
 
-def payment_service_json(service: PaymentService) -> dict:
+def payment_service_json(service: PaymentService) -> dict[str, Any]:
     return {
         "PaymentServiceID": service.payment_service_id,
         "PaymentServiceName": service.name,
@@ -133,7 +136,44 @@ def payment_service_json(service: PaymentService) -> dict:
     }
 
 
-def contact_json(contact: Contact) -> dict:
+#: What summaryOnly=true leaves out: the fields Xero computes or nests (its description calls
+#: them "computation-heavy"): a contact's balances, an invoice's lines and allocations.
+SUMMARY_OMITS = {
+    "Contacts": frozenset({"Balances"}),
+    "Invoices": frozenset({"LineItems", "Payments", "CreditNotes", "Prepayments", "Overpayments"}),
+}
+
+
+def summary(collection: str, item: dict[str, Any]) -> dict[str, Any]:
+    omitted = SUMMARY_OMITS[collection]
+    return {k: v for k, v in item.items() if k not in omitted}
+
+
+def balances_by_contact(org: Organisation, today: date) -> dict[str, dict[str, Any]]:
+    """Xero's read-only Contact.Balances, from the approved invoices of each contact.
+
+    Outstanding is what AUTHORISED invoices still ask (AmountDue); Overdue the part of it
+    past its DueDate on ``today`` (the sandbox clock's day). Contacts with no approved
+    invoice get no Balances, which the portal shows as "Xero did not report a balance".
+    """
+    sides = {"ACCREC": "AccountsReceivable", "ACCPAY": "AccountsPayable"}
+    found: dict[str, dict[str, Any]] = {}
+    for invoice in org.invoices.values():
+        side = sides.get(invoice.type)
+        if side is None or invoice.status not in ("AUTHORISED", "PAID"):
+            continue
+        balances = found.setdefault(
+            invoice.contact_id,
+            {name: {"Outstanding": ZERO, "Overdue": ZERO} for name in sides.values()},
+        )
+        if invoice.status == "AUTHORISED":
+            balances[side]["Outstanding"] += invoice.amount_due
+            if invoice.due_date is not None and invoice.due_date < today:
+                balances[side]["Overdue"] += invoice.amount_due
+    return found
+
+
+def contact_json(contact: Contact, balances: dict[str, Any] | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "ContactID": contact.contact_id,
         "ContactStatus": contact.status,
@@ -157,11 +197,13 @@ def contact_json(contact: Contact) -> dict:
     ):
         if value is not None:
             data[key] = value
+    if balances is not None:
+        data["Balances"] = balances
     data.update(contact.extra)
     return data
 
 
-def contact_summary_json(contact: Contact) -> dict:
+def contact_summary_json(contact: Contact) -> dict[str, Any]:
     """The contact as Xero nests it inside invoices and payments."""
     data = {
         "ContactID": contact.contact_id,
@@ -183,7 +225,7 @@ def _unit(amount: Decimal, unitdp: int) -> Decimal:
     return amount if unitdp == 4 else round_money(amount)
 
 
-def line_item_json(item: LineItem, unitdp: int) -> dict:
+def line_item_json(item: LineItem, unitdp: int) -> dict[str, Any]:
     data: dict[str, Any] = {
         "LineItemID": item.line_item_id,
         "Description": item.description,
@@ -204,7 +246,7 @@ def line_item_json(item: LineItem, unitdp: int) -> dict:
     return data
 
 
-def invoice_payment_json(payment: Payment) -> dict:
+def invoice_payment_json(payment: Payment) -> dict[str, Any]:
     return {
         "PaymentID": payment.payment_id,
         "Date": ms_date(payment.date),
@@ -216,7 +258,7 @@ def invoice_payment_json(payment: Payment) -> dict:
     }
 
 
-def invoice_json(org: Organisation, invoice: Invoice, unitdp: int = 2) -> dict:
+def invoice_json(org: Organisation, invoice: Invoice, unitdp: int = 2) -> dict[str, Any]:
     contact = org.contacts[invoice.contact_id]
     payments = [
         org.payments[pid] for pid in invoice.payment_ids if org.payments[pid].status != "DELETED"
@@ -253,6 +295,8 @@ def invoice_json(org: Organisation, invoice: Invoice, unitdp: int = 2) -> dict:
     if invoice.due_date:
         data["DueDateString"] = iso_date_string(invoice.due_date)
         data["DueDate"] = ms_date(invoice.due_date)
+    if invoice.expected_payment_date:
+        data["ExpectedPaymentDate"] = ms_date(invoice.expected_payment_date)
     if invoice.branding_theme_id:
         data["BrandingThemeID"] = invoice.branding_theme_id
     if invoice.url:
@@ -262,11 +306,14 @@ def invoice_json(org: Organisation, invoice: Invoice, unitdp: int = 2) -> dict:
     return data
 
 
-def payment_json(org: Organisation, payment: Payment) -> dict:
+def payment_json(org: Organisation, payment: Payment, full_invoice: bool = False) -> dict[str, Any]:
+    """A payment; its invoice in short as GET /Payments lists it, or (``full_invoice``) in
+    full, as Xero's answers to GET /Payments/{id} and to payment writes carry it: status,
+    amounts due and paid, dates, lines and totals."""
     invoice = org.invoices[payment.invoice_id]
     account = org.accounts[payment.account_id]
     contact = org.contacts[invoice.contact_id]
-    return {
+    data = {
         "PaymentID": payment.payment_id,
         "Date": ms_date(payment.date),
         "BankAmount": payment.amount,
@@ -295,9 +342,12 @@ def payment_json(org: Organisation, payment: Payment) -> dict:
             "LineItems": [],
         },
     }
+    if full_invoice:
+        data["Invoice"] = invoice_json(org, invoice)
+    return data
 
 
-def history_json(record: HistoryRecord) -> dict:
+def history_json(record: HistoryRecord) -> dict[str, Any]:
     return {
         "Changes": record.changes,
         "DateUTCString": _iso_timestamp(record.at),
@@ -313,7 +363,7 @@ def _iso_timestamp(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def bank_transaction_json(org: Organisation, transaction: BankTransaction) -> dict:
+def bank_transaction_json(org: Organisation, transaction: BankTransaction) -> dict[str, Any]:
     account = org.account_by_code(transaction.bank_account_code)
     contact = org.contacts.get(transaction.contact_id or "")
     data: dict[str, Any] = {

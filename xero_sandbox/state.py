@@ -136,6 +136,8 @@ class Invoice:
     reference: str = ""
     branding_theme_id: str | None = None
     url: str | None = None
+    #: When the customer says it will pay (sales invoices); kept as sent, shown in Xero.
+    expected_payment_date: datetime.date | None = None
     sent_to_contact: bool = False
     sub_total: Decimal = ZERO
     total_tax: Decimal = ZERO
@@ -225,6 +227,16 @@ class Organisation:
         if not code:
             return None
         return next((a for a in self.accounts.values() if a.code == code), None)
+
+    def account_by_reference(self, reference: object) -> Account | None:
+        """The account a write names, as ``{"AccountID": ...}`` or ``{"Code": ...}``."""
+        if not isinstance(reference, dict):
+            return None
+        if reference.get("AccountID"):
+            return self.accounts.get(str(reference["AccountID"]).lower())
+        if reference.get("Code"):
+            return self.account_by_code(str(reference["Code"]))
+        return None
 
     def contact_by_name(self, name: str) -> Contact | None:
         wanted = name.strip().casefold()

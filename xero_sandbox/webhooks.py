@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from .clock import Clock
 
@@ -48,8 +49,8 @@ class Delivery:
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
 
-    def payload(self) -> dict:
-        return json.loads(self.body)
+    def payload(self) -> dict[str, Any]:
+        return cast(dict[str, Any], json.loads(self.body))
 
 
 class WebhookSender:
@@ -90,7 +91,7 @@ class WebhookSender:
         ]
         return self.send(events)
 
-    def send(self, events: list[dict]) -> Delivery | None:
+    def send(self, events: list[dict[str, Any]]) -> Delivery | None:
         """Sign and post a payload (an empty list is an "intent to receive" check)."""
         if not self.enabled:
             return None

@@ -43,6 +43,20 @@ def parse_date(value: object) -> date:
     raise ValueError(f"not a date: {value!r}")
 
 
+def comparable(value: object) -> object:
+    """A JSON value as Xero compares it: numbers as Decimal, ``/Date(ms)/`` and ISO date
+    strings as UTC datetimes, anything else as it is."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Decimal | int | float):
+        return Decimal(str(value))
+    if isinstance(value, str):
+        match = _MS_DATE.match(value.strip())
+        if match:
+            return datetime.fromtimestamp(int(match.group(1)) / 1000, tz=UTC)
+    return value
+
+
 def parse_timestamp(value: str) -> float:
     """Epoch seconds from an If-Modified-Since value (ISO 8601 or RFC 1123), UTC if naive."""
     text = value.strip()

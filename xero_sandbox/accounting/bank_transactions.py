@@ -2,48 +2,38 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
-from ..errors import json_response
 from ..ledger.bank_transactions import prepare_bank_transaction
-from ..serialise import bank_transaction_json, envelope
+from ..serialise import bank_transaction_json
 from .common import (
     body_json,
     elements,
-    filtered,
-    flag,
-    modified_since,
+    list_answer,
     organisation,
-    paged,
-    sandbox,
+    summarize_errors,
     write_batch,
 )
 
 
-def list_bank_transactions():
+def list_bank_transactions() -> ResponseReturnValue:
     org = organisation()
-    since = modified_since()
-    with sandbox().lock:
-        items = [
-            bank_transaction_json(org, t)
-            for t in org.bank_transactions.values()
-            if since is None or t.updated >= since
-        ]
-    items, extra = paged(filtered(items))
-    return json_response(envelope("BankTransactions", items, sandbox().clock.now(), **extra))
+    return list_answer(
+        "BankTransactions", org.bank_transactions.values(), lambda t: bank_transaction_json(org, t)
+    )
 
 
-def create_bank_transactions():
+def create_bank_transactions() -> ResponseReturnValue:
     org = organisation()
     items = elements(body_json(), "BankTransactions")
-    summarize = flag("summarizeErrors", True) if request.method == "PUT" else True
     return write_batch(
         "BankTransactions",
         items,
         lambda item, batch: prepare_bank_transaction(org, item, batch),
         lambda transaction: bank_transaction_json(org, transaction),
         "BankTransactionID",
-        summarize,
+        summarize_errors(),
     )
 
 

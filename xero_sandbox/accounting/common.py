@@ -3,31 +3,50 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
 
-from flask import Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g, request
 
-from ..errors import ValidationFailure, bad_request, json_response, validation_exception
+from ..errors import (
+    ValidationFailure,
+    bad_request,
+    json_response,
+    not_found,
+    validation_exception,
+)
 from ..ledger.batch import Batch
-from ..serialise import envelope
+from ..serialise import SUMMARY_OMITS, envelope, summary
 from ..state import Organisation
-from ..where import compile_where
-from ..xerojson import loads, parse_timestamp
+from ..where import compile_where, lookup
+from ..xerojson import comparable, loads, parse_timestamp
+
+if TYPE_CHECKING:
+    from ..sandbox import Sandbox
 
 ZERO_ID = "00000000-0000-0000-0000-000000000000"
+#: A Flask view, as the blueprint calls it.
+View = Callable[..., Any]
 
 
 class BadRequest(Exception):
     """Answered as Xero's 400 for a request it cannot read."""
 
 
-def sandbox():
-    return current_app.extensions["xero_sandbox"]
+def sandbox() -> Sandbox:
+    return cast("Sandbox", current_app.extensions["xero_sandbox"])
 
 
 def organisation() -> Organisation:
-    return g.xero_organisation
+    return cast(Organisation, g.xero_organisation)
+
+
+def today() -> date:
+    """The organisation's day by the sandbox clock (UTC), for what is overdue."""
+    return datetime.fromtimestamp(sandbox().clock.now(), tz=UTC).date()
 
 
 def new_batch() -> Batch:
@@ -41,7 +60,7 @@ def body_json() -> Any:
         raise BadRequest(f"The request body is not valid JSON: {exc}") from exc
 
 
-def elements(body: Any, collection: str) -> list[dict]:
+def elements(body: Any, collection: str) -> list[dict[str, Any]]:
     """The objects of a write: ``{"Invoices": [...]}`` or a single object."""
     items = body[collection] if isinstance(body, dict) and collection in body else [body]
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
@@ -62,9 +81,9 @@ def unitdp() -> int:
 
 def write_batch(
     collection: str,
-    items: list[dict],
-    prepare: Callable[[dict, Batch], Callable[[], Any]],
-    to_json: Callable[[Any], dict],
+    items: list[dict[str, Any]],
+    prepare: Callable[[dict[str, Any], Batch], Callable[[], Any]],
+    to_json: Callable[[Any], dict[str, Any]],
     id_key: str,
     summarize: bool,
 ) -> Response:
@@ -79,7 +98,7 @@ def write_batch(
     changes: list[tuple[str, str]] = []
     with sandbox().lock:
         existing = set(org.invoices)
-        outcomes: list[tuple[dict, Callable[[], Any] | None, list[str]]] = []
+        outcomes: list[tuple[dict[str, Any], Callable[[], Any] | None, list[str]]] = []
         for item in items:
             try:
                 outcomes.append((item, prepare(item, batch), []))
@@ -106,7 +125,9 @@ def write_batch(
     return response
 
 
-def _invoice_changes(collection: str, saved: dict, existing: set[str]) -> list[tuple[str, str]]:
+def _invoice_changes(
+    collection: str, saved: dict[str, Any], existing: set[str]
+) -> list[tuple[str, str]]:
     if collection == "Invoices" and saved.get("InvoiceID"):
         invoice_id = str(saved["InvoiceID"]).lower()
         return [(invoice_id, "UPDATE" if invoice_id in existing else "CREATE")]
@@ -115,7 +136,7 @@ def _invoice_changes(collection: str, saved: dict, existing: set[str]) -> list[t
     return []
 
 
-def _error_element(item: dict, messages: list[str], id_key: str) -> dict:
+def _error_element(item: dict[str, Any], messages: list[str], id_key: str) -> dict[str, Any]:
     element = dict(item)
     element.setdefault(id_key, ZERO_ID)
     element["HasErrors" if id_key != "ContactID" else "HasValidationErrors"] = True
@@ -124,7 +145,7 @@ def _error_element(item: dict, messages: list[str], id_key: str) -> dict:
     return element
 
 
-def filtered(items: list[dict]) -> list[dict]:
+def filtered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     where = request.args.get("where")
     if where:
         try:
@@ -134,13 +155,114 @@ def filtered(items: list[dict]) -> list[dict]:
         items = [i for i in items if predicate(i)]
     order = request.args.get("order")
     if order:
-        field, _, direction = order.strip().partition(" ")
+        items = ordered(items, order)
+    return items
+
+
+def ordered(items: list[dict[str, Any]], order: str) -> list[dict[str, Any]]:
+    """``order=Field [ASC|DESC][, Field ...]``: numbers and dates by value, text ignoring
+    case; missing values after the rest (before them when descending)."""
+    for clause in reversed([c.strip() for c in order.split(",") if c.strip()]):
+        field, _, direction = clause.partition(" ")
         items = sorted(
             items,
-            key=lambda i: (i.get(field) is None, str(i.get(field, ""))),
+            key=partial(_field_key, field),
             reverse=direction.strip().upper() == "DESC",
         )
     return items
+
+
+def _field_key(field: str, item: dict[str, Any]) -> tuple[bool, int, Any]:
+    return _sort_key(lookup(item, field))
+
+
+def _sort_key(value: Any) -> tuple[bool, int, Any]:
+    """Values of one kind compare with each other; kinds never meet (the int ranks them)."""
+    value = comparable(value)
+    if value is None:
+        return (True, 0, 0)
+    if isinstance(value, bool):
+        return (False, 1, value)
+    if isinstance(value, Decimal):
+        return (False, 0, value)
+    if isinstance(value, datetime):
+        return (False, 2, value)
+    return (False, 3, str(value).casefold())
+
+
+def list_answer(
+    collection: str,
+    objects: Iterable[Any],
+    to_json: Callable[[Any], dict[str, Any]],
+    keep: Callable[[Any], bool] | None = None,
+    refine: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+) -> Response:
+    """GET of a collection: the objects ``keep`` keeps that changed since If-Modified-Since,
+    as JSON, ``refine``-d (a search), in summary when summaryOnly=true asks for it, then
+    filtered (where), ordered and paged. ``objects`` is read under the sandbox lock."""
+    since = modified_since()
+    with sandbox().lock:
+        items = [
+            to_json(o)
+            for o in objects
+            if (since is None or o.updated >= since) and (keep is None or keep(o))
+        ]
+    if refine is not None:
+        items = refine(items)
+    if collection in SUMMARY_OMITS and flag("summaryOnly", False):
+        items = [summary(collection, i) for i in items]
+    items, extra = paged(filtered(items))
+    return json_response(envelope(collection, items, sandbox().clock.now(), **extra))
+
+
+def summarize_errors() -> bool:
+    """PUT takes summarizeErrors (a batch); POST of one object always summarises."""
+    return flag("summarizeErrors", True) if request.method == "PUT" else True
+
+
+def register_collection(
+    bp: Blueprint,
+    collection: str,
+    ref: str,
+    views: tuple[View, View, View, View],
+    history_of: Callable[[str], Any] | None = None,
+) -> None:
+    """Xero's routes for a collection: ``views`` answer GET and PUT/POST on it, then GET and
+    POST (an update) on one object; ``history_of`` finds the object whose History GET lists
+    and PUT adds notes to."""
+    list_view, write_view, get_view, update_view = views
+    bp.add_url_rule(f"/{collection}", view_func=list_view)
+    bp.add_url_rule(
+        f"/{collection}",
+        view_func=write_view,
+        methods=["PUT", "POST"],
+        endpoint=write_view.__name__,
+    )
+    bp.add_url_rule(f"/{collection}/<{ref}>", view_func=get_view)
+    bp.add_url_rule(
+        f"/{collection}/<{ref}>",
+        view_func=update_view,
+        methods=["POST"],
+        endpoint=update_view.__name__,
+    )
+    if history_of is None:
+        return
+
+    def history(**refs: str) -> Response:
+        from .history import history_endpoint  # history.py builds on this module
+
+        with sandbox().lock:
+            found = history_of(refs[ref])
+            if found is None:
+                return not_found()
+            return history_endpoint(found.history, sandbox().clock.now())
+
+    bp.add_url_rule(
+        f"/{collection}/<{ref}>/History",
+        view_func=history,
+        methods=["GET", "PUT"],
+        endpoint=f"{collection.lower()}_history",
+    )
 
 
 def modified_since() -> float | None:
@@ -155,7 +277,7 @@ def modified_since() -> float | None:
 
 def paged(
     items: list[Any], default_size: int = 100, max_size: int = 1000
-) -> tuple[list[Any], dict]:
+) -> tuple[list[Any], dict[str, Any]]:
     """One page when ``page`` is given (1-based), with Xero's ``pagination`` block."""
     page_arg = request.args.get("page")
     if page_arg is None:

@@ -2,49 +2,54 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, request
+from flask.typing import ResponseReturnValue
 
 from ..errors import json_response, not_found
 from ..ledger.contacts import prepare_contact
-from ..serialise import contact_json, envelope
+from ..serialise import balances_by_contact, contact_json, envelope
 from .common import (
     body_json,
     elements,
-    filtered,
     flag,
     ids_arg,
-    modified_since,
+    list_answer,
     organisation,
-    paged,
+    register_collection,
     sandbox,
+    today,
     write_batch,
 )
-from .history import history_endpoint
 
 
-def list_contacts():
+def list_contacts() -> ResponseReturnValue:
     org = organisation()
-    since = modified_since()
     ids = ids_arg("IDs")
     term = (request.args.get("searchTerm") or "").casefold()
     include_archived = flag("includeArchived", False)
-    with sandbox().lock:
-        contacts = [
-            c
-            for c in org.contacts.values()
-            if (include_archived or c.status == "ACTIVE" or ids)
-            and (ids is None or c.contact_id in ids)
-            and (since is None or c.updated >= since)
-        ]
-        items = [contact_json(c) for c in contacts]
-    if term:
-        searchable = ("Name", "FirstName", "LastName", "ContactNumber", "EmailAddress")
-        items = [i for i in items if any(term in str(i.get(k, "")).casefold() for k in searchable)]
-    items, extra = paged(filtered(items))
-    return json_response(envelope("Contacts", items, sandbox().clock.now(), **extra))
+    searchable = ("Name", "FirstName", "LastName", "ContactNumber", "EmailAddress")
+
+    def search(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [i for i in items if any(term in str(i.get(k, "")).casefold() for k in searchable)]
+
+    with sandbox().lock:  # re-entrant: list_answer reads the contacts under it again
+        # Balances are computed only when the answer carries them (not with summaryOnly).
+        balances = {} if flag("summaryOnly", False) else balances_by_contact(org, today())
+        return list_answer(
+            "Contacts",
+            org.contacts.values(),
+            lambda c: contact_json(c, balances.get(c.contact_id)),
+            keep=lambda c: (
+                (include_archived or c.status == "ACTIVE" or bool(ids))
+                and (ids is None or c.contact_id in ids)
+            ),
+            refine=search if term else None,
+        )
 
 
-def get_contact(contact_id: str):
+def get_contact(contact_id: str) -> ResponseReturnValue:
     org = organisation()
     with sandbox().lock:
         contact = org.contacts.get(contact_id.lower()) or next(
@@ -52,10 +57,11 @@ def get_contact(contact_id: str):
         )
         if contact is None:
             return not_found()
-        return json_response(envelope("Contacts", [contact_json(contact)], sandbox().clock.now()))
+        data = contact_json(contact, balances_by_contact(org, today()).get(contact.contact_id))
+        return json_response(envelope("Contacts", [data], sandbox().clock.now()))
 
 
-def write_contacts():
+def write_contacts() -> ResponseReturnValue:
     org = organisation()
     items = elements(body_json(), "Contacts")
     return write_batch(
@@ -68,7 +74,7 @@ def write_contacts():
     )
 
 
-def update_contact(contact_id: str):
+def update_contact(contact_id: str) -> ResponseReturnValue:
     org = organisation()
     if contact_id.lower() not in org.contacts:
         return not_found()
@@ -83,27 +89,11 @@ def update_contact(contact_id: str):
     )
 
 
-def contact_history(contact_id: str):
-    org = organisation()
-    with sandbox().lock:
-        contact = org.contacts.get(contact_id.lower())
-        if contact is None:
-            return not_found()
-        return history_endpoint(contact.history, sandbox().clock.now())
-
-
 def register(bp: Blueprint) -> None:
-    bp.add_url_rule("/Contacts", view_func=list_contacts)
-    bp.add_url_rule(
-        "/Contacts", view_func=write_contacts, methods=["PUT", "POST"], endpoint="write_contacts"
-    )
-    bp.add_url_rule("/Contacts/<contact_id>", view_func=get_contact)
-    bp.add_url_rule(
-        "/Contacts/<contact_id>",
-        view_func=update_contact,
-        methods=["POST"],
-        endpoint="update_contact",
-    )
-    bp.add_url_rule(
-        "/Contacts/<contact_id>/History", view_func=contact_history, methods=["GET", "PUT"]
+    register_collection(
+        bp,
+        "Contacts",
+        "contact_id",
+        (list_contacts, write_contacts, get_contact, update_contact),
+        history_of=lambda ref: organisation().contacts.get(ref.lower()),
     )

@@ -33,7 +33,7 @@ def add_history(history: list[HistoryRecord]) -> Response:
     return json_response(envelope("HistoryRecords", created, batch.now))
 
 
-def history_endpoint(history: list[HistoryRecord], now) -> Response:
+def history_endpoint(history: list[HistoryRecord], now: float) -> Response:
     """GET lists an object's history; PUT adds notes to it."""
     if request.method == "PUT":
         return add_history(history)

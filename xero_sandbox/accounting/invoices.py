@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, request, url_for
+from flask.typing import ResponseReturnValue
 
 from .. import rules
 from ..errors import ValidationFailure, json_response, not_found, validation_exception
@@ -12,22 +13,19 @@ from ..state import Invoice, SentEmail
 from .common import (
     body_json,
     elements,
-    filtered,
     flag,
     ids_arg,
-    modified_since,
+    list_answer,
     organisation,
-    paged,
+    register_collection,
     sandbox,
     unitdp,
     write_batch,
 )
-from .history import history_endpoint
 
 
-def list_invoices():
+def list_invoices() -> ResponseReturnValue:
     org = organisation()
-    since = modified_since()
     ids = ids_arg("IDs")
     numbers = request.args.get("InvoiceNumbers")
     wanted_numbers = {n.strip() for n in numbers.split(",")} if numbers else None
@@ -35,19 +33,16 @@ def list_invoices():
     wanted_statuses = {s.strip().upper() for s in statuses.split(",")} if statuses else None
     contact_ids = ids_arg("ContactIDs")
     dp = unitdp()
-    with sandbox().lock:
-        invoices = [
-            i
-            for i in org.invoices.values()
-            if (ids is None or i.invoice_id in ids)
+
+    def keep(i: Invoice) -> bool:
+        return (
+            (ids is None or i.invoice_id in ids)
             and (wanted_numbers is None or i.invoice_number in wanted_numbers)
             and (wanted_statuses is None or i.status in wanted_statuses)
             and (contact_ids is None or i.contact_id in contact_ids)
-            and (since is None or i.updated >= since)
-        ]
-        items = [invoice_json(org, i, dp) for i in invoices]
-    items, extra = paged(filtered(items))
-    return json_response(envelope("Invoices", items, sandbox().clock.now(), **extra))
+        )
+
+    return list_answer("Invoices", org.invoices.values(), lambda i: invoice_json(org, i, dp), keep)
 
 
 def _lookup(invoice_ref: str) -> Invoice | None:
@@ -55,7 +50,7 @@ def _lookup(invoice_ref: str) -> Invoice | None:
     return org.invoices.get(invoice_ref.lower()) or org.invoice_by_number(invoice_ref)
 
 
-def get_invoice(invoice_ref: str):
+def get_invoice(invoice_ref: str) -> ResponseReturnValue:
     org = organisation()
     with sandbox().lock:
         invoice = _lookup(invoice_ref)
@@ -65,7 +60,7 @@ def get_invoice(invoice_ref: str):
     return json_response(envelope("Invoices", [data], sandbox().clock.now()))
 
 
-def write_invoices():
+def write_invoices() -> ResponseReturnValue:
     org = organisation()
     dp = unitdp()
     items = elements(body_json(), "Invoices")
@@ -80,7 +75,7 @@ def write_invoices():
     )
 
 
-def update_invoice(invoice_ref: str):
+def update_invoice(invoice_ref: str) -> ResponseReturnValue:
     org = organisation()
     dp = unitdp()
     with sandbox().lock:
@@ -98,7 +93,7 @@ def update_invoice(invoice_ref: str):
     )
 
 
-def online_invoice(invoice_ref: str):
+def online_invoice(invoice_ref: str) -> ResponseReturnValue:
     with sandbox().lock:
         invoice = _lookup(invoice_ref)
         if invoice is None:
@@ -122,7 +117,7 @@ def online_invoice(invoice_ref: str):
     )
 
 
-def email_invoice(invoice_ref: str):
+def email_invoice(invoice_ref: str) -> ResponseReturnValue:
     """Xero emails the contact and marks the invoice sent; the sandbox keeps the email."""
     org = organisation()
     now = sandbox().clock.now()
@@ -151,28 +146,13 @@ def email_invoice(invoice_ref: str):
     return "", 204
 
 
-def invoice_history(invoice_ref: str):
-    with sandbox().lock:
-        invoice = _lookup(invoice_ref)
-        if invoice is None:
-            return not_found()
-        return history_endpoint(invoice.history, sandbox().clock.now())
-
-
 def register(bp: Blueprint) -> None:
-    bp.add_url_rule("/Invoices", view_func=list_invoices)
-    bp.add_url_rule(
-        "/Invoices", view_func=write_invoices, methods=["PUT", "POST"], endpoint="write_invoices"
-    )
-    bp.add_url_rule("/Invoices/<invoice_ref>", view_func=get_invoice)
-    bp.add_url_rule(
-        "/Invoices/<invoice_ref>",
-        view_func=update_invoice,
-        methods=["POST"],
-        endpoint="update_invoice",
+    register_collection(
+        bp,
+        "Invoices",
+        "invoice_ref",
+        (list_invoices, write_invoices, get_invoice, update_invoice),
+        history_of=_lookup,
     )
     bp.add_url_rule("/Invoices/<invoice_ref>/OnlineInvoice", view_func=online_invoice)
     bp.add_url_rule("/Invoices/<invoice_ref>/Email", view_func=email_invoice, methods=["POST"])
-    bp.add_url_rule(
-        "/Invoices/<invoice_ref>/History", view_func=invoice_history, methods=["GET", "PUT"]
-    )

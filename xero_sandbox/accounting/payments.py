@@ -2,65 +2,55 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from ..errors import json_response, not_found
 from ..ledger.payments import prepare_payment, prepare_payment_deletion
-from ..serialise import envelope, history_json, payment_json
+from ..serialise import envelope, payment_json
 from .common import (
     body_json,
     elements,
-    filtered,
-    flag,
-    modified_since,
+    list_answer,
     organisation,
-    paged,
+    register_collection,
     sandbox,
+    summarize_errors,
     write_batch,
 )
-from .history import add_history
 
 
-def list_payments():
+def list_payments() -> ResponseReturnValue:
     org = organisation()
-    since = modified_since()
-    with sandbox().lock:
-        items = [
-            payment_json(org, p)
-            for p in org.payments.values()
-            if since is None or p.updated >= since
-        ]
-    items, extra = paged(filtered(items))
-    return json_response(envelope("Payments", items, sandbox().clock.now(), **extra))
+    return list_answer("Payments", org.payments.values(), lambda p: payment_json(org, p))
 
 
-def get_payment(payment_id: str):
+def get_payment(payment_id: str) -> ResponseReturnValue:
     org = organisation()
     with sandbox().lock:
         payment = org.payments.get(payment_id.lower())
         if payment is None:
             return not_found()
         return json_response(
-            envelope("Payments", [payment_json(org, payment)], sandbox().clock.now())
+            envelope("Payments", [payment_json(org, payment, True)], sandbox().clock.now())
         )
 
 
-def create_payments():
+def create_payments() -> ResponseReturnValue:
     org = organisation()
     # PUT takes {"Payments": [...]} (createPayments); POST one Payment (createPayment).
     items = elements(body_json(), "Payments")
-    summarize = flag("summarizeErrors", True) if request.method == "PUT" else True
     return write_batch(
         "Payments",
         items,
         lambda item, batch: prepare_payment(org, item, batch),
-        lambda payment: payment_json(org, payment),
+        lambda payment: payment_json(org, payment, True),
         "PaymentID",
-        summarize,
+        summarize_errors(),
     )
 
 
-def delete_payment(payment_id: str):
+def delete_payment(payment_id: str) -> ResponseReturnValue:
     org = organisation()
     with sandbox().lock:
         payment = org.payments.get(payment_id.lower())
@@ -71,35 +61,17 @@ def delete_payment(payment_id: str):
         "Payments",
         items[:1],
         lambda item, batch: prepare_payment_deletion(org, payment, item, batch),
-        lambda saved: payment_json(org, saved),
+        lambda saved: payment_json(org, saved, True),
         "PaymentID",
         True,
     )
 
 
-def payment_history(payment_id: str):
-    with sandbox().lock:
-        payment = organisation().payments.get(payment_id.lower())
-        if payment is None:
-            return not_found()
-        if request.method == "PUT":
-            return add_history(payment.history)
-        records = [history_json(r) for r in payment.history]
-    return json_response(envelope("HistoryRecords", records, sandbox().clock.now()))
-
-
 def register(bp: Blueprint) -> None:
-    bp.add_url_rule("/Payments", view_func=list_payments)
-    bp.add_url_rule(
-        "/Payments", view_func=create_payments, methods=["PUT", "POST"], endpoint="create_payments"
-    )
-    bp.add_url_rule("/Payments/<payment_id>", view_func=get_payment)
-    bp.add_url_rule(
-        "/Payments/<payment_id>",
-        view_func=delete_payment,
-        methods=["POST"],
-        endpoint="delete_payment",
-    )
-    bp.add_url_rule(
-        "/Payments/<payment_id>/History", view_func=payment_history, methods=["GET", "PUT"]
+    register_collection(
+        bp,
+        "Payments",
+        "payment_id",
+        (list_payments, create_payments, get_payment, delete_payment),
+        history_of=lambda ref: organisation().payments.get(ref.lower()),
     )

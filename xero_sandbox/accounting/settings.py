@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g
+from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
-from ..errors import json_response, not_found, problem, validation_exception
+from ..errors import json_response, not_found, validation_exception
 from ..serialise import (
     account_json,
     branding_theme_json,
@@ -17,19 +18,19 @@ from ..state import PaymentService, new_id
 from .common import body_json, elements, filtered, organisation, sandbox
 
 
-def get_organisation():
+def get_organisation() -> ResponseReturnValue:
     org = organisation()
     return json_response(envelope("Organisations", [organisation_json(org)], sandbox().clock.now()))
 
 
-def get_accounts():
+def get_accounts() -> ResponseReturnValue:
     org = organisation()
     with sandbox().lock:
         items = filtered([account_json(a) for a in org.accounts.values()])
     return json_response(envelope("Accounts", items, sandbox().clock.now()))
 
 
-def get_account(account_id: str):
+def get_account(account_id: str) -> ResponseReturnValue:
     org = organisation()
     with sandbox().lock:
         account = org.accounts.get(account_id.lower())
@@ -38,14 +39,14 @@ def get_account(account_id: str):
         return json_response(envelope("Accounts", [account_json(account)], sandbox().clock.now()))
 
 
-def get_tax_rates():
+def get_tax_rates() -> ResponseReturnValue:
     org = organisation()
     with sandbox().lock:
         items = filtered([tax_rate_json(r) for r in org.tax_rates.values()])
     return json_response(envelope("TaxRates", items, sandbox().clock.now()))
 
 
-def get_tax_rate(tax_type: str):
+def get_tax_rate(tax_type: str) -> ResponseReturnValue:
     org = organisation()
     rate = org.tax_rates.get(tax_type)
     if rate is None:
@@ -53,7 +54,7 @@ def get_tax_rate(tax_type: str):
     return json_response(envelope("TaxRates", [tax_rate_json(rate)], sandbox().clock.now()))
 
 
-def get_branding_themes():
+def get_branding_themes() -> ResponseReturnValue:
     org = organisation()
     with sandbox().lock:
         themes = sorted(org.branding_themes.values(), key=lambda t: t.sort_order)
@@ -61,7 +62,7 @@ def get_branding_themes():
     return json_response(envelope("BrandingThemes", items, sandbox().clock.now()))
 
 
-def get_branding_theme(theme_id: str):
+def get_branding_theme(theme_id: str) -> ResponseReturnValue:
     theme = organisation().branding_themes.get(theme_id.lower())
     if theme is None:
         return not_found()
@@ -70,10 +71,8 @@ def get_branding_theme(theme_id: str):
     )
 
 
-def get_payment_services(theme_id: str):
-    # Xero answers this only to apps granted the paymentservices scope; others get 403.
-    if "paymentservices" not in g.get("xero_scopes", frozenset()):
-        return problem(403, "Forbidden", "AuthorizationUnsuccessful")
+def get_payment_services(theme_id: str) -> ResponseReturnValue:
+    # Only apps granted the paymentservices scope get here (the gateway checks scopes).
     theme = organisation().branding_themes.get(theme_id.lower())
     if theme is None:
         return not_found()
@@ -82,7 +81,7 @@ def get_payment_services(theme_id: str):
     return json_response(envelope("PaymentServices", items, sandbox().clock.now()))
 
 
-def create_payment_services(theme_id: str):
+def create_payment_services(theme_id: str) -> ResponseReturnValue:
     """Attach payment services (e.g. Stripe) to a theme, so its online invoices get Pay now."""
     theme = organisation().branding_themes.get(theme_id.lower())
     if theme is None:

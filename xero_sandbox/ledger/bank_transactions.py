@@ -24,12 +24,7 @@ def prepare_bank_transaction(org: Organisation, data: dict[str, Any], batch: Bat
         contact = org.contacts.get(str(contact_ref["ContactID"]).lower())
     if contact is None:
         messages.append(rules.CONTACT_NOT_FOUND)
-    account_ref = data.get("BankAccount") or {}
-    account = None
-    if isinstance(account_ref, dict) and account_ref.get("AccountID"):
-        account = org.accounts.get(str(account_ref["AccountID"]).lower())
-    elif isinstance(account_ref, dict) and account_ref.get("Code"):
-        account = org.account_by_code(str(account_ref["Code"]))
+    account = org.account_by_reference(data.get("BankAccount"))
     problem = rules.payment_account_problem(account)
     if problem:
         messages.append(problem)

@@ -40,13 +40,6 @@ _PASSTHROUGH = frozenset(
 )
 
 
-def find_contact(org: Organisation, data: dict[str, Any]) -> Contact | None:
-    contact_id = data.get("ContactID")
-    if contact_id:
-        return org.contacts.get(str(contact_id).lower())
-    return None
-
-
 def prepare_contact(
     org: Organisation, data: dict[str, Any], batch: Batch, contact_id: str | None = None
 ) -> Plan:

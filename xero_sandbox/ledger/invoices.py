@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +22,7 @@ _EDIT_KEYS = frozenset(
         "LineItems",
         "Date",
         "DueDate",
+        "ExpectedPaymentDate",
         "LineAmountTypes",
         "Reference",
         "BrandingThemeID",
@@ -28,6 +30,17 @@ _EDIT_KEYS = frozenset(
         "CurrencyCode",
         "InvoiceNumber",
     }
+)
+
+#: Invoice attributes an update sets from the header fields it sent.
+_HEADER_ATTRS = (
+    "date",
+    "due_date",
+    "expected_payment_date",
+    "reference",
+    "branding_theme_id",
+    "url",
+    "currency_code",
 )
 
 
@@ -105,6 +118,7 @@ def _prepare_create(org: Organisation, data: dict[str, Any], batch: Batch, unitd
             reference=fields.get("reference", ""),
             branding_theme_id=fields.get("branding_theme_id") or _default_theme(org, invoice_type),
             url=fields.get("url"),
+            expected_payment_date=fields.get("expected_payment_date"),
         )
         _recompute(invoice)
         org.invoices[invoice.invoice_id] = invoice
@@ -168,7 +182,7 @@ def _prepare_update(
             invoice.contact_id = contact.contact_id
         if number:
             invoice.invoice_number = str(number)
-        for attr in ("date", "due_date", "reference", "branding_theme_id", "url", "currency_code"):
+        for attr in _HEADER_ATTRS:
             if attr in fields:
                 setattr(invoice, attr, fields[attr])
         invoice.line_amount_types = lat
@@ -233,7 +247,11 @@ def _number_problems(
 def _header_fields(org: Organisation, data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     fields: dict[str, Any] = {}
     messages: list[str] = []
-    for key, attr in (("Date", "date"), ("DueDate", "due_date")):
+    for key, attr in (
+        ("Date", "date"),
+        ("DueDate", "due_date"),
+        ("ExpectedPaymentDate", "expected_payment_date"),
+    ):
         if data.get(key):
             try:
                 fields[attr] = parse_date(data[key])
@@ -395,7 +413,7 @@ def _default_theme(org: Organisation, invoice_type: str) -> str | None:
     return theme.branding_theme_id if theme else None
 
 
-def _today(batch: Batch):
+def _today(batch: Batch) -> date:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(batch.now, tz=UTC).date()

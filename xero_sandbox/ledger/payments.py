@@ -28,12 +28,7 @@ def prepare_payment(org: Organisation, data: dict[str, Any], batch: Batch) -> Pl
     if invoice is None:
         messages.append(rules.INVOICE_NOT_FOUND)
 
-    account_ref = data.get("Account") or {}
-    account = None
-    if isinstance(account_ref, dict) and account_ref.get("AccountID"):
-        account = org.accounts.get(str(account_ref["AccountID"]).lower())
-    elif isinstance(account_ref, dict) and account_ref.get("Code"):
-        account = org.account_by_code(str(account_ref["Code"]))
+    account = org.account_by_reference(data.get("Account"))
     problem = rules.payment_account_problem(account)
     if problem:
         messages.append(problem)
