@@ -61,8 +61,8 @@ from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoi
 from billing.services import Service
 from billing.tax import LineAmountType
 from xero.models import JobKind, JobStatus, SyncJob, XeroInvoiceLink
-from xero.sandbox.state import Contact, HistoryRecord, new_id
 from xero.worker import DEFERRED
+from xero_sandbox.state import Contact, HistoryRecord, new_id
 
 SCENARIO = "month_end_1000"
 INVOICES = 1000

@@ -69,9 +69,9 @@ from billing.tax import LineAmountType
 from portal.worker import JobRunner
 from xero.ledger_check import check_ledgers
 from xero.models import JobStatus, SyncJob, XeroInvoiceLink, XeroSettings
-from xero.sandbox import paynow, serve_in_thread
 from xero.sync.inbound import events as xero_events
 from xero.sync.inbound import poller
+from xero_sandbox import paynow, serve_in_thread
 
 SCENARIO = "reconcile_500"
 PAYMENTS = 500

@@ -33,8 +33,8 @@ from xero.api.connection import Tenant, connect
 from xero.api.endpoints import XeroEndpoints
 from xero.api.tokens import OAuthApp
 from xero.models import TaxRateMapping, XeroSettings
-from xero.sandbox import Clock, RateLimitSettings, Sandbox, create_sandbox_app, serve_in_thread
 from xero.service import XeroService
+from xero_sandbox import Clock, RateLimitSettings, Sandbox, create_sandbox_app, serve_in_thread
 
 REDIRECT_URI = "http://127.0.0.1/xero/callback"
 ACCOUNTING_PREFIX = "/api.xro/2.0/"

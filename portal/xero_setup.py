@@ -60,7 +60,7 @@ def start_demo_sandbox(app: Flask, portal_port: int) -> str:
     subscribe the portal's /webhooks/xero to its webhooks."""
     import secrets
 
-    from xero.sandbox import Sandbox, create_sandbox_app, serve_in_thread
+    from xero_sandbox import Sandbox, create_sandbox_app, serve_in_thread
 
     # The sandbox sends Xero's signed webhooks to this portal, with the key it checks.
     if not app.config.get("XERO_WEBHOOK_KEY"):

@@ -26,7 +26,7 @@ from tests.localstripe import _free_port
 pytestmark = pytest.mark.wheel
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("billing", "portal", "xero")
+PACKAGES = ("billing", "portal", "xero", "xero_sandbox")
 #: Files that are not Python code and the installed portal cannot start or run without.
 BUNDLED = (
     "portal/_bundled/templates/base.html",
@@ -35,8 +35,8 @@ BUNDLED = (
     "portal/_bundled/migrations/script.py.mako",
     "portal/_bundled/migrations/versions/0001_foundation.py",
     "portal/_bundled/config/defaults.py",
-    "xero/sandbox/templates/sandbox/consent.html",
-    "xero/sandbox/templates/sandbox/online_invoice.html",
+    "xero_sandbox/templates/sandbox/consent.html",
+    "xero_sandbox/templates/sandbox/online_invoice.html",
 )
 #: pip and gunicorn on a busy CI machine: generous, and a hang still ends the test.
 INSTALL_TIMEOUT = 600
@@ -151,7 +151,7 @@ def test_the_installed_portal_migrates_and_serves_under_gunicorn(venv, workdir):
 
 def test_the_installed_sandbox_finds_its_templates(venv, workdir):
     script = (
-        "from xero.sandbox import Sandbox, create_sandbox_app\n"
+        "from xero_sandbox import Sandbox, create_sandbox_app\n"
         "app = create_sandbox_app(Sandbox())\n"
         "for name in ('sandbox/consent.html', 'sandbox/online_invoice.html'):\n"
         "    print(app.jinja_env.get_template(name).filename)\n"

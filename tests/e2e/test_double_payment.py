@@ -43,7 +43,7 @@ from tests.factories import add_service, standard_rate
 from tests.localstripe import event_body, signature_header
 from xero.ledger_check import check_ledgers
 from xero.models import XeroInvoiceLink
-from xero.sandbox.contract import ContractChecker
+from xero_sandbox.contract import ContractChecker
 
 localstripe = stripe_stand_in.localstripe
 

@@ -37,7 +37,7 @@ from tests.e2e.test_browser import gbp, sign_in
 from tests.factories import add_service, standard_rate
 from tests.xero.conftest import fail_in_ci_without_openapi
 from xero.models import XeroInvoiceLink
-from xero.sandbox.contract import ContractChecker
+from xero_sandbox.contract import ContractChecker
 
 pytestmark = pytest.mark.browser
 

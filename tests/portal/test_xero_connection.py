@@ -25,7 +25,7 @@ from xero.models import (
     SyncJob,
     XeroConnection,
 )
-from xero.sandbox.oauth import DEFAULT_USER
+from xero_sandbox.oauth import DEFAULT_USER
 
 CLIENT_ID = "PORTALTESTCLIENT"
 CLIENT_SECRET = "portal-test-client-secret"

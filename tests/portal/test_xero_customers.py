@@ -23,7 +23,7 @@ from xero.models import (
     XeroConnection,
     XeroSettings,
 )
-from xero.sandbox.state import Contact as SandboxContact
+from xero_sandbox.state import Contact as SandboxContact
 
 MARKUP = "<script>alert(1)</script>"
 

@@ -21,7 +21,7 @@ from tests.portal.test_xero_connection import (  # noqa: F401 - fixtures
 from xero import settings_sync, tax_defaults
 from xero.api.tokens import store_tokens
 from xero.models import ConnectionStatus, TaxRateMapping, XeroConnection, XeroSettings
-from xero.sandbox.state import Account, new_id
+from xero_sandbox.state import Account, new_id
 
 URL = "/admin/xero/settings"
 
@@ -434,7 +434,7 @@ def local(name: str, rate: str):
 )
 def test_country_defaults_match_the_sandboxs_rates(country, name, rate, expected):
     """Each country's seeded organisation, as Xero lists it, gets the documented default."""
-    from xero.sandbox import Sandbox
+    from xero_sandbox import Sandbox
 
     org = Sandbox(rate_limits=False).add_organisation("Org", country=country)
     ledger = ledger_for(

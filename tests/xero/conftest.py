@@ -24,10 +24,10 @@ from xero_python.identity import IdentityApi
 
 from tests.conftest import make_test_app
 from tests.xero.sync_env import SyncEnv
-from xero.sandbox import Sandbox, create_sandbox_app, s256_challenge, serve_in_thread
-from xero.sandbox.contract import default_spec_dir
-from xero.sandbox.ratelimit import RateLimitSettings
-from xero.sandbox.state import Organisation
+from xero_sandbox import Sandbox, create_sandbox_app, s256_challenge, serve_in_thread
+from xero_sandbox.contract import default_spec_dir
+from xero_sandbox.ratelimit import RateLimitSettings
+from xero_sandbox.state import Organisation
 
 #: Every SDK call in these tests passes this, as production code must (no default timeout).
 TIMEOUT = (2, 5)

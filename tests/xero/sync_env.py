@@ -43,10 +43,10 @@ from xero.models import (
     XeroInvoiceLink,
     XeroSettings,
 )
-from xero.sandbox.state import Contact as XeroContact
-from xero.sandbox.state import new_id
 from xero.service import XeroService
 from xero.worker import SyncWorker, WorkerConfig
+from xero_sandbox.state import Contact as XeroContact
+from xero_sandbox.state import new_id
 
 REDIRECT_URI = "http://127.0.0.1/xero/callback"
 

@@ -37,7 +37,7 @@ from tests.xero.payments_env import PaymentEnv
 from xero import webhook
 from xero.ledger_check import check_ledgers
 from xero.models import JobStatus, SyncJob, XeroSettings
-from xero.sandbox import paynow, serve_in_thread
+from xero_sandbox import paynow, serve_in_thread
 
 #: Another seed replays another campaign: CAMPAIGN_SEED=7 pytest ...
 SEED = int(os.environ.get("CAMPAIGN_SEED", "20261130"))

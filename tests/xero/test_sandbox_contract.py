@@ -7,8 +7,8 @@ import json
 from flask import Response
 
 from tests.xero.conftest import needs_openapi
-from xero.sandbox import Sandbox, create_sandbox_app
-from xero.sandbox.contract import ContractChecker
+from xero_sandbox import Sandbox, create_sandbox_app
+from xero_sandbox.contract import ContractChecker
 
 from .conftest import http
 

@@ -15,8 +15,8 @@ from jsonschema import Draft202012Validator
 
 from tests.xero.payments_env import PaymentEnv
 from xero import webhook
-from xero.sandbox import serve_in_thread
-from xero.sandbox.contract import default_spec_dir
+from xero_sandbox import serve_in_thread
+from xero_sandbox.contract import default_spec_dir
 
 from .builders import create_contact, create_invoice, get_invoice, pay
 from .conftest import WEBHOOK_KEY, http
