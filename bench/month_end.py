@@ -4,7 +4,7 @@ The scenario (from the issue): 300 customers, of whom 100 are new to Xero with a
 ledger code, 100 are new with a ledger code Xero does not have, and 100 are already linked
 (their contacts exist in Xero and the customers carry the contact id). 1,000 invoices
 (three per customer and a fourth for 100 of them, one or two lines each) are issued through
-``billing.invoicing`` (``create_draft`` + ``issue_invoice``, one committed transaction
+``billing.invoices.operations`` (``create_draft`` + ``issue_invoice``, one committed transaction
 each, so the outbox writes one sync job per invoice) in a seeded random order, as when
 several admins work through a month-end. The worker then syncs them to a sandbox served
 in-process over HTTP, through the real xero-python client.
@@ -56,12 +56,12 @@ from sqlalchemy import func, select
 
 from bench.wiring import PER_DAY, PortalOnSandbox
 from billing.customers import Customer, CustomerDetails, create_customer
-from billing.invoices import Invoice
-from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
+from billing.invoices.model import Invoice
+from billing.invoices.operations import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.services import Service
 from billing.tax import LineAmountType
 from xero.models import JobKind, JobStatus, SyncJob, XeroInvoiceLink
-from xero.worker import DEFERRED
+from xero.sync.worker import DEFERRED
 from xero_sandbox.state import Contact, HistoryRecord, new_id
 
 SCENARIO = "month_end_1000"

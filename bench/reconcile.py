@@ -58,16 +58,16 @@ import requests
 from sqlalchemy import func, select, update
 
 from bench.wiring import PortalOnSandbox
-from billing import stripe_events
+from billing.cards import stripe_events
+from billing.cards.gateways import Charge, GatewayNotFound, PaymentIntent, to_minor_units
 from billing.customers import CustomerDetails, create_customer
-from billing.gateways import Charge, GatewayNotFound, PaymentIntent, to_minor_units
 from billing.inbox import InboundEvent
-from billing.invoices import Invoice, InvoiceStatus, Payment
-from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
+from billing.invoices.model import Invoice, InvoiceStatus, Payment
+from billing.invoices.operations import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.services import Service
 from billing.tax import LineAmountType
 from portal.worker import JobRunner
-from xero.ledger_check import check_ledgers
+from xero.admin.ledger_check import check_ledgers
 from xero.models import JobStatus, SyncJob, XeroInvoiceLink, XeroSettings
 from xero.sync.inbound import events as xero_events
 from xero.sync.inbound import poller

@@ -28,12 +28,12 @@ from billing.encryption import SecretBox
 from billing.services import ServiceDetails, add_tax_rate, create_service
 from portal import migrations
 from portal.db import make_engine
-from xero import outbox
 from xero.api.connection import Tenant, connect
 from xero.api.endpoints import XeroEndpoints
 from xero.api.tokens import OAuthApp
 from xero.models import TaxRateMapping, XeroSettings
 from xero.service import XeroService
+from xero.sync import outbox
 from xero_sandbox import Clock, RateLimitSettings, Sandbox, create_sandbox_app, serve_in_thread
 
 REDIRECT_URI = "http://127.0.0.1/xero/callback"

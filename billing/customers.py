@@ -91,7 +91,7 @@ def get_customer(db: Session, customer_id: int) -> Customer:
 
 def amounts_owed(db: Session, customer_ids: list[int]) -> dict[int, dict[str, Decimal]]:
     """What each customer owes on awaiting-payment invoices, per currency, in one query."""
-    from billing.invoices import Invoice, InvoiceStatus
+    from billing.invoices.model import Invoice, InvoiceStatus
 
     rows = db.execute(
         select(Invoice.customer_id, Invoice.currency, func.sum(Invoice.total - Invoice.amount_paid))

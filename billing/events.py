@@ -24,7 +24,7 @@ CUSTOMER_UPDATED = "customer_updated"
 PAYMENT_RECORDED = "payment_recorded"
 #: A payment was refunded (in part) or reversed.
 PAYMENT_CHANGED = "payment_changed"
-#: An admin chose to keep an overpayment as the customer's credit (billing.overpayments).
+#: An admin chose to keep an overpayment as the customer's credit (billing.payments.overpayments).
 OVERPAYMENT_KEPT = "overpayment_kept"
 
 

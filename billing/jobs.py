@@ -1,5 +1,5 @@
 """The job queue shared by the portal's background work: the outbox (writes to Xero,
-``xero.worker``), the inbox (webhook events, ``billing.inbox``) and the batching of Xero
+``xero.sync.worker``), the inbox (webhook events, ``billing.inbox``) and the batching of Xero
 events (``xero.sync.inbound.events``).
 
 A queue is a table whose rows have a ``status``, ``attempts``, ``next_attempt_at`` and

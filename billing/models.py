@@ -1,13 +1,13 @@
 """Imports every model so that their tables are on ``Base.metadata`` (for Alembic and tests)."""
 
-from billing.card_payments import CardPaymentAttempt, CardSetupRequest, PaymentSettings
+from billing.cards.model import CardPaymentAttempt, CardSetupRequest, PaymentSettings
 from billing.customers import Customer
 from billing.db import Base
 from billing.inbox import InboundEvent
-from billing.invoices import Invoice, InvoiceLine, Payment
+from billing.invoices.model import Invoice, InvoiceLine, Payment
+from billing.invoices.numbering import InvoiceNumberSequence
 from billing.login_throttle import LoginFailure
-from billing.numbering import InvoiceNumberSequence
-from billing.overpayments import Overpayment
+from billing.payments.overpayments import Overpayment
 from billing.services import Service, TaxRate
 from billing.users import User
 

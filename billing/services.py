@@ -108,7 +108,7 @@ def set_service_active(db: Session, service: Service, active: bool) -> None:
 
 def delete_service(db: Session, service: Service) -> None:
     """Only a service that was never invoiced can go; the rest are archived."""
-    from billing.invoices import InvoiceLine
+    from billing.invoices.model import InvoiceLine
 
     if db.scalar(select(exists().where(InvoiceLine.service_id == service.id))):
         raise BillingError("This service is on invoices, so it can only be archived.")

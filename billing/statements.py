@@ -14,7 +14,7 @@ from sqlalchemy import case, extract, func, or_, select
 from sqlalchemy.orm import Session, contains_eager, lazyload
 
 from billing.customers import Customer
-from billing.invoices import Invoice, InvoiceStatus, Payment
+from billing.invoices.model import Invoice, InvoiceStatus, Payment
 
 MEMBER_VISIBLE = (InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.PAID, InvoiceStatus.VOIDED)
 

@@ -157,8 +157,8 @@ billing_cli = AppGroup("billing", help="Checks on the books.")
 def reconcile(check: bool) -> None:
     """Compare every synced invoice with Xero; list mismatches; exit 1 if there are any."""
     from portal.xero_setup import xero_service
+    from xero.admin.ledger_check import check_ledgers
     from xero.api.errors import XeroError
-    from xero.ledger_check import check_ledgers
 
     db = get_db()
     try:

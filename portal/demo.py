@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.customers import CustomerDetails, create_customer
-from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
-from billing.payments import record_payment
+from billing.invoices.operations import DraftDetails, DraftLine, create_draft, issue_invoice
+from billing.payments.operations import record_payment
 from billing.services import ServiceDetails, TaxRate, create_service
 from billing.tax import LineAmountType
 from billing.users import Role, User, create_user

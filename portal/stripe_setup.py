@@ -1,6 +1,6 @@
 """Wiring Stripe into the portal: the keys (the admin's payment settings, else configuration,
 STRIPE_*), the gateway built from them (STRIPE_API_BASE points it at a stand-in such as
-localstripe), and the inbox handler for Stripe's events (``billing.stripe_events``), which
+localstripe), and the inbox handler for Stripe's events (``billing.cards.stripe_events``), which
 the worker runs without a request and so keeps the app to read keys and settings."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from __future__ import annotations
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
-from billing import card_checkout, stripe_events
-from billing.card_checkout import StripeKeys
-from billing.gateways.stripe_gateway import StripeGateway
+from billing.cards import checkout as card_checkout
+from billing.cards import stripe_events
+from billing.cards.checkout import StripeKeys
+from billing.cards.gateways.stripe_gateway import StripeGateway
 
 
 def init_app(app: Flask) -> None:

@@ -1,6 +1,6 @@
 """The background worker, where billing and xero are put together: one loop handles stored
-webhook events (billing.inbox: Stripe's by billing.stripe_events, Xero's by
-xero.sync.inbound.events), carries out sync jobs (xero.worker), and polls Xero for changes
+webhook events (billing.inbox: Stripe's by billing.cards.stripe_events, Xero's by
+xero.sync.inbound.events), carries out sync jobs (xero.sync.worker), and polls Xero for changes
 on schedule. ``flask xero worker``, the demo's worker thread and the benchmarks run this."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from billing.db import utcnow
 from billing.inbox import EventStatus, InboundEvent
 from xero.service import XeroService
 from xero.sync.inbound import events, poller
-from xero.worker import drain
+from xero.sync.worker import drain
 
 log = logging.getLogger(__name__)
 

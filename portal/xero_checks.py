@@ -1,4 +1,4 @@
-"""The portal's side of xero.ledger_rules: the connected organisation's ledger for a check,
+"""The portal's side of xero.settings.ledger_rules: the connected organisation's ledger for a check,
 read from Xero (once, then remembered) only when the Xero settings page never listed it."""
 
 from __future__ import annotations
@@ -7,8 +7,9 @@ from sqlalchemy.orm import Session
 
 from billing.db import outside_transaction, utcnow
 from portal.xero_setup import xero_service
-from xero import ledger_rules, settings_sync
-from xero.settings_sync import Ledger
+from xero.settings import choices as settings_sync
+from xero.settings import ledger_rules
+from xero.settings.choices import Ledger
 
 
 def ledger_to_check(db: Session) -> Ledger | None:

@@ -13,12 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from billing.services import TaxRate
-from xero import outbox
 from xero.api.connection import Tenant, connect
 from xero.api.endpoints import XeroEndpoints
 from xero.api.tokens import OAuthApp
 from xero.models import TaxRateMapping, XeroConnection, XeroSettings
 from xero.service import XeroService
+from xero.sync import outbox
 
 log = logging.getLogger(__name__)
 DEMO_CLIENT_ID = "DEMOPORTALCLIENT"
@@ -141,7 +141,7 @@ def _resync_everything(db) -> None:
     from sqlalchemy import delete, update
 
     from billing.customers import Customer
-    from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
+    from billing.invoices.model import Invoice, InvoiceStatus, Payment, PaymentSource
     from xero.models import JobKind, SyncJob, XeroInvoiceLink
 
     db.execute(delete(SyncJob))

@@ -10,7 +10,7 @@ from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy import select
 
 from billing.customers import Customer
-from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
+from billing.invoices.operations import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.services import Service, ServiceDetails, TaxRate, add_tax_rate, create_service
 from billing.tax import LineAmountType
 from billing.users import Role, User

@@ -89,7 +89,7 @@ class LedgerSnapshot(Base):
     __tablename__ = "xero_ledger_snapshots"
 
     tenant_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    #: JSON lists, in xero.ledger_rules' own shape (not Xero's).
+    #: JSON lists, in xero.settings.ledger_rules' own shape (not Xero's).
     accounts_json: Mapped[str] = mapped_column(Text, default="[]")
     tax_rates_json: Mapped[str] = mapped_column(Text, default="[]")
     read_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -132,7 +132,7 @@ class JobKind(enum.StrEnum):
     PAYMENT = "payment"
     #: An overpayment an admin kept as credit, to record on the contact in Xero.
     OVERPAYMENT_CREDIT = "overpayment_credit"
-    #: A trial run's test invoice to take back, in Stripe and Xero (xero.trial_cleanup).
+    #: A trial run's test invoice to take back, in Stripe and Xero (xero.sync.trial_cleanup).
     TRIAL_CLEANUP = "trial_cleanup"
 
 

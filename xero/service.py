@@ -16,9 +16,9 @@ from xero.api import ratelimit, tokens
 from xero.api.client import DEFAULT_TIMEOUT, XeroApi
 from xero.api.errors import RateLimited
 from xero.api.tokens import OAuthApp
-from xero.invoice_sync import TenantSettings
 from xero.models import TaxRateMapping, XeroSettings
-from xero.worker import Connected, SyncWorker, WorkerConfig
+from xero.sync.invoices import TenantSettings
+from xero.sync.worker import Connected, SyncWorker, WorkerConfig
 
 
 @dataclass

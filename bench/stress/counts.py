@@ -3,12 +3,12 @@ localstripe (the money Stripe holds) and the sandbox (the money and invoices Xer
 
 - lost_updates: invoices whose amount_paid differs from the sum of their live payments net
   of refunds, voided invoices holding a live payment, and invoices whose status disagrees
-  with their amount due (``billing.invariants``, as the ledger check reads them);
+  with their amount due (``billing.invoices.invariants``, as the ledger check reads them);
 - double_charges: invoices for which Stripe holds more succeeded-minus-refunded money than
   the invoice's total, and no overpayment record covers it;
-- unresolved_overpayments: overpayment records (``billing.overpayments``) not resolved, plus
-  invoices that received more (Stripe's net plus Xero's "Pay now" payments) than they owe
-  (the total; nothing once voided) with no overpayment record at all;
+- unresolved_overpayments: overpayment records (``billing.payments.overpayments``) not
+  resolved, plus invoices that received more (Stripe's net plus Xero's "Pay now" payments)
+  than they owe (the total; nothing once voided) with no overpayment record at all;
 - ledger_mismatches: what ``flask billing reconcile --check`` reports (``check_ledgers``:
   the portal's own books first, then each synced invoice against its Xero twin);
 - duplicate_numbers: invoice numbers used twice (in the portal, or on two live invoices in
@@ -27,13 +27,13 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from billing.cards.gateways import from_minor_units
 from billing.db import ZERO
-from billing.gateways import from_minor_units
-from billing.invariants import money_invariant_violations
-from billing.invoices import Invoice, InvoiceStatus
-from billing.numbering import InvoiceNumberSequence
-from billing.overpayments import Overpayment
-from xero.ledger_check import check_ledgers
+from billing.invoices.invariants import money_invariant_violations
+from billing.invoices.model import Invoice, InvoiceStatus
+from billing.invoices.numbering import InvoiceNumberSequence
+from billing.payments.overpayments import Overpayment
+from xero.admin.ledger_check import check_ledgers
 from xero.models import XeroInvoiceLink
 
 COUNTS = (

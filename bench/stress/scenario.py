@@ -44,8 +44,8 @@ from sqlalchemy import func, select
 from bench.stress import clients, counts, stack
 from billing.customers import CustomerDetails, create_customer
 from billing.inbox import InboundEvent
-from billing.invoices import Invoice
-from billing.invoicing import DraftDetails, DraftLine, create_draft
+from billing.invoices.model import Invoice
+from billing.invoices.operations import DraftDetails, DraftLine, create_draft
 from billing.services import ServiceDetails, create_service
 from billing.tax import LineAmountType
 from billing.users import Role, create_user
@@ -78,7 +78,7 @@ PATTERN = (
 PASSWORD = "stress-password-0123456789"  # noqa: S105 - scratch logins on loopback only
 ADMINS = 2
 #: Companies, one member login each: enough that no member meets the portal's limit on card
-#: setups an hour (billing.card_checkout) at 300 invoices, which would refuse them (429).
+#: setups an hour (billing.cards.checkout) at 300 invoices, which would refuse them (429).
 MAX_CUSTOMERS = 30
 #: Seconds a money action waits for its invoice to reach Xero before "Pay now".
 LINK_WAIT_S = 90.0

@@ -82,7 +82,7 @@ def edit_customer(customer_id: int):
 
 
 def _customer_page(customer, member_form, status=200):
-    from billing.invoices import Invoice
+    from billing.invoices.model import Invoice
 
     stmt = invoice_list(customer_id=customer.id).order_by(
         Invoice.issue_date.desc(), Invoice.id.desc()

@@ -27,7 +27,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from billing.invoicing import MAX_LINES
+from billing.invoices.operations import MAX_LINES
 from billing.money import MAX_QUANTITY
 from billing.tax import LineAmountType
 from billing.users import MIN_PASSWORD_LENGTH

@@ -13,17 +13,17 @@ from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from billing.errors import BillingError
-from billing.invoices import InvoiceStatus
-from billing.invoicing import get_invoice
-from billing.line_accounts import change_line_account
+from billing.invoices.line_accounts import change_line_account
+from billing.invoices.model import InvoiceStatus
+from billing.invoices.operations import get_invoice
 from portal.admin import bp
 from portal.admin.forms import CODE, strip
 from portal.db import get_db
 from portal.views import form_status, found
 from portal.xero_checks import ledger_to_check
-from xero import ledger_rules
-from xero import sync_log as sync_jobs
+from xero.admin import sync_log as sync_jobs
 from xero.api.errors import XeroError
+from xero.settings import ledger_rules
 
 
 class LineAccountForm(FlaskForm):

@@ -6,8 +6,9 @@ from sqlalchemy import select
 
 from billing.customers import Customer
 from billing.errors import BillingError
-from billing.invoices import Invoice, InvoiceStatus
-from billing.invoicing import (
+from billing.invoices.locking import lock_invoice
+from billing.invoices.model import Invoice, InvoiceStatus
+from billing.invoices.operations import (
     DraftDetails,
     DraftLine,
     create_draft,
@@ -18,7 +19,6 @@ from billing.invoicing import (
     update_issued,
     void_invoice,
 )
-from billing.locking import lock_invoice
 from billing.services import Service, search_services
 from billing.statements import invoice_list
 from billing.tax import LineAmountType
@@ -26,7 +26,7 @@ from portal.admin import bp
 from portal.admin.forms import ConfirmForm, InvoiceForm, IssuedInvoiceForm
 from portal.db import get_db, rollback_request
 from portal.views import form_status, found, id_arg, paginated
-from xero import ledger_rules
+from xero.settings import ledger_rules
 
 BLANK_ROWS = 2
 LIST_FILTERS = {

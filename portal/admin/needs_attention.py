@@ -1,15 +1,15 @@
-"""Needs attention: invoices paid twice (billing.overpayments), with the admin's two decisions,
-each behind a confirmation page: refund the card payment in Stripe, or keep the extra as the
-customer's credit (recorded in Xero by the outbox)."""
+"""Needs attention: invoices paid twice (billing.payments.overpayments), with the admin's two
+decisions, each behind a confirmation page: refund the card payment in Stripe, or keep the
+extra as the customer's credit (recorded in Xero by the outbox)."""
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from billing.cards.gateways import GatewayError
 from billing.errors import BillingError, NotFound
-from billing.gateways import GatewayError
 from billing.money import format_money
-from billing.overpayment_refund import refund_overpayment
-from billing.overpayments import (
+from billing.payments.overpayment_refund import refund_overpayment
+from billing.payments.overpayments import (
     Overpayment,
     OverpaymentStatus,
     decide_credit,

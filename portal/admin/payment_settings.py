@@ -13,8 +13,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import Length, Optional, Regexp
 
-from billing import card_checkout
-from billing.card_checkout import SettingsChange
+from billing.cards import checkout as card_checkout
+from billing.cards.checkout import SettingsChange
 from portal.admin import bp
 from portal.db import get_db
 from portal.stripe_setup import stripe_keys

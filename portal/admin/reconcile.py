@@ -4,8 +4,8 @@ from portal.admin import bp
 from portal.admin.forms import ConfirmForm
 from portal.db import get_db
 from portal.xero_setup import xero_service
+from xero.admin.ledger_check import check_ledgers
 from xero.api.errors import XeroError
-from xero.ledger_check import check_ledgers
 
 
 @bp.route("/reconcile", methods=["GET", "POST"])

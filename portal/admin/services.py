@@ -17,9 +17,9 @@ from portal.admin.forms import ConfirmForm, ServiceForm
 from portal.db import get_db
 from portal.views import form_status, found, paginated
 from portal.xero_checks import ledger_to_check
-from xero import ledger_rules
 from xero.api.errors import XeroError
-from xero.settings_sync import saved_settings
+from xero.settings import ledger_rules
+from xero.settings.choices import saved_settings
 
 
 @bp.get("/services")

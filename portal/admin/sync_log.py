@@ -9,8 +9,8 @@ from portal.admin import bp
 from portal.admin.forms import ConfirmForm
 from portal.db import get_db
 from portal.views import page_arg
-from xero import sync_log as sync_jobs
-from xero.sync_log import KIND_LABELS, STATUS_LABELS, JobNotFound, LogFilter, SyncLogError
+from xero.admin import sync_log as sync_jobs
+from xero.admin.sync_log import KIND_LABELS, STATUS_LABELS, JobNotFound, LogFilter, SyncLogError
 
 FILTER_LABELS = {
     LogFilter.ALL: "All",

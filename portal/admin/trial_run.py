@@ -11,8 +11,7 @@ from portal.admin import bp
 from portal.admin.forms import ConfirmForm
 from portal.db import get_db
 from portal.views import form_status
-from xero import trial_cleanup
-from xero.trial_run import (
+from xero.admin.trial_run import (
     checklist,
     clean_up,
     cleanup_progress,
@@ -20,6 +19,7 @@ from xero.trial_run import (
     to_clean_up,
     trial_invoices,
 )
+from xero.sync import trial_cleanup
 
 
 @bp.record_once

@@ -16,17 +16,17 @@ from portal.admin.forms import ConfirmForm, strip
 from portal.db import get_db
 from portal.views import form_status, found
 from portal.xero_setup import xero_service
-from xero import contact_links
-from xero.api.errors import AuthLost, NotConnected, NotFound, XeroError
-from xero.contact_links import (
+from xero.admin import contact_links
+from xero.admin.contact_links import (
     ConfirmationMismatch,
     ContactLinkError,
     MalformedContactId,
     XeroContactView,
 )
+from xero.admin.sync_log import customer_open_job
+from xero.api.errors import AuthLost, NotConnected, NotFound, XeroError
 from xero.models import JobKind, SyncJob, XeroSettings
-from xero.outbox import enqueue
-from xero.sync_log import customer_open_job
+from xero.sync.outbox import enqueue
 
 
 class LinkForm(FlaskForm):

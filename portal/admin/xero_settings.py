@@ -1,7 +1,7 @@
 """Settings > Accounting software > Xero > Xero settings: accounts, branding theme, client
 names and the tax rate mapping, chosen from lists read live from the organisation.
 
-Saving checks every choice against what Xero answers now (``xero.settings_sync.check``) and
+Saving checks every choice against what Xero answers now (``xero.settings.choices.check``) and
 stores nothing unless all of it holds, so a mapping Xero would refuse never reaches an
 invoice.
 """
@@ -17,11 +17,12 @@ from portal.admin import bp
 from portal.db import get_db
 from portal.views import form_status
 from portal.xero_setup import xero_service
-from xero import ledger_rules, settings_sync
 from xero.api.connection import record_failure, record_success
 from xero.api.errors import XeroError
 from xero.api.tokens import active_connection
 from xero.models import ConnectionStatus
+from xero.settings import choices as settings_sync
+from xero.settings import ledger_rules
 
 TAX_FIELD = "tax_type_{}"
 

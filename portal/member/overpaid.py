@@ -1,8 +1,8 @@
-"""What a member is told about an invoice they paid twice (billing.overpayments): only on
+"""What a member is told about an invoice they paid twice (billing.payments.overpayments): only on
 their own invoice's page, which is already limited to their company's invoices."""
 
-from billing.invoices import Invoice
-from billing.overpayments import Overpayment, OverpaymentStatus, of_invoice
+from billing.invoices.model import Invoice
+from billing.payments.overpayments import Overpayment, OverpaymentStatus, of_invoice
 from portal.db import get_db
 from portal.member import bp
 

@@ -18,14 +18,15 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from flask_login import current_user
 from sqlalchemy import select
 
-from billing import card_checkout, stripe_events
-from billing.card_checkout import PaymentOptions
-from billing.card_payments import LIVE_STATUSES, AttemptStatus, CardPaymentAttempt
+from billing.cards import checkout as card_checkout
+from billing.cards import stripe_events
+from billing.cards.checkout import PaymentOptions
+from billing.cards.gateways import GatewayError
+from billing.cards.model import LIVE_STATUSES, AttemptStatus, CardPaymentAttempt
 from billing.db import outside_transaction
 from billing.errors import BillingError
-from billing.gateways import GatewayError
-from billing.invoices import Invoice, InvoiceStatus
-from billing.invoicing import get_invoice
+from billing.invoices.model import Invoice, InvoiceStatus
+from billing.invoices.operations import get_invoice
 from billing.money import parse_decimal
 from billing.statements import MEMBER_VISIBLE
 from portal.access import current_customer_id

@@ -3,8 +3,8 @@ from datetime import date
 from flask import abort, render_template
 
 from billing import statements
-from billing.invoices import Payment
-from billing.invoicing import get_invoice
+from billing.invoices.model import Payment
+from billing.invoices.operations import get_invoice
 from billing.statements import MEMBER_VISIBLE
 from portal.access import current_customer_id
 from portal.db import get_db

@@ -3,7 +3,7 @@
 The endpoint checks the signature over the raw body (``Stripe-Signature``, at most 300 s
 old), stores the event once under Stripe's event id and answers at once; a replay is
 acknowledged and ignored. The work (re-reading the object from Stripe, recording the
-payment) is ``billing.stripe_events``' job, run by the worker from the inbox (the keys
+payment) is ``billing.cards.stripe_events``' job, run by the worker from the inbox (the keys
 and the handler's wiring: ``portal.stripe_setup``).
 """
 
@@ -15,7 +15,8 @@ import logging
 import stripe
 from flask import jsonify, request
 
-from billing import inbox, stripe_events
+from billing import inbox
+from billing.cards import stripe_events
 from portal.db import get_db
 from portal.stripe_setup import stripe_keys
 from portal.webhooks import bp

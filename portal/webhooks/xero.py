@@ -16,7 +16,7 @@ from flask import Response, current_app, request
 from billing import inbox
 from portal.db import get_db
 from portal.webhooks import bp
-from xero import webhook
+from xero.sync.inbound import webhook
 
 log = logging.getLogger(__name__)
 

@@ -11,15 +11,17 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from billing import card_checkout
-from billing.card_checkout import (
+from billing.cards import checkout as card_checkout
+from billing.cards.checkout import (
     PaymentInProgress,
     SettingsChange,
     StripeKeys,
     TooManyAttempts,
     claim_attempt,
 )
-from billing.card_payments import (
+from billing.cards.gateways import GatewayError, from_minor_units, to_minor_units
+from billing.cards.gateways.stripe_gateway import StripeGateway
+from billing.cards.model import (
     AttemptStatus,
     CardPaymentAttempt,
     CardSetupRequest,
@@ -28,10 +30,8 @@ from billing.card_payments import (
 from billing.db import utcnow
 from billing.encryption import SecretBox
 from billing.errors import InvalidAmount, InvoiceNotEditable, Overpayment
-from billing.gateways import GatewayError, from_minor_units, to_minor_units
-from billing.gateways.stripe_gateway import StripeGateway
-from billing.invoicing import void_invoice
-from billing.payments import record_payment
+from billing.invoices.operations import void_invoice
+from billing.payments.operations import record_payment
 from tests import localstripe as stripe_stand_in
 from tests.factories import CustomerFactory, MemberFactory, ServiceFactory, make_invoice
 from tests.localstripe import CARD_3DS, CARD_DECLINED_ON_CHARGE, SECRET_KEY

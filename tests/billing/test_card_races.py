@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing import card_checkout
-from billing.card_payments import LIVE_STATUSES, CardPaymentAttempt
-from billing.gateways.stripe_gateway import StripeGateway
-from billing.invoices import Invoice
+from billing.cards import checkout as card_checkout
+from billing.cards.gateways.stripe_gateway import StripeGateway
+from billing.cards.model import LIVE_STATUSES, CardPaymentAttempt
+from billing.invoices.model import Invoice
 from tests import localstripe as stripe_stand_in
 from tests.billing import test_money_races as races
 from tests.billing.test_money_races import ORDERS, TOTAL, _invoice, run

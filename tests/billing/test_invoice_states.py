@@ -8,9 +8,9 @@ from itertools import product
 import pytest
 
 from billing.errors import IllegalTransition, InvoiceNotEditable, Overpayment
-from billing.invoices import TRANSITIONS, Invoice, InvoiceStatus
-from billing.invoicing import delete_draft, issue_invoice, void_invoice
-from billing.payments import record_payment
+from billing.invoices.model import TRANSITIONS, Invoice, InvoiceStatus
+from billing.invoices.operations import delete_draft, issue_invoice, void_invoice
+from billing.payments.operations import record_payment
 from tests.factories import CustomerFactory, ServiceFactory, make_invoice
 
 ALL = list(InvoiceStatus)

@@ -29,18 +29,18 @@ from sqlalchemy.orm import Session
 
 from billing.customers import CustomerDetails, create_customer
 from billing.errors import BillingError
-from billing.invariants import money_invariant_violations
-from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
-from billing.invoicing import (
+from billing.invoices.invariants import money_invariant_violations
+from billing.invoices.model import Invoice, InvoiceStatus, Payment, PaymentSource
+from billing.invoices.numbering import InvoiceNumberSequence
+from billing.invoices.operations import (
     DraftDetails,
     DraftLine,
     create_draft,
     issue_invoice,
     void_invoice,
 )
-from billing.numbering import InvoiceNumberSequence
-from billing.overpayments import Overpayment, OverpaymentStatus
-from billing.payments import record_payment, record_refund
+from billing.payments.operations import record_payment, record_refund
+from billing.payments.overpayments import Overpayment, OverpaymentStatus
 from billing.tax import LineAmountType
 from portal import migrations
 from portal.db import make_engine

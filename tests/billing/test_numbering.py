@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.customers import CustomerDetails, create_customer
-from billing.invoices import Invoice
-from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
+from billing.invoices.model import Invoice
+from billing.invoices.operations import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.tax import LineAmountType
 from portal import migrations
 from portal.db import make_engine

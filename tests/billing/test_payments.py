@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from billing.errors import InvoiceNotEditable, Overpayment
-from billing.invoices import InvoiceStatus, PaymentSource
-from billing.payments import find_payment, record_payment, record_refund, reverse_payment
+from billing.invoices.model import InvoiceStatus, PaymentSource
+from billing.payments.operations import find_payment, record_payment, record_refund, reverse_payment
 from tests.factories import CustomerFactory, ServiceFactory, make_invoice
 
 TODAY = date(2026, 11, 20)

@@ -11,16 +11,19 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from billing import card_checkout, inbox, overpayments, stripe_events
-from billing.card_payments import AttemptStatus
-from billing.gateways import Charge
-from billing.gateways.stripe_gateway import StripeGateway
+from billing import inbox
+from billing.cards import checkout as card_checkout
+from billing.cards import stripe_events
+from billing.cards.gateways import Charge
+from billing.cards.gateways.stripe_gateway import StripeGateway
+from billing.cards.model import AttemptStatus
 from billing.inbox import InboundEvent
-from billing.invariants import money_invariant_violations
-from billing.invoices import Payment
-from billing.invoicing import void_invoice
-from billing.overpayment_refund import refund_overpayment
-from billing.payments import record_payment
+from billing.invoices.invariants import money_invariant_violations
+from billing.invoices.model import Payment
+from billing.invoices.operations import void_invoice
+from billing.payments import overpayments
+from billing.payments.operations import record_payment
+from billing.payments.overpayment_refund import refund_overpayment
 from tests import localstripe as stripe_stand_in
 from tests.factories import CustomerFactory, ServiceFactory, make_invoice
 from tests.localstripe import CARD_DECLINED_ON_CHARGE, SECRET_KEY

@@ -29,9 +29,9 @@ from werkzeug.serving import make_server
 
 from billing import inbox
 from billing.customers import Customer
-from billing.invoices import Invoice, Payment
-from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
-from billing.overpayments import Overpayment
+from billing.invoices.model import Invoice, Payment
+from billing.invoices.operations import DraftDetails, DraftLine, create_draft, issue_invoice
+from billing.payments.overpayments import Overpayment
 from billing.tax import LineAmountType
 from portal import migrations
 from portal.worker import job_runner
@@ -41,7 +41,7 @@ from tests.conftest import login, make_test_app
 from tests.e2e.conftest import Seed, _seed
 from tests.factories import add_service, standard_rate
 from tests.localstripe import event_body, signature_header
-from xero.ledger_check import check_ledgers
+from xero.admin.ledger_check import check_ledgers
 from xero.models import XeroInvoiceLink
 from xero_sandbox.contract import ContractChecker
 

@@ -23,8 +23,8 @@ from werkzeug.serving import make_server
 
 from billing.customers import Customer
 from billing.inbox import InboundEvent
-from billing.invoices import Invoice
-from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
+from billing.invoices.model import Invoice
+from billing.invoices.operations import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.tax import LineAmountType
 from portal import migrations
 from portal.worker import job_runner

@@ -13,7 +13,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from billing.invoices import Invoice
+from billing.invoices.model import Invoice
 from tests.e2e.test_browser import sign_in
 from tests.e2e.test_pay_in_xero import WAIT_SECONDS, XeroPortal, xero_portal  # noqa: F401
 from xero.models import XeroInvoiceLink

@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import select
 
 from billing.inbox import InboundEvent
-from billing.invoicing import delete_draft
-from billing.overpayments import Overpayment
-from billing.payments import record_payment
+from billing.invoices.operations import delete_draft
+from billing.payments.operations import record_payment
+from billing.payments.overpayments import Overpayment
 from tests import factories
 from tests.factories import make_invoice
-from xero import outbox
 from xero.models import JobKind
+from xero.sync import outbox
 
 ADMIN = "admin"  # /admin/...: admins only (blueprint before_request)
 MEMBER = "member"  # a member's own company data; admins are sent to /admin/

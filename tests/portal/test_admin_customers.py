@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from billing.customers import Customer
-from billing.invoicing import void_invoice
-from billing.payments import record_payment
+from billing.invoices.operations import void_invoice
+from billing.payments.operations import record_payment
 from billing.users import User
 from tests.conftest import login
 from tests.factories import CustomerFactory, ServiceFactory, make_invoice

@@ -7,9 +7,9 @@ import re
 from datetime import date, timedelta
 from decimal import Decimal
 
-from billing.invoices import InvoiceStatus
-from billing.invoicing import delete_draft, void_invoice
-from billing.payments import record_payment
+from billing.invoices.model import InvoiceStatus
+from billing.invoices.operations import delete_draft, void_invoice
+from billing.payments.operations import record_payment
 from tests.factories import CustomerFactory, ServiceFactory, TaxRateFactory, make_invoice
 
 

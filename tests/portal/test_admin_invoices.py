@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from billing.invoices import Invoice, InvoiceLine, InvoiceStatus
-from billing.payments import record_payment
+from billing.invoices.model import Invoice, InvoiceLine, InvoiceStatus
+from billing.payments.operations import record_payment
 from tests.factories import CustomerFactory, ServiceFactory, TaxRateFactory, make_invoice
 from tests.portal.pages import count, field_errors, text
 from xero.models import JobKind, SyncJob

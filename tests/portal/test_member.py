@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event
 
-from billing.invoicing import void_invoice
-from billing.payments import record_payment
+from billing.invoices.operations import void_invoice
+from billing.payments.operations import record_payment
 from tests.factories import CustomerFactory, ServiceFactory, make_invoice
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.payments import record_payment, record_refund, reverse_payment
+from billing.payments.operations import record_payment, record_refund, reverse_payment
 from billing.statements import money_received
 from tests.factories import CustomerFactory, ServiceFactory, make_invoice
 

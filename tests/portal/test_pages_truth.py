@@ -10,8 +10,8 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from billing.invoicing import void_invoice
-from billing.payments import record_payment
+from billing.invoices.operations import void_invoice
+from billing.payments.operations import record_payment
 from tests.factories import CustomerFactory, ServiceFactory, make_invoice
 from tests.portal.test_xero_customers import (  # noqa: F401 - fixtures
     acme,
@@ -20,7 +20,7 @@ from tests.portal.test_xero_customers import (  # noqa: F401 - fixtures
     connected,
     xero_app,
 )
-from xero import sync_log
+from xero.admin import sync_log
 from xero.models import JobKind, JobStatus, SyncJob, XeroConnection
 
 
@@ -151,8 +151,8 @@ def test_a_credit_waiting_for_its_contact_is_not_a_connection_failure(
 ):
     """It was told apart by an exception subclassing NotConnected: now the job says it
     waits (billing.jobs.WaitFor), which says nothing of the connection."""
-    from billing.overpayments import OverpaymentStatus, of_invoice
-    from xero.outbox import enqueue
+    from billing.payments.overpayments import OverpaymentStatus, of_invoice
+    from xero.sync.outbox import enqueue
 
     invoice = make_invoice(db, acme)
     invoice_job = db.scalar(select(SyncJob).where(SyncJob.kind == JobKind.INVOICE))
@@ -183,8 +183,8 @@ def test_a_credit_waiting_for_its_contact_is_not_a_connection_failure(
 
 
 def test_a_credit_job_is_named_by_the_held_payment_and_invoice(db, app, admin_client):  # noqa: F811
-    from billing.overpayments import decide_credit, of_invoice
-    from xero.outbox import enqueue
+    from billing.payments.overpayments import decide_credit, of_invoice
+    from xero.sync.outbox import enqueue
 
     invoice = make_invoice(db, CustomerFactory(name="Twice Paid Ltd"))
     for intent, charge in (("pi_first", "ch_first"), ("pi_second", "ch_second")):

@@ -4,8 +4,8 @@ import re
 from datetime import date
 from decimal import Decimal
 
-from billing.invoicing import void_invoice
-from billing.payments import record_payment
+from billing.invoices.operations import void_invoice
+from billing.payments.operations import record_payment
 from tests.conftest import login
 from tests.factories import AdminFactory, ServiceFactory, make_invoice
 from tests.portal.pages import text

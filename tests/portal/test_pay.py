@@ -11,17 +11,18 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from billing import card_checkout, inbox
-from billing.card_payments import (
+from billing import inbox
+from billing.cards import checkout as card_checkout
+from billing.cards.gateways import GatewayError
+from billing.cards.gateways.stripe_gateway import StripeGateway
+from billing.cards.model import (
     AttemptStatus,
     CardPaymentAttempt,
     CardSetupRequest,
     PaymentSettings,
 )
 from billing.db import utcnow
-from billing.gateways import GatewayError
-from billing.gateways.stripe_gateway import StripeGateway
-from billing.invoices import Payment
+from billing.invoices.model import Payment
 from portal.member import pay as pay_views
 from tests import localstripe as stripe_stand_in
 from tests.conftest import login

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from billing.invoices import Invoice, InvoiceLine
+from billing.invoices.model import Invoice, InvoiceLine
 from billing.services import Service
 from tests.factories import CustomerFactory, ServiceFactory, make_invoice
 from tests.portal.pages import text

@@ -10,11 +10,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from billing import card_checkout, inbox
-from billing.card_checkout import SettingsChange
-from billing.gateways.stripe_gateway import StripeGateway
+from billing import inbox
+from billing.cards import checkout as card_checkout
+from billing.cards.checkout import SettingsChange
+from billing.cards.gateways.stripe_gateway import StripeGateway
 from billing.inbox import InboundEvent
-from billing.invoices import Payment
+from billing.invoices.model import Payment
 from tests import localstripe as stripe_stand_in
 from tests.factories import ServiceFactory, make_invoice
 from tests.localstripe import SECRET_KEY, WEBHOOK_SECRET, event_body, signature_header

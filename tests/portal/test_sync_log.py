@@ -13,7 +13,7 @@ from billing.db import utcnow
 from tests.conftest import login
 from tests.factories import CustomerFactory, make_invoice
 from tests.portal.pages import text
-from xero import sync_log
+from xero.admin import sync_log
 from xero.models import (
     AuditEntry,
     JobKind,

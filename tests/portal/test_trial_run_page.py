@@ -3,8 +3,8 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from billing.invoices import Invoice, PaymentSource
-from billing.payments import record_payment
+from billing.invoices.model import Invoice, PaymentSource
+from billing.payments.operations import record_payment
 from billing.statements import admin_summary, money_received
 from tests.factories import CustomerFactory, ServiceFactory, make_invoice
 from xero.models import JobKind, SyncJob, TrialCleanup

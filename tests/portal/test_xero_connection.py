@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from billing.db import utcnow
 from tests.xero.conftest import http
-from xero import outbox
 from xero.models import (
     AuditEntry,
     ConnectionStatus,
@@ -25,6 +24,7 @@ from xero.models import (
     SyncJob,
     XeroConnection,
 )
+from xero.sync import outbox
 from xero_sandbox.oauth import DEFAULT_USER
 
 CLIENT_ID = "PORTALTESTCLIENT"

@@ -18,9 +18,10 @@ from tests.portal.test_xero_connection import (  # noqa: F401 - fixtures
     flashes,
     xero_wiring,
 )
-from xero import settings_sync, tax_defaults
 from xero.api.tokens import store_tokens
 from xero.models import ConnectionStatus, TaxRateMapping, XeroConnection, XeroSettings
+from xero.settings import choices as settings_sync
+from xero.settings import tax_defaults
 from xero_sandbox.state import Account, new_id
 
 URL = "/admin/xero/settings"

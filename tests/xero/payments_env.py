@@ -16,8 +16,8 @@ from xero_python.accounting import Payment as XeroPaymentModel
 
 from billing import inbox
 from billing.inbox import InboundEvent
-from billing.invoices import Invoice, Payment, PaymentSource
-from billing.payments import record_payment, record_refund, reverse_payment
+from billing.invoices.model import Invoice, Payment, PaymentSource
+from billing.payments.operations import record_payment, record_refund, reverse_payment
 from portal.worker import JobRunner
 from tests.xero.sync_env import SyncEnv
 from xero.api.connection import Tenant, connect

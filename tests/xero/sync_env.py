@@ -16,8 +16,8 @@ from sqlalchemy.orm import sessionmaker
 
 from billing.customers import Customer, CustomerDetails, create_customer, update_customer
 from billing.encryption import SecretBox
-from billing.invoices import Invoice
-from billing.invoicing import (
+from billing.invoices.model import Invoice
+from billing.invoices.operations import (
     DraftDetails,
     DraftLine,
     create_draft,
@@ -29,7 +29,6 @@ from billing.tax import LineAmountType
 from portal import migrations
 from portal.db import make_engine
 from tests.factories import add_service
-from xero import outbox
 from xero.api.client import XeroApi
 from xero.api.connection import Tenant, connect
 from xero.api.endpoints import XeroEndpoints
@@ -44,7 +43,8 @@ from xero.models import (
     XeroSettings,
 )
 from xero.service import XeroService
-from xero.worker import SyncWorker, WorkerConfig
+from xero.sync import outbox
+from xero.sync.worker import SyncWorker, WorkerConfig
 from xero_sandbox.state import Contact as XeroContact
 from xero_sandbox.state import new_id
 

@@ -22,7 +22,7 @@ def test_keys_are_the_hash_of_the_parts_joined_by_colons():
 def test_batch_keys_ignore_the_order_of_the_jobs():
     from types import SimpleNamespace
 
-    from xero.invoice_sync import batch_key
+    from xero.sync.invoices import batch_key
 
     jobs = [SimpleNamespace(idempotency_key=k) for k in ("k2", "k1")]
     assert batch_key("invoices", jobs) == _legacy("invoices:k1,k2")  # type: ignore[arg-type]

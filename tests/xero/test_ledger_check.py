@@ -3,10 +3,10 @@
 from datetime import date
 from decimal import Decimal
 
-from billing.invoices import Invoice
-from billing.payments import record_payment
+from billing.invoices.model import Invoice
+from billing.payments.operations import record_payment
 from tests.conftest import make_test_app
-from xero.ledger_check import check_ledgers
+from xero.admin.ledger_check import check_ledgers
 
 
 def check(env):

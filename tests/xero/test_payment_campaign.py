@@ -5,7 +5,7 @@ lost and a fifth of the calls to Xero's accounting API fail. Once the job runner
 (both clocks moved on past every backoff and poll), the books must agree: no mismatch, no
 payment recorded twice on either side, every invoice paid in full PAID on both.
 
-Stripe is a stand-in gateway object (``billing.stripe_events`` takes one): the handler
+Stripe is a stand-in gateway object (``billing.cards.stripe_events`` takes one): the handler
 re-reads each PaymentIntent from it, and a share of those reads fail like a network error.
 Xero's webhooks are the sandbox's own signed deliveries, caught by a small receiver and then
 verified and stored as ``POST /webhooks/xero`` does, or not, as the campaign decides.
@@ -27,16 +27,23 @@ import pytest
 from flask import Flask, request
 from sqlalchemy import func, select
 
-from billing import inbox, stripe_events
-from billing.gateways import Charge, GatewayError, GatewayNotFound, PaymentIntent, to_minor_units
+from billing import inbox
+from billing.cards import stripe_events
+from billing.cards.gateways import (
+    Charge,
+    GatewayError,
+    GatewayNotFound,
+    PaymentIntent,
+    to_minor_units,
+)
 from billing.inbox import InboundEvent, store_event
-from billing.invoices import Invoice, Payment
+from billing.invoices.model import Invoice, Payment
 from portal.worker import JobRunner
 from tests.localstripe import event_body
 from tests.xero.payments_env import PaymentEnv
-from xero import webhook
-from xero.ledger_check import check_ledgers
+from xero.admin.ledger_check import check_ledgers
 from xero.models import JobStatus, SyncJob, XeroSettings
+from xero.sync.inbound import webhook
 from xero_sandbox import paynow, serve_in_thread
 
 #: Another seed replays another campaign: CAMPAIGN_SEED=7 pytest ...

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.invoices import Payment
+from billing.invoices.model import Payment
 from tests.xero.builders import create_contact, create_invoice
 from tests.xero.payments_env import PaymentEnv
 from xero.api.client import XeroApi

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.overpayments import of_invoice
+from billing.payments.overpayments import of_invoice
 from tests.xero.payments_env import PaymentEnv
 from xero.models import JobKind, JobStatus, SyncJob
 

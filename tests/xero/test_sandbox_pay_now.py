@@ -14,7 +14,7 @@ from flask import Flask, request
 from jsonschema import Draft202012Validator
 
 from tests.xero.payments_env import PaymentEnv
-from xero import webhook
+from xero.sync.inbound import webhook
 from xero_sandbox import serve_in_thread
 from xero_sandbox.contract import default_spec_dir
 

@@ -1,9 +1,9 @@
-"""Customers become Xero contacts by the matching rules of ``xero.contacts``, through the real
+"""Customers become Xero contacts by the matching rules of ``xero.sync.contacts``, through the real
 worker, xero-python and the sandbox. Contacts "already in Xero" are seeded straight into the
 sandbox's state, as if someone had typed them in Xero."""
 
-from xero import contacts
 from xero.models import JobKind, JobStatus
+from xero.sync import contacts
 
 
 def invoice_job(env, invoice_id):

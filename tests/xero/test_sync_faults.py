@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from sqlalchemy import select, update
 
-from billing.invoices import Invoice
+from billing.invoices.model import Invoice
 from xero.models import JobKind, JobStatus, SyncAttempt, TaxRateMapping
-from xero.worker import WorkerConfig
+from xero.sync.worker import WorkerConfig
 
 
 def invoice_job(env, invoice_id):

@@ -13,18 +13,17 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from billing import card_checkout, inbox
-from billing.gateways.stripe_gateway import StripeGateway
-from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
+from billing import inbox
+from billing.cards import checkout as card_checkout
+from billing.cards.gateways.stripe_gateway import StripeGateway
+from billing.invoices.model import Invoice, InvoiceStatus, Payment, PaymentSource
 from tests import localstripe as stripe_stand_in
 from tests.conftest import make_test_app
 from tests.localstripe import SECRET_KEY, event_body, signature_header
 from tests.xero.conftest import http
 from tests.xero.payments_env import PaymentEnv
-from xero import trial_cleanup
-from xero.ledger_check import check_ledgers
-from xero.models import JobKind, JobStatus, SyncJob, TrialCleanup
-from xero.trial_run import (
+from xero.admin.ledger_check import check_ledgers
+from xero.admin.trial_run import (
     checklist,
     clean_up,
     cleanup_progress,
@@ -32,6 +31,8 @@ from xero.trial_run import (
     to_clean_up,
     trial_customer,
 )
+from xero.models import JobKind, JobStatus, SyncJob, TrialCleanup
+from xero.sync import trial_cleanup
 
 localstripe = stripe_stand_in.localstripe
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from billing.inbox import InboundEvent
-from xero import webhook
+from xero.sync.inbound import webhook
 
 KEY = "test-webhook-key/0123456789+abcdefABCDEF=="
 TENANT = "7f3c1a52-0b8e-4c55-9a50-2d5f6c3f1e11"

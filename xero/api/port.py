@@ -1,4 +1,4 @@
-"""The Xero operations the portal uses, as one typed interface (like ``billing.gateways``
+"""The Xero operations the portal uses, as one typed interface (like ``billing.cards.gateways``
 for cards): each takes and returns the portal's own records (``xero.api.records``).
 
 The adapter is ``xero.api.client.XeroApi``, over xero-python. Tests point it at the local

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.db import outside_transaction
-from billing.invoices import Payment
+from billing.invoices.model import Payment
 from xero.api.errors import AuthLost, NotConnected, RateLimited, XeroError
 from xero.api.port import XeroPort
 from xero.api.records import XeroPayment

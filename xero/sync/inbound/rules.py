@@ -4,8 +4,8 @@ taken from an event but the invoice's id, and the rules only compare with what X
 
 - a payment in Xero the portal does not know (the online invoice's "Pay now", a bank
   reconciliation, one entered by hand) is recorded as a payment from Xero (held as an
-  overpayment when the invoice was paid here meanwhile: billing.overpayments); one the portal
-  wrote itself is recognised by its PaymentID (or, while its push is unconfirmed, by its
+  overpayment when the invoice was paid here meanwhile: billing.payments.overpayments); one
+  the portal wrote itself is recognised by its PaymentID (or, while its push is unconfirmed, by its
   Reference and amount) and recorded once;
 - a payment made in Xero and deleted there is reversed in the portal. A card payment the
   portal took stands until it is refunded in the portal: when it is deleted in Xero, the
@@ -26,9 +26,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.errors import BillingError
-from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
-from billing.invoicing import void_invoice
-from billing.payments import record_payment, reverse_payment
+from billing.invoices.model import Invoice, InvoiceStatus, Payment, PaymentSource
+from billing.invoices.operations import void_invoice
+from billing.payments.operations import record_payment, reverse_payment
 from xero.api.errors import XeroError
 from xero.api.records import XeroPayment
 from xero.models import (
@@ -37,7 +37,7 @@ from xero.models import (
     SyncJob,
     XeroInvoiceLink,
 )
-from xero.payment_sync import xero_reference
+from xero.sync.payments import xero_reference
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def _apply_payment(db: Session, invoice: Invoice, x: XeroPayment, payments_out: 
         elif local.net_amount > 0 and payments_out:
             # The card payment was taken; only a refund in the portal takes it back.
             log.warning("portal payment %s was deleted in Xero: recording it again", local.id)
-            from xero.outbox import enqueue
+            from xero.sync.outbox import enqueue
 
             enqueue(db, JobKind.PAYMENT, local.id)
         return
@@ -171,7 +171,7 @@ def _apply_payment(db: Session, invoice: Invoice, x: XeroPayment, payments_out: 
                 source=PaymentSource.XERO,
                 xero_payment_id=x.payment_id,
                 # Xero holds the money: on an invoice paid here meanwhile it is an
-                # overpayment for an admin (billing.overpayments), never dropped.
+                # overpayment for an admin (billing.payments.overpayments), never dropped.
                 hold_overpayment=True,
             )
     except BillingError as error:

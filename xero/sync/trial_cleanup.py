@@ -29,13 +29,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing.cards.gateways import CardGateway, GatewayError, GatewayNotFound, from_minor_units
 from billing.db import outside_transaction
 from billing.errors import BillingError
-from billing.gateways import CardGateway, GatewayError, GatewayNotFound, from_minor_units
-from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
-from billing.invoicing import void_invoice
-from billing.locking import lock_invoice
-from billing.payments import record_refund, reverse_payment
+from billing.invoices.locking import lock_invoice
+from billing.invoices.model import Invoice, InvoiceStatus, Payment, PaymentSource
+from billing.invoices.operations import void_invoice
+from billing.payments.operations import record_refund, reverse_payment
 from xero.api.client import XeroApi
 from xero.api.errors import (
     AuthLost,
@@ -45,10 +45,10 @@ from xero.api.errors import (
     ValidationFailed,
     XeroError,
 )
-from xero.invoice_sync import Results, change_status
 from xero.models import JobKind, JobStatus, SyncJob, TrialCleanup, XeroInvoiceLink
-from xero.outbox import enqueue
-from xero.payment_sync import delete_in_xero, is_deleted, payments_in_xero
+from xero.sync.invoices import Results, change_status
+from xero.sync.outbox import enqueue
+from xero.sync.payments import delete_in_xero, is_deleted, payments_in_xero
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Operations on invoices. They flush and never commit: the caller owns the transaction.
 
 Each one that changes an invoice's money or state locks the row first and decides on what
-the lock re-read (``billing.locking``): a double-clicked Issue numbers the invoice once."""
+the lock re-read (``billing.invoices.locking``): a double-clicked Issue numbers the invoice once."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ from billing.errors import (
     InvoiceNotEditable,
     NotFound,
 )
-from billing.invoices import Invoice, InvoiceLine, InvoiceStatus
-from billing.locking import lock_invoice
+from billing.invoices.locking import lock_invoice
+from billing.invoices.model import Invoice, InvoiceLine, InvoiceStatus
+from billing.invoices.numbering import next_invoice_number
 from billing.money import MAX_AMOUNT, MAX_QUANTITY, check_currency
-from billing.numbering import next_invoice_number
 from billing.services import get_invoiceable_service
 from billing.tax import LineAmountType, LineTotals, invoice_totals, line_totals
 

@@ -2,7 +2,7 @@
 
 An invoice has at most one live card attempt (started, waiting for 3-D Secure, processing,
 or of unknown outcome), whatever the amount and the payment revision. Claiming one locks the
-invoice row (``billing.locking``) and looks for the live one: the same amount resumes it
+invoice row (``billing.invoices.locking``) and looks for the live one: the same amount resumes it
 (another tab, a reload); another amount first needs it cancelled at the gateway, which only
 works while it has taken no money; while it is processing the member waits. So two tabs
 never charge twice, even where the gateway ignores idempotency keys (localstripe).
@@ -15,7 +15,7 @@ Declines are limited per invoice and per member per hour, and SetupIntents per m
 hour (counted in the database, so every worker process sees the same counts).
 
 Nothing here records a payment: the money is recorded only from what Stripe says, by
-``billing.stripe_events`` (the webhook's job, or the member's "check now").
+``billing.cards.stripe_events`` (the webhook's job, or the member's "check now").
 Operations flush, never commit; the caller commits (the web request ends its transaction
 before calling Stripe, so no database lock is held while the gateway answers).
 """
@@ -30,17 +30,7 @@ from decimal import Decimal
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from billing.card_payments import (
-    LIVE_STATUSES,
-    AttemptStatus,
-    CardPaymentAttempt,
-    CardSetupRequest,
-    PaymentSettings,
-)
-from billing.db import outside_transaction, utcnow
-from billing.encryption import SecretBox
-from billing.errors import BillingError, InvalidAmount, InvoiceNotEditable, Overpayment
-from billing.gateways import (
+from billing.cards.gateways import (
     CardDeclined,
     CardGateway,
     GatewayError,
@@ -50,8 +40,18 @@ from billing.gateways import (
     from_minor_units,
     to_minor_units,
 )
-from billing.invoices import Invoice, InvoiceStatus
-from billing.locking import lock_invoice
+from billing.cards.model import (
+    LIVE_STATUSES,
+    AttemptStatus,
+    CardPaymentAttempt,
+    CardSetupRequest,
+    PaymentSettings,
+)
+from billing.db import outside_transaction, utcnow
+from billing.encryption import SecretBox
+from billing.errors import BillingError, InvalidAmount, InvoiceNotEditable, Overpayment
+from billing.invoices.locking import lock_invoice
+from billing.invoices.model import Invoice, InvoiceStatus
 from billing.users import User
 
 log = logging.getLogger(__name__)

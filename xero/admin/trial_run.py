@@ -1,7 +1,7 @@
 """Trying the whole chain on a dummy customer before members use it: a clearly marked test
 customer gets a small invoice (numbered with its own prefix, TEST_INVOICE_PREFIX, and left
 out of the admin's lists and totals), and a checklist follows it through Xero and back.
-Cleaning up is ``xero.trial_cleanup``'s process; this module shows where it stands."""
+Cleaning up is ``xero.sync.trial_cleanup``'s process; this module shows where it stands."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.customers import Customer, CustomerDetails, create_customer
-from billing.invoices import Invoice, InvoiceStatus, PaymentSource
-from billing.invoicing import DraftDetails, DraftLine, create_draft, issue_invoice
+from billing.invoices.model import Invoice, InvoiceStatus, PaymentSource
+from billing.invoices.operations import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.services import get_invoiceable_service
 from billing.tax import LineAmountType
 from xero.api.tokens import active_connection
 from xero.models import ConnectionStatus, JobStatus, XeroInvoiceLink
-from xero.trial_cleanup import card_payments, cleanup_job, cleanup_of, request_clean_up
+from xero.sync.trial_cleanup import card_payments, cleanup_job, cleanup_of, request_clean_up
 
 TEST_CUSTOMER_NAME = "Test customer (portal check)"
 TEST_LEDGER_CODE = "PORTAL-TEST"
@@ -97,7 +97,7 @@ def to_clean_up(db: Session) -> list[Invoice]:
 
 
 def clean_up(db: Session, *, requested_by_id: int | None = None) -> list[Invoice]:
-    """Start taking back what the trial made (``xero.trial_cleanup``): records the clean-up
+    """Start taking back what the trial made (``xero.sync.trial_cleanup``): records the clean-up
     of each test invoice and its job; the worker does the rest. Returns those started."""
     return request_clean_up(db, to_clean_up(db), requested_by_id=requested_by_id)
 

@@ -21,14 +21,14 @@ from sqlalchemy.orm import Session
 
 from billing.db import outside_transaction
 from billing.jobs import WaitFor
-from billing.overpayments import Overpayment, OverpaymentStatus, credit_recorded
+from billing.payments.overpayments import Overpayment, OverpaymentStatus, credit_recorded
 from xero.api.errors import NotConnected, ValidationFailed
 from xero.api.port import XeroPort
 from xero.api.records import CreditDraft, XeroCredit
 from xero.api.sdk_models import CREDIT_TYPE
-from xero.invoice_sync import Results
 from xero.models import SyncJob, XeroSettings
-from xero.payment_sync import xero_reference
+from xero.sync.invoices import Results
+from xero.sync.payments import xero_reference
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.errors import NotFound
-from billing.invoices import Invoice
+from billing.invoices.model import Invoice
 
 
 def lock_invoice(db: Session, invoice_id: int) -> Invoice:

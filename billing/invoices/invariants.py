@@ -23,8 +23,8 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from billing.db import ZERO
-from billing.invoices import Invoice, InvoiceStatus, Payment
-from billing.overpayments import Overpayment, OverpaymentStatus
+from billing.invoices.model import Invoice, InvoiceStatus, Payment
+from billing.payments.overpayments import Overpayment, OverpaymentStatus
 
 #: An overpayment in these states keeps its payment held (apart from the amount paid).
 HOLDING = (

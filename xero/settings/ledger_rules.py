@@ -22,10 +22,10 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing.invoices import Invoice
+from billing.invoices.model import Invoice
 from xero.api.tokens import active_connection
 from xero.models import ConnectionStatus, LedgerSnapshot, TaxRateMapping
-from xero.settings_sync import Account, Ledger, XeroTaxRate
+from xero.settings.choices import Account, Ledger, XeroTaxRate
 
 
 def remember(db: Session, tenant_id: str, ledger: Ledger, now: datetime) -> None:

@@ -25,20 +25,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing import inbox
-from billing.card_checkout import find_attempt, note_intent
-from billing.card_payments import AttemptStatus, CardPaymentAttempt
-from billing.db import outside_transaction
-from billing.errors import BillingError
-from billing.gateways import (
+from billing.cards.checkout import find_attempt, note_intent
+from billing.cards.gateways import (
     CardGateway,
     Charge,
     GatewayNotFound,
     PaymentIntent,
     from_minor_units,
 )
+from billing.cards.model import AttemptStatus, CardPaymentAttempt
+from billing.db import outside_transaction
+from billing.errors import BillingError
 from billing.inbox import InboundEvent
-from billing.invoices import Invoice, Payment, PaymentSource
-from billing.payments import find_payment, record_payment, record_refund
+from billing.invoices.model import Invoice, Payment, PaymentSource
+from billing.payments.operations import find_payment, record_payment, record_refund
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,8 @@ REFUND_EVENTS = frozenset(
 class UnrecordablePayment(BillingError):
     """Stripe took money the portal cannot record as is (the invoice was voided, or the
     currency differs): an admin must look (refund, or record by hand). Money for an invoice
-    paid meanwhile is recorded and held as an overpayment instead (billing.overpayments)."""
+    paid meanwhile is recorded and held as an overpayment instead
+    (billing.payments.overpayments)."""
 
 
 def register(gateway_for: GatewayFor) -> None:

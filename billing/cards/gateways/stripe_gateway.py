@@ -11,7 +11,7 @@ from typing import Any
 
 import stripe
 
-from billing.gateways import (
+from billing.cards.gateways import (
     CardDeclined,
     Charge,
     GatewayError,

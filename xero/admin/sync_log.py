@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, aliased
 
 from billing.customers import Customer
 from billing.db import utcnow
-from billing.invoices import Invoice, Payment
-from billing.overpayments import Overpayment
+from billing.invoices.model import Invoice, Payment
+from billing.payments.overpayments import Overpayment
 from billing.statements import Page
 from xero.models import (
     AuditEntry,
@@ -155,7 +155,7 @@ def _row(r) -> JobRow:
 def _reference(
     payment_id: int | None, reference: str | None, charge: str | None, gateway_payment: str | None
 ) -> str | None:
-    # The same fallbacks as xero.payment_sync.xero_reference, from the joined columns.
+    # The same fallbacks as xero.sync.payments.xero_reference, from the joined columns.
     if payment_id is None:
         return None
     return reference or charge or gateway_payment or f"Portal payment {payment_id}"
@@ -426,7 +426,7 @@ def resend_invoice(db: Session, invoice_id: int, user_id: int | None, detail: st
     if stopped is not None:
         job = retry_job(db, stopped, user_id)
     else:
-        from xero.outbox import enqueue
+        from xero.sync.outbox import enqueue
 
         job = enqueue(db, JobKind.INVOICE, invoice_id)
     db.add(

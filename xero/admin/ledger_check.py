@@ -1,6 +1,6 @@
 """Do the portal and Xero agree? Every synced invoice is compared with its Xero twin:
 status, total, amount paid, amount due, and each payment's amount and reference. First the
-portal's own books are checked against themselves (``billing.invariants``): an amount paid
+portal's own books are checked against themselves (``billing.invoices.invariants``): an amount paid
 that is not the sum of its payments would make any comparison with Xero meaningless.
 
 Reads only: one GET per 50 invoices.
@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.db import outside_transaction
-from billing.invariants import Violation, money_invariant_violations
-from billing.invoices import Invoice, InvoiceStatus
+from billing.invoices.invariants import Violation, money_invariant_violations
+from billing.invoices.model import Invoice, InvoiceStatus
 from xero.api.port import XeroPort
 from xero.api.records import XeroInvoice
 from xero.models import XeroInvoiceLink

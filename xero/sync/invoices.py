@@ -19,14 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.db import outside_transaction
-from billing.invoices import Invoice, InvoiceStatus
+from billing.invoices.model import Invoice, InvoiceStatus
 from billing.jobs import WaitFor
 from xero.api.errors import AuthLost, NotConnected, RateLimited, ValidationFailed, XeroError
 from xero.api.idempotency import idempotency_key
 from xero.api.port import XeroPort
 from xero.api.records import InvoiceDraft, InvoiceLineDraft
-from xero.contacts import ensure_contacts, note_changes, update_contacts
 from xero.models import JobKind, SyncJob, XeroInvoiceLink
+from xero.sync.contacts import ensure_contacts, note_changes, update_contacts
 
 #: Per job: None when done, the Xero adapter's error, or a wait the handler decided on.
 Results = dict[int, XeroError | WaitFor | None]
@@ -216,13 +216,13 @@ def push_invoices(
             )
             continue
         results[job.id] = None
-        from xero.outbox import enqueue
+        from xero.sync.outbox import enqueue
 
         if not link.online_invoice_url:
             enqueue(db, JobKind.ONLINE_INVOICE, invoice.id)
         if settings.email_invoices and job_is_first_push:
             enqueue(db, JobKind.EMAIL_INVOICE, invoice.id)
-    from xero.outbox import wake_payment_jobs
+    from xero.sync.outbox import wake_payment_jobs
 
     wake_payment_jobs(db, reached_xero, now)
     return results

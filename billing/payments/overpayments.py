@@ -5,13 +5,13 @@ The money exists, so it is recorded, never refused: the second payment is kept a
 that is *held* (``Payment.held``), counted apart from the invoice's amount paid (which never
 exceeds the total), with one ``Overpayment`` saying what an admin must decide:
 
-- refund the card payment (``billing.overpayment_refund``), after which both books hold one
+- refund the card payment (``billing.payments.overpayment_refund``), after which both books hold one
   payment; when the refunded card payment was the applied one, the held payment takes its
   place (``settle``);
 - or keep the extra as the customer's credit, recorded in Xero as an overpayment on the
   contact (the ``xero`` package's outbox does that on ``OVERPAYMENT_KEPT``).
 
-Every change here runs under the invoice's lock (``billing.locking``), taken by the caller.
+Every change here runs under the invoice's lock (``billing.invoices.locking``), taken by the caller.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from billing import events
 from billing.db import Base, Money, UTCDateTime, utcnow
 from billing.errors import BillingError, NotFound
-from billing.invoices import Invoice, InvoiceStatus, Payment
-from billing.locking import lock_invoice
+from billing.invoices.locking import lock_invoice
+from billing.invoices.model import Invoice, InvoiceStatus, Payment
 
 
 class OverpaymentStatus(enum.StrEnum):

@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.services import Service, TaxRate
-from xero import tax_defaults
 from xero.api.errors import AuthLost, NotFound
 from xero.api.port import XeroPort
 from xero.models import TaxRateMapping, XeroSettings
+from xero.settings import tax_defaults
 
 REVENUE_TYPES = frozenset({"REVENUE", "SALES"})
 NO_PAYMENT_SERVICE = (

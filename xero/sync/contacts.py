@@ -47,7 +47,7 @@ def note_changes(
 ) -> None:
     """Queue a history note on each Xero contact the portal created, linked or updated."""
     from xero.models import JobKind
-    from xero.outbox import enqueue
+    from xero.sync.outbox import enqueue
 
     stamp = now.strftime("%Y-%m-%d %H:%M UTC")
     for customer in customers:

@@ -6,13 +6,13 @@ is recorded once. Amounts only move forward: a refund total lower than one alrea
 recorded, or a reversal of a reversed payment, changes nothing. The invoice's amount paid
 is always recomputed from its payments, never adjusted by increments.
 
-Each operation locks the invoice first (``billing.locking``) and decides on what the lock
+Each operation locks the invoice first (``billing.invoices.locking``) and decides on what the lock
 re-read, so two payments arriving at once on two workers cannot both pass the check against
 the amount due, and a payment cannot land on an invoice an admin is voiding.
 
 Money that really moved (a succeeded card payment, a payment Xero holds) is never refused
 for being too much: with ``hold_overpayment`` it is recorded and held as an overpayment
-(``billing.overpayments``) for an admin to refund or keep as credit. When the money that
+(``billing.payments.overpayments``) for an admin to refund or keep as credit. When the money that
 does not fit came from Xero and the invoice is paid by a card payment Xero has not been told
 of yet, the card payment is the one held: Xero already applied its own, so both books then
 show the same payment on the invoice.
@@ -26,11 +26,12 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing import events, overpayments
+from billing import events
 from billing.db import ZERO, utcnow
 from billing.errors import InvalidAmount, InvoiceNotEditable, Overpayment
-from billing.invoices import Invoice, InvoiceStatus, Payment, PaymentSource
-from billing.locking import lock_invoice
+from billing.invoices.locking import lock_invoice
+from billing.invoices.model import Invoice, InvoiceStatus, Payment, PaymentSource
+from billing.payments import overpayments
 
 
 def find_payment(

@@ -1,7 +1,7 @@
 """A customer's Xero contact, as an admin sees and fixes it: the contact read live from Xero,
 a look-up by name, email or code, linking one, and changing the id by hand.
 
-The worker links and creates contacts by the matching rules (``xero.contacts``); this is the
+The worker links and creates contacts by the matching rules (``xero.sync.contacts``); this is the
 admin's way to settle what those rules cannot (a name clash, a contact merged in Xero).
 Every change of a customer's Xero contact id is written to the audit log with the old and
 the new id. Flushes, never commits; the read transaction is ended before Xero is called
@@ -27,7 +27,7 @@ from xero.api.errors import AuthLost, NotConnected, NotFound, XeroError
 from xero.api.port import XeroPort
 from xero.api.records import ContactAddress, XeroContact
 from xero.models import AuditEntry, JobKind
-from xero.outbox import enqueue
+from xero.sync.outbox import enqueue
 
 if TYPE_CHECKING:
     from xero.service import XeroService

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from billing.errors import InvoiceNotEditable, NotFound
-from billing.invoices import InvoiceLine, InvoiceStatus
-from billing.locking import lock_invoice
+from billing.invoices.locking import lock_invoice
+from billing.invoices.model import InvoiceLine, InvoiceStatus
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from billing import events
 from billing.customers import Customer
-from billing.invoices import Invoice, Payment, PaymentSource
-from billing.overpayments import Overpayment, credit_recorded
+from billing.invoices.model import Invoice, Payment, PaymentSource
+from billing.payments.overpayments import Overpayment, credit_recorded
 from xero.models import (
     ConnectionStatus,
     JobKind,

@@ -23,8 +23,7 @@ from sqlalchemy.orm import Session, aliased
 from billing import jobs as queue
 from billing.customers import Customer
 from billing.db import outside_transaction, utcnow
-from billing.invoices import Invoice
-from xero import contacts
+from billing.invoices.model import Invoice
 from xero.api.client import XeroApi
 from xero.api.errors import (
     AuthLost,
@@ -35,7 +34,9 @@ from xero.api.errors import (
     XeroError,
 )
 from xero.api.idempotency import idempotency_key
-from xero.invoice_sync import (
+from xero.models import ConnectionStatus, JobKind, JobStatus, SyncAttempt, SyncJob, XeroConnection
+from xero.sync import contacts
+from xero.sync.invoices import (
     Results,
     TenantSettings,
     batch_key,
@@ -45,7 +46,6 @@ from xero.invoice_sync import (
     one_call_each,
     push_invoices,
 )
-from xero.models import ConnectionStatus, JobKind, JobStatus, SyncAttempt, SyncJob, XeroConnection
 
 log = logging.getLogger(__name__)
 
@@ -324,15 +324,15 @@ class SyncWorker:
         if kind is JobKind.CONTACT_NOTE:
             return self._notes(db, api, jobs)
         if kind is JobKind.PAYMENT:
-            from xero.payment_sync import push_payments
+            from xero.sync.payments import push_payments
 
             return push_payments(db, api, jobs, now)
         if kind is JobKind.OVERPAYMENT_CREDIT:
-            from xero.overpayment_credit import push_credits
+            from xero.sync.overpayment_credit import push_credits
 
             return push_credits(db, api, jobs, now)
         if kind is JobKind.TRIAL_CLEANUP:
-            from xero.trial_cleanup import carry_out
+            from xero.sync.trial_cleanup import carry_out
 
             return carry_out(db, api, jobs, now)
         raise ValueError(f"unknown job kind {kind}")

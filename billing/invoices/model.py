@@ -185,7 +185,7 @@ class Payment(Base):
     #: Set when the payment was deleted in Xero or otherwise taken back whole.
     reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Money taken for an invoice already paid: kept apart from the invoice's amount paid
-    #: until an admin refunds it or keeps it as credit (billing/overpayments.py).
+    #: until an admin refunds it or keeps it as credit (billing/payments/overpayments.py).
     held: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

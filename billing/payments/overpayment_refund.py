@@ -3,7 +3,7 @@
 The decision is committed first (``decide_refund``: the overpayment is "refunding", naming
 the card payment), then Stripe is called with no transaction open, then the charge is re-read
 and applied exactly as its ``charge.refunded`` webhook would be (``apply_charge``), which
-settles the overpayment (``billing.overpayments.settle``). The refund's idempotency key is
+settles the overpayment (``billing.payments.overpayments.settle``). The refund's idempotency key is
 the overpayment's and the amount's: a double click, or an admin retrying after a lost answer,
 refunds once; a charge already refunded as far as wanted is not refunded again.
 """
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from billing.cards.gateways import CardGateway, to_minor_units
+from billing.cards.stripe_events import apply_charge
 from billing.db import outside_transaction
-from billing.gateways import CardGateway, to_minor_units
-from billing.invoices import Payment
-from billing.overpayments import Overpayment, decide_refund
-from billing.stripe_events import apply_charge
+from billing.invoices.model import Payment
+from billing.payments.overpayments import Overpayment, decide_refund
 
 
 def refund_key(overpayment: Overpayment, amount: int) -> str:

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from billing.db import ZERO, outside_transaction
-from billing.invoices import Payment, PaymentSource
+from billing.invoices.model import Payment, PaymentSource
 from billing.jobs import WaitFor
 from xero.api.errors import (
     AuthLost,
@@ -38,8 +38,8 @@ from xero.api.errors import (
 from xero.api.idempotency import idempotency_key
 from xero.api.port import XeroPort
 from xero.api.records import PaymentDraft, XeroPayment
-from xero.invoice_sync import Results, batch_key
 from xero.models import SyncJob, XeroInvoiceLink, XeroSettings
+from xero.sync.invoices import Results, batch_key
 
 log = logging.getLogger(__name__)
 
