@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import DateTime, MetaData, Numeric, TypeDecorator
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session
 
 #: Constraint names are fixed so that Alembic migrations can name what they alter or drop
@@ -41,28 +42,28 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def Money() -> Numeric:  # noqa: N802 - reads like a type in column declarations
+def Money() -> Numeric[Decimal]:  # noqa: N802 - reads like a type in column declarations
     """Line amounts, tax and totals: 2 decimal places, never float."""
     return Numeric(14, 2, asdecimal=True)
 
 
-def UnitPrice() -> Numeric:  # noqa: N802
+def UnitPrice() -> Numeric[Decimal]:  # noqa: N802
     """Unit prices keep up to 4 places, as Xero does with ``unitdp=4``."""
     return Numeric(14, 4, asdecimal=True)
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on both SQLite (which drops the zone) and PostgreSQL."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect):  # type: ignore[override]
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime given where a UTC datetime is required")
         return value.astimezone(UTC) if value is not None else None
 
-    def process_result_value(self, value: datetime | None, dialect):  # type: ignore[override]
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value

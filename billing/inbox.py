@@ -17,7 +17,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, String, Text, UniqueConstraint, or_, select
+from sqlalchemy import (
+    CheckConstraint,
+    Index,
+    Select,
+    String,
+    Text,
+    UniqueConstraint,
+    or_,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -118,9 +127,14 @@ def process_due(
     return len(ids)
 
 
-def _handle(session_factory, event_id: int, now, rng: random.Random) -> None:
+def _handle(
+    session_factory: Callable[[], Session],
+    event_id: int,
+    now: Callable[[], datetime],
+    rng: random.Random,
+) -> None:
     with session_factory() as db:
-        event = db.get(InboundEvent, event_id)
+        event = db.get_one(InboundEvent, event_id)
         handler = _handlers.get(event.provider)
         outcome: jobs.Outcome
         try:
@@ -129,7 +143,7 @@ def _handle(session_factory, event_id: int, now, rng: random.Random) -> None:
             outcome = handler(db, event) or jobs.Done()
         except Exception as error:  # noqa: BLE001 - any failure is retried, then shown
             db.rollback()
-            event = db.get(InboundEvent, event_id)
+            event = db.get_one(InboundEvent, event_id)
             reason = f"{type(error).__name__}: {error}"
             attempts = event.attempts + 1
             when = now()
@@ -171,7 +185,7 @@ def retry_event(db: Session, event: InboundEvent, now: datetime) -> None:
     db.flush()
 
 
-def troubled_events(limit: int = 100):
+def troubled_events(limit: int = 100) -> Select[InboundEvent]:
     """Events that failed for good, or are retrying: newest first."""
     return (
         select(InboundEvent)

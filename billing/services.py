@@ -6,7 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text, exists, or_, select
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Numeric,
+    Select,
+    String,
+    Text,
+    exists,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from billing.db import Base, UnitPrice, UTCDateTime, utcnow
@@ -130,7 +140,9 @@ def get_invoiceable_service(db: Session, service_id: int) -> Service:
     return service
 
 
-def search_services(db: Session, query: str = "", include_archived: bool = False):
+def search_services(
+    db: Session, query: str = "", include_archived: bool = False
+) -> Select[Service]:
     stmt = select(Service).order_by(Service.active.desc(), Service.code)
     if not include_archived:
         stmt = stmt.where(Service.active.is_(True))

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import case, extract, func, or_, select
+from sqlalchemy import Select, case, extract, func, or_, select
 from sqlalchemy.orm import Session, contains_eager, lazyload
 
 from billing.customers import Customer
@@ -21,7 +22,7 @@ MEMBER_VISIBLE = (InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.PAID, InvoiceSta
 
 @dataclass
 class Page:
-    items: list
+    items: list[Any]
     page: int
     per_page: int
     total: int
@@ -39,7 +40,7 @@ class Page:
         return self.page < self.pages
 
 
-def paginate(db: Session, stmt, page: int, per_page: int) -> Page:
+def paginate(db: Session, stmt: Select[Any], page: int, per_page: int) -> Page:
     page = max(1, page)
     total = db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     items = list(db.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique())
@@ -48,7 +49,7 @@ def paginate(db: Session, stmt, page: int, per_page: int) -> Page:
 
 def invoice_list(
     *, customer_id: int | None = None, statuses: tuple[InvoiceStatus, ...] = (), search: str = ""
-):
+) -> Select[Invoice]:
     """Invoices with their customer, lines and payments left unloaded (lists need neither;
     tests count the queries a list page makes)."""
     stmt = (
@@ -81,13 +82,13 @@ def invoice_list(
     return stmt
 
 
-def awaiting_payment(customer_id: int | None = None):
+def awaiting_payment(customer_id: int | None = None) -> Select[Invoice]:
     return invoice_list(
         customer_id=customer_id, statuses=(InvoiceStatus.AWAITING_PAYMENT,)
     ).order_by(Invoice.due_date, Invoice.id)
 
 
-def paid(customer_id: int | None = None):
+def paid(customer_id: int | None = None) -> Select[Invoice]:
     return invoice_list(customer_id=customer_id, statuses=(InvoiceStatus.PAID,)).order_by(
         Invoice.issue_date.desc(), Invoice.id.desc()
     )
@@ -144,7 +145,7 @@ def admin_summary(db: Session, today: date) -> list[SummaryRow]:
     ]
 
 
-def payment_history(customer_id: int):
+def payment_history(customer_id: int) -> Select[Payment]:
     """A customer's payments, newest first, with their invoice (for the member's history)."""
     return (
         select(Payment)

@@ -111,7 +111,8 @@ def demo_seed() -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 def demo_serve(host: str, port: int) -> None:
     """Serve the demo: the portal, the built-in Xero sandbox (connected) and a sync worker."""
-    from portal.xero_setup import connect_demo, start_demo_sandbox, start_worker_thread
+    from portal.worker import start_worker_thread
+    from portal.xero_setup import connect_demo, start_demo_sandbox
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if not app.config["PORTAL_DEMO"]:

@@ -27,6 +27,8 @@ def _run(operation, url: str | None, revision: str, connection) -> None:
         return
     from portal.db import make_engine
 
+    if url is None:
+        raise ValueError("a database URL or a connection is needed")
     engine = make_engine(url)
     try:
         with engine.begin() as connection:

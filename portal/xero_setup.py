@@ -5,12 +5,13 @@ thread, so an issued invoice shows up in the sandbox within seconds."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from flask import Flask, current_app
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from billing.services import TaxRate
 from xero.api.connection import Tenant, connect
@@ -43,7 +44,8 @@ def _build_service(app: Flask) -> None:
         app.config["XERO_REDIRECT_URI"],
         endpoints,
     )
-    factory = app.extensions.get("db_session_factory")
+    # db.init_app runs first and always sets the factory; the engine only when it made one.
+    factory: Callable[[], Session] = app.extensions["db_session_factory"]
     engine = app.extensions.get("db_engine")
     # The worker needs sessions of its own (it commits per batch), never the request's.
     worker_sessions = sessionmaker(engine, expire_on_commit=False) if engine else factory

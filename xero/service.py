@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -87,7 +88,7 @@ class XeroService:
             ),
         )
 
-    def worker(self, config: WorkerConfig | None = None, **kwargs) -> SyncWorker:
+    def worker(self, config: WorkerConfig | None = None, **kwargs: Any) -> SyncWorker:
         return SyncWorker(
             self.session_factory, self.connected, clock=self.clock, config=config, **kwargs
         )

@@ -212,7 +212,7 @@ def idempotency_key(invoice: Invoice, amount: Decimal, number: int) -> str:
     return f"inv{invoice.id}-rev{invoice.payment_revision}-{amount}-a{number}"
 
 
-def gateway_metadata(invoice: Invoice, attempt: CardPaymentAttempt | None = None) -> dict:
+def gateway_metadata(invoice: Invoice, attempt: CardPaymentAttempt | None = None) -> dict[str, str]:
     """What the gateway keeps with the payment: how the webhook finds the invoice again,
     and what an admin reading Stripe's dashboard needs."""
     data = {

@@ -178,7 +178,9 @@ def unsettled_count(db: Session) -> int:
     )
 
 
-def needing_attention(db: Session, *, recent: int = 20) -> tuple[list[Overpayment], list]:
+def needing_attention(
+    db: Session, *, recent: int = 20
+) -> tuple[list[Overpayment], list[Overpayment]]:
     """Unsettled overpayments, oldest first, and the most recently settled ones."""
     unsettled = list(
         db.scalars(

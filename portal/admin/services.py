@@ -87,6 +87,8 @@ def _xero_would_refuse(form: ServiceForm) -> bool:
 
 
 def _details(form: ServiceForm) -> ServiceDetails:
+    # InputRequired and the field's own check have run: a price is there.
+    assert form.unit_price.decimal is not None
     return ServiceDetails(
         code=form.code.data,
         name=form.name.data,

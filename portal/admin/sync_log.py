@@ -11,6 +11,7 @@ from portal.db import get_db
 from portal.views import page_arg
 from xero.admin import sync_log as sync_jobs
 from xero.admin.sync_log import KIND_LABELS, STATUS_LABELS, JobNotFound, LogFilter, SyncLogError
+from xero.models import JobKind
 
 FILTER_LABELS = {
     LogFilter.ALL: "All",
@@ -111,7 +112,8 @@ def ignore_sync_job(job_id: int):
         "admin/confirm.html",
         form=form,
         title=f"Ignore sync job {job_id}?",
-        message=f"{KIND_LABELS.get(row.job.kind, row.job.kind)} for {row.object_label} will "
+        message=f"{KIND_LABELS.get(JobKind(row.job.kind), row.job.kind)} for "
+        f"{row.object_label} will "
         "not be sent to Xero, and Xero and the portal may then disagree until someone fixes "
         "it by hand. An ignored job can be retried later from the sync log.",
         action=request.path,

@@ -10,8 +10,9 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from billing.customers import Customer
@@ -87,14 +88,14 @@ class LogFilter(enum.StrEnum):
     IGNORED = "ignored"
 
 
-def failing_clause():
+def failing_clause() -> ColumnElement[bool]:
     return and_(
         SyncJob.status == JobStatus.PENDING,
         or_(SyncJob.attempts > 0, SyncJob.last_error != ""),
     )
 
 
-def _filter_clause(log_filter: LogFilter):
+def _filter_clause(log_filter: LogFilter) -> ColumnElement[bool] | None:
     if log_filter is LogFilter.FAILING:
         return failing_clause()
     if log_filter is LogFilter.ATTENTION:
@@ -148,7 +149,7 @@ class JobRow:
         return f"{noun} {self.job.object_id} (deleted)"
 
 
-def _row(r) -> JobRow:
+def _row(r: Row[*tuple[Any, ...]]) -> JobRow:
     return JobRow(r[0], r[1], r[2], r[3], r[4], _reference(r[5], r[6], r[7], r[8]))
 
 
@@ -161,7 +162,7 @@ def _reference(
     return reference or charge or gateway_payment or f"Portal payment {payment_id}"
 
 
-def _rows() -> Select:
+def _rows() -> Select[*tuple[Any, ...]]:
     """Jobs with their invoice number, customer name or payment reference, by outer joins
     on the job's kind."""
     invoice = aliased(Invoice)

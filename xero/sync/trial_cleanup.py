@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -173,7 +174,7 @@ def _refund_cards(db: Session, cleanup: TrialCleanup, invoice_id: int, now: date
     outside_transaction(db)
 
 
-def _refund_in_stripe(gateway: CardGateway, payment: Payment, cleanup: TrialCleanup):
+def _refund_in_stripe(gateway: CardGateway, payment: Payment, cleanup: TrialCleanup) -> Decimal:
     """Refund what Stripe has not refunded yet of the payment's charge; returns the charge's
     refund total. Stripe is asked first, so a refund whose answer was lost is not repeated."""
     assert payment.gateway_payment_id is not None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -184,7 +184,7 @@ class SyncWorker:
                 return 0
             return sum(1 for o in outcomes.values() if o.contact_id)
 
-    def _round(self, kinds) -> int:
+    def _round(self, kinds: Iterable[JobKind]) -> int:
         handled = 0
         for kind in kinds:
             ids = self.claim(kind)

@@ -7,7 +7,8 @@ methods), and ``latest_charge`` is always expanded so both answer in the same sh
 
 from __future__ import annotations
 
-from typing import Any
+from types import TracebackType
+from typing import Any, Literal
 
 import stripe
 
@@ -112,10 +113,15 @@ class StripeGateway:
 class _translated_errors:
     """Stripe's exceptions as the gateway's own (billing never imports stripe's)."""
 
-    def __enter__(self):
+    def __enter__(self) -> _translated_errors:
         return self
 
-    def __exit__(self, kind, error, _traceback):
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> Literal[False]:
         if error is None or not isinstance(error, stripe.StripeError):
             return False
         if isinstance(error, stripe.CardError):
