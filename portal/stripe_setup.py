@@ -8,10 +8,10 @@ from __future__ import annotations
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
-from billing.cards import checkout as card_checkout
+from billing.cards import payment_settings as card_settings
 from billing.cards import stripe_events
-from billing.cards.checkout import StripeKeys
 from billing.cards.gateways.stripe_gateway import StripeGateway
+from billing.cards.payment_settings import StripeKeys
 
 
 def init_app(app: Flask) -> None:
@@ -26,8 +26,8 @@ def stripe_keys(db: Session, app: Flask | None = None) -> StripeKeys:
         secret_key=config.get("STRIPE_SECRET_KEY") or "",
         webhook_secret=config.get("STRIPE_WEBHOOK_SECRET") or "",
     )
-    settings = card_checkout.payment_settings(db)
-    return card_checkout.stripe_keys(settings, app.extensions["secret_box"], fallback)
+    settings = card_settings.payment_settings(db)
+    return card_settings.stripe_keys(settings, app.extensions["secret_box"], fallback)
 
 
 def stripe_gateway(db: Session, app: Flask | None = None) -> StripeGateway:

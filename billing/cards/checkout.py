@@ -1,4 +1,4 @@
-"""Paying an invoice by card in the portal: the payment settings, and each attempt.
+"""Paying an invoice by card in the portal: each attempt, from the card form to the charge.
 
 An invoice has at most one live card attempt (started, waiting for 3-D Secure, processing,
 or of unknown outcome), whatever the amount and the payment revision. Claiming one locks the
@@ -40,6 +40,14 @@ from billing.cards.gateways import (
     from_minor_units,
     to_minor_units,
 )
+from billing.cards.limits import (
+    HOUR,
+    MAX_CARD_SETUPS_PER_MEMBER_PER_HOUR,
+    TooManyAttempts,
+    Tries,
+    check_tries,
+    tries_left,
+)
 from billing.cards.model import (
     LIVE_STATUSES,
     AttemptStatus,
@@ -47,8 +55,10 @@ from billing.cards.model import (
     CardSetupRequest,
     PaymentSettings,
 )
+from billing.cards.payment_settings import (
+    StripeKeys,
+)
 from billing.db import outside_transaction, utcnow
-from billing.encryption import SecretBox
 from billing.errors import BillingError, InvalidAmount, InvoiceNotEditable, Overpayment
 from billing.invoices.locking import lock_invoice
 from billing.invoices.model import Invoice, InvoiceStatus
@@ -56,17 +66,6 @@ from billing.users import User
 
 log = logging.getLogger(__name__)
 
-#: Declines allowed per invoice, whatever the amount or revision: enough for a typo and a
-#: second card. Counted per invoice, not per amount, or 10.00, 10.01, 10.02... would each
-#: bring five more tries at a stolen card number.
-MAX_DECLINES_PER_INVOICE = 5
-#: Declines allowed per member in any rolling hour, across all their company's invoices:
-#: a card tester with many open invoices still gets only this many tries an hour.
-MAX_DECLINES_PER_MEMBER_PER_HOUR = 10
-#: SetupIntents (the card form's first step) per member in any rolling hour. Each checks a
-#: card at Stripe for free; a member paying a few invoices needs one or two per payment.
-MAX_CARD_SETUPS_PER_MEMBER_PER_HOUR = 20
-HOUR = timedelta(hours=1)
 #: A claim that never reached the gateway (the process died in between) is released after
 #: this long, so the member is not told "in progress" for ever.
 ABANDONED_AFTER = timedelta(minutes=10)
@@ -74,93 +73,6 @@ ABANDONED_AFTER = timedelta(minutes=10)
 
 class PaymentInProgress(BillingError):
     """Another attempt for this invoice is live: the member waits or finishes it."""
-
-
-class TooManyAttempts(BillingError):
-    """Too many declines (per invoice or per member and hour), or too many card forms."""
-
-
-# --- Settings ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StripeKeys:
-    publishable_key: str = ""
-    secret_key: str = ""
-    webhook_secret: str = ""
-
-    @property
-    def can_charge(self) -> bool:
-        return bool(self.publishable_key and self.secret_key)
-
-
-@dataclass(frozen=True)
-class SettingsChange:
-    offer_card: bool
-    offer_xero_online: bool
-    xero_only_with_link: bool
-    publishable_key: str
-    #: None keeps the stored secret; "" clears it.
-    secret_key: str | None = None
-    webhook_secret: str | None = None
-
-
-def payment_settings(db: Session) -> PaymentSettings:
-    """The settings row, or unsaved defaults when an admin never saved any."""
-    found = db.scalar(select(PaymentSettings).order_by(PaymentSettings.id).limit(1))
-    if found is not None:
-        return found
-    return PaymentSettings(
-        offer_card=True,
-        offer_xero_online=True,
-        xero_only_with_link=True,
-        stripe_publishable_key="",
-        stripe_secret_key_encrypted="",
-        stripe_webhook_secret_encrypted="",
-    )
-
-
-def save_payment_settings(db: Session, box: SecretBox, change: SettingsChange) -> PaymentSettings:
-    settings = payment_settings(db)
-    settings.offer_card = change.offer_card
-    settings.offer_xero_online = change.offer_xero_online
-    settings.xero_only_with_link = change.xero_only_with_link
-    settings.stripe_publishable_key = change.publishable_key.strip()
-    if change.secret_key is not None:
-        secret = change.secret_key.strip()
-        settings.stripe_secret_key_encrypted = box.encrypt(secret) if secret else ""
-    if change.webhook_secret is not None:
-        secret = change.webhook_secret.strip()
-        settings.stripe_webhook_secret_encrypted = box.encrypt(secret) if secret else ""
-    db.add(settings)
-    db.flush()
-    return settings
-
-
-def stripe_keys(settings: PaymentSettings, box: SecretBox, fallback: StripeKeys) -> StripeKeys:
-    """Keys saved by an admin win, each on its own; configuration fills the gaps."""
-
-    def secret(token: str, default: str) -> str:
-        if not token:
-            return default
-        try:
-            return box.decrypt(token)
-        except ValueError:
-            log.error("a stored Stripe key cannot be decrypted (was ENCRYPTION_KEY changed?)")
-            return default
-
-    return StripeKeys(
-        publishable_key=settings.stripe_publishable_key or fallback.publishable_key,
-        secret_key=secret(settings.stripe_secret_key_encrypted, fallback.secret_key),
-        webhook_secret=secret(settings.stripe_webhook_secret_encrypted, fallback.webhook_secret),
-    )
-
-
-def masked(secret: str) -> str:
-    """Enough of a secret to recognise it, never enough to use it."""
-    if not secret:
-        return ""
-    return f"…{secret[-4:]}" if len(secret) > 12 else "…"
 
 
 @dataclass(frozen=True)
@@ -188,9 +100,6 @@ def payment_options(
         # Offered even before the link is stored: the page says it is on its way.
         return PaymentOptions(card=card, xero_url="", xero_pending=True)
     return PaymentOptions(card=card, xero_url=xero_url)
-
-
-# --- Attempts ---------------------------------------------------------------------------
 
 
 def check_payable(invoice: Invoice, amount: Decimal) -> Decimal:
@@ -226,56 +135,6 @@ def gateway_metadata(invoice: Invoice, attempt: CardPaymentAttempt | None = None
     return data
 
 
-# --- Limits -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tries:
-    """How many more declines the member may have on this invoice, and if none, why."""
-
-    left: int
-    refusal: str = ""
-
-
-def tries_left(
-    db: Session, invoice_id: int, user_id: int | None, now: datetime | None = None
-) -> Tries:
-    now = now or utcnow()
-    declined = CardPaymentAttempt.status == AttemptStatus.FAILED
-    on_invoice = db.scalar(
-        select(func.count()).where(declined, CardPaymentAttempt.invoice_id == invoice_id)
-    )
-    left = MAX_DECLINES_PER_INVOICE - (on_invoice or 0)
-    if left <= 0:
-        return Tries(
-            0,
-            "This invoice's card payment was declined too many times. Please contact us to pay it.",
-        )
-    if user_id is None:
-        return Tries(left)
-    by_member = db.scalar(
-        select(func.count()).where(
-            declined,
-            CardPaymentAttempt.user_id == user_id,
-            CardPaymentAttempt.created_at > now - HOUR,
-        )
-    )
-    member_left = MAX_DECLINES_PER_MEMBER_PER_HOUR - (by_member or 0)
-    if member_left <= 0:
-        return Tries(
-            0,
-            "Your card payments were declined too many times in the last hour. "
-            "Please try again later, or contact us.",
-        )
-    return Tries(min(left, member_left))
-
-
-def _check_tries(db: Session, invoice_id: int, user_id: int | None, now: datetime) -> None:
-    tries = tries_left(db, invoice_id, user_id, now)
-    if tries.left <= 0:
-        raise TooManyAttempts(tries.refusal)
-
-
 def allow_card_setup(
     db: Session,
     invoice: Invoice,
@@ -287,7 +146,7 @@ def allow_card_setup(
     limits, no payment of another amount is processing. Counts this SetupIntent (flush)."""
     now = now or utcnow()
     amount = check_payable(invoice, amount)
-    _check_tries(db, invoice.id, user_id, now)
+    check_tries(db, invoice.id, user_id, now)
     live = live_attempt(db, invoice.id, now)
     if live is not None and live.status == AttemptStatus.PROCESSING and live.amount != amount:
         raise _in_progress(live)
@@ -318,9 +177,6 @@ def begin_card_setup(gateway: CardGateway, invoice: Invoice, amount: Decimal) ->
     ``allow_card_setup`` with its count committed."""
     check_payable(invoice, amount)
     return gateway.create_setup_intent(gateway_metadata(invoice))
-
-
-# --- Claiming an attempt ----------------------------------------------------------------
 
 
 def find_attempt(db: Session, key: str) -> CardPaymentAttempt | None:
@@ -384,7 +240,7 @@ def claim_attempt(
     live = live_attempt(db, invoice.id, now)
     if live is not None:
         return _claim_over(live, amount)
-    _check_tries(db, invoice.id, user_id, now)
+    check_tries(db, invoice.id, user_id, now)
     number = db.scalar(select(func.count()).where(CardPaymentAttempt.invoice_id == invoice.id))
     attempt = CardPaymentAttempt(
         invoice_id=invoice.id,
@@ -471,9 +327,6 @@ def _relocked(db: Session, attempt: CardPaymentAttempt) -> CardPaymentAttempt:
     lock_invoice(db, attempt.invoice_id)
     db.refresh(attempt)
     return attempt
-
-
-# --- Charging ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -596,9 +449,6 @@ def _end(attempt: CardPaymentAttempt, status: AttemptStatus, message: str) -> No
     if attempt.status != AttemptStatus.SUCCEEDED:
         attempt.status = status
         attempt.failure_message = message
-
-
-# --- What the member's pages show -------------------------------------------------------
 
 
 @dataclass(frozen=True)

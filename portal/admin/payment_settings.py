@@ -13,8 +13,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import Length, Optional, Regexp
 
-from billing.cards import checkout as card_checkout
-from billing.cards.checkout import SettingsChange
+from billing.cards import payment_settings as card_settings
+from billing.cards.payment_settings import SettingsChange
 from portal.admin import bp
 from portal.db import get_db
 from portal.stripe_setup import stripe_keys
@@ -53,7 +53,7 @@ def _secret_change(value: str | None, clear: bool) -> str | None:
 @bp.route("/settings/payments", methods=["GET", "POST"])
 def payment_settings():
     db = get_db()
-    settings = card_checkout.payment_settings(db)
+    settings = card_settings.payment_settings(db)
     form = PaymentSettingsForm()
     if not form.is_submitted():
         form.offer_card.data = settings.offer_card
@@ -61,7 +61,7 @@ def payment_settings():
         form.xero_only_with_link.data = settings.xero_only_with_link
         form.stripe_publishable_key.data = settings.stripe_publishable_key
     if form.validate_on_submit():
-        card_checkout.save_payment_settings(
+        card_settings.save_payment_settings(
             db,
             current_app.extensions["secret_box"],
             SettingsChange(
@@ -102,7 +102,7 @@ def payment_settings():
 def _hint(saved: bool, current: str, configured: str) -> str:
     """Where a secret comes from, with only its last characters."""
     if saved:
-        return f"Saved here, ending {card_checkout.masked(current)}. Leave blank to keep it."
+        return f"Saved here, ending {card_settings.masked(current)}. Leave blank to keep it."
     if configured:
-        return f"From the environment, ending {card_checkout.masked(configured)}."
+        return f"From the environment, ending {card_settings.masked(configured)}."
     return "Not set."

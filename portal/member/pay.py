@@ -19,6 +19,8 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from billing.cards import checkout as card_checkout
+from billing.cards import limits as card_limits
+from billing.cards import payment_settings as card_settings
 from billing.cards import stripe_events
 from billing.cards.checkout import PaymentOptions
 from billing.cards.gateways import GatewayError
@@ -51,7 +53,7 @@ def _options(invoice: Invoice) -> PaymentOptions:
     db = get_db()
     link = db.get(XeroInvoiceLink, invoice.id)
     return card_checkout.payment_options(
-        card_checkout.payment_settings(db),
+        card_settings.payment_settings(db),
         stripe_keys(db),
         invoice,
         link.online_invoice_url if link is not None else "",
@@ -146,7 +148,7 @@ def pay_setup(invoice_id: int):
     except GatewayError as error:
         current_app.logger.warning("Stripe SetupIntent for invoice %s: %s", invoice.id, error)
         return _error("Card payments are unavailable just now. Please try again shortly.", 502)
-    except card_checkout.TooManyAttempts as error:
+    except card_limits.TooManyAttempts as error:
         return _error(str(error), 429)
     except BillingError as error:
         return _error(str(error), 409)
@@ -189,14 +191,14 @@ def pay_card(invoice_id: int):
     except GatewayError as error:
         current_app.logger.warning("Stripe for invoice %s: %s", invoice.id, error)
         return _error("Card payments are unavailable just now. Please try again shortly.", 502)
-    except card_checkout.TooManyAttempts as error:
+    except card_limits.TooManyAttempts as error:
         return _error(str(error), 429)
     except BillingError as error:
         return _error(str(error), 409)
     message = outcome.message
     tries = None
     if outcome.status == "failed":
-        tries = card_checkout.tries_left(db, invoice.id, current_user.id).left
+        tries = card_limits.tries_left(db, invoice.id, current_user.id).left
         message = f"{message} {_tries_text(tries)}".strip()
     # A declined card is an answer too (status "failed"): 200, so the attempt is kept.
     return jsonify(

@@ -12,21 +12,19 @@ import requests
 from sqlalchemy import func, select
 
 from billing.cards import checkout as card_checkout
-from billing.cards.checkout import (
-    PaymentInProgress,
-    SettingsChange,
-    StripeKeys,
-    TooManyAttempts,
-    claim_attempt,
-)
+from billing.cards import limits as card_limits
+from billing.cards import payment_settings as card_settings
+from billing.cards.checkout import PaymentInProgress, claim_attempt
 from billing.cards.gateways import GatewayError, from_minor_units, to_minor_units
 from billing.cards.gateways.stripe_gateway import StripeGateway
+from billing.cards.limits import TooManyAttempts
 from billing.cards.model import (
     AttemptStatus,
     CardPaymentAttempt,
     CardSetupRequest,
     PaymentSettings,
 )
+from billing.cards.payment_settings import SettingsChange, StripeKeys
 from billing.db import utcnow
 from billing.encryption import SecretBox
 from billing.errors import InvalidAmount, InvoiceNotEditable, Overpayment
@@ -193,7 +191,7 @@ def test_a_claim_that_never_reached_stripe_is_released_after_a_while(db, gateway
     assert fresh.created and fresh.attempt.idempotency_key.endswith("-10.00-a2")
     assert stuck.status == AttemptStatus.CANCELED
     # Released, not declined: it costs the member no try.
-    assert card_checkout.tries_left(db, invoice.id, None, later).left == 5
+    assert card_limits.tries_left(db, invoice.id, None, later).left == 5
 
 
 def test_another_amount_waits_while_a_payment_is_processing(
@@ -251,7 +249,7 @@ def test_a_decline_keeps_the_message_and_counts(db, gateway, localstripe, invoic
     assert claim.attempt.status == AttemptStatus.FAILED
     assert claim.attempt.failure_message == "Your card was declined."
     assert invoice.amount_paid == 0 and invoice.status == "awaiting_payment"
-    assert card_checkout.tries_left(db, invoice.id, None).left == 4
+    assert card_limits.tries_left(db, invoice.id, None).left == 4
 
     retry, outcome = charge(db, gateway, localstripe, invoice)
     assert retry.attempt.idempotency_key.endswith("-a2")
@@ -260,7 +258,7 @@ def test_a_decline_keeps_the_message_and_counts(db, gateway, localstripe, invoic
 
 def test_declines_are_limited_per_invoice_whatever_the_amount(db, invoice):
     """Found on main: each amount (10.00, 10.01, ...) had five declines of its own."""
-    for cents in range(card_checkout.MAX_DECLINES_PER_INVOICE):
+    for cents in range(card_limits.MAX_DECLINES_PER_INVOICE):
         decline(db, invoice, f"10.{cents:02d}")
     with pytest.raises(TooManyAttempts, match="declined too many times"):
         claim_attempt(db, invoice, Decimal("10.99"))
@@ -277,11 +275,11 @@ def test_declines_are_limited_per_member_per_rolling_hour(db, invoice):
         for _ in range(2)
     ]
     start = utcnow()
-    for n in range(card_checkout.MAX_DECLINES_PER_MEMBER_PER_HOUR):
+    for n in range(card_limits.MAX_DECLINES_PER_MEMBER_PER_HOUR):
         decline(db, invoices[n % 3], "1.00", member.id, now=start + timedelta(minutes=n))
     last = start + timedelta(minutes=9)
     fourth = make_invoice(db, invoice.customer, [(ServiceFactory(unit_price=Decimal("50")), "1")])
-    tries = card_checkout.tries_left(db, fourth.id, member.id, last)
+    tries = card_limits.tries_left(db, fourth.id, member.id, last)
     assert tries.left == 0 and "last hour" in tries.refusal
     with pytest.raises(TooManyAttempts, match="last hour"):
         claim_attempt(db, fourth, Decimal("1.00"), member.id, now=last)
@@ -290,15 +288,15 @@ def test_declines_are_limited_per_member_per_rolling_hour(db, invoice):
     assert claim_attempt(db, fourth, Decimal("1.00"), other.id, now=last).created
     fourth_attempt = db.query(CardPaymentAttempt).filter_by(invoice_id=fourth.id).one()
     fourth_attempt.status = AttemptStatus.CANCELED
-    an_hour_on = start + card_checkout.HOUR + timedelta(seconds=1)
-    assert card_checkout.tries_left(db, fourth.id, member.id, an_hour_on).left == 1
+    an_hour_on = start + card_limits.HOUR + timedelta(seconds=1)
+    assert card_limits.tries_left(db, fourth.id, member.id, an_hour_on).left == 1
     assert claim_attempt(db, fourth, Decimal("1.00"), member.id, now=an_hour_on).created
 
 
 def test_card_forms_are_limited_per_member_per_rolling_hour(db, invoice):
     member = MemberFactory(customer=invoice.customer)
     start = utcnow()
-    for n in range(card_checkout.MAX_CARD_SETUPS_PER_MEMBER_PER_HOUR):
+    for n in range(card_limits.MAX_CARD_SETUPS_PER_MEMBER_PER_HOUR):
         at = start + timedelta(minutes=n)
         card_checkout.allow_card_setup(db, invoice, Decimal("1.00"), member.id, at)
     late = start + timedelta(minutes=30)
@@ -307,12 +305,12 @@ def test_card_forms_are_limited_per_member_per_rolling_hour(db, invoice):
     other = MemberFactory(customer=invoice.customer)
     card_checkout.allow_card_setup(db, invoice, Decimal("1.00"), other.id, late)
     # The first one leaves the window after an hour, making room for one more.
-    after = start + card_checkout.HOUR + timedelta(seconds=30)
+    after = start + card_limits.HOUR + timedelta(seconds=30)
     card_checkout.allow_card_setup(db, invoice, Decimal("1.00"), member.id, after)
     with pytest.raises(TooManyAttempts):
         card_checkout.allow_card_setup(db, invoice, Decimal("1.00"), member.id, after)
     counted = db.scalar(select(func.count()).where(CardSetupRequest.user_id == member.id))
-    assert counted == card_checkout.MAX_CARD_SETUPS_PER_MEMBER_PER_HOUR + 1
+    assert counted == card_limits.MAX_CARD_SETUPS_PER_MEMBER_PER_HOUR + 1
 
 
 def test_an_unanswered_charge_is_unknown_and_looked_up_before_any_new_charge(
@@ -362,7 +360,7 @@ def test_an_unanswered_charge_that_took_no_money_is_cancelled_then_charged_once(
     _, outcome = charge(db, gateway, localstripe, invoice)
     assert outcome.status == "processing"
     assert [pi["amount"] for pi in charged(new_intents(invoice.id))] == [14400]
-    assert card_checkout.tries_left(db, invoice.id, None).left == 5
+    assert card_limits.tries_left(db, invoice.id, None).left == 5
 
 
 def test_an_unanswered_create_charged_nothing(db, gateway, localstripe, invoice, new_intents):
@@ -417,37 +415,37 @@ def change(**overrides) -> SettingsChange:
 
 
 def test_secret_keys_are_encrypted_at_rest(db):
-    saved = card_checkout.save_payment_settings(db, BOX, change())
+    saved = card_settings.save_payment_settings(db, BOX, change())
     assert saved.stripe_secret_key_encrypted not in ("", "sk_test_abcdefghijklmnop")
     assert "sk_test" not in saved.stripe_secret_key_encrypted
     assert "whsec_" not in saved.stripe_webhook_secret_encrypted
-    keys = card_checkout.stripe_keys(saved, BOX, StripeKeys())
+    keys = card_settings.stripe_keys(saved, BOX, StripeKeys())
     assert keys == StripeKeys("pk_test_123", "sk_test_abcdefghijklmnop", "whsec_abcdefghijkl")
     assert db.query(PaymentSettings).count() == 1
 
 
 def test_blank_secret_keeps_the_saved_one_and_clearing_falls_back_to_config(db):
-    card_checkout.save_payment_settings(db, BOX, change())
-    saved = card_checkout.save_payment_settings(db, BOX, change(secret_key=None))
+    card_settings.save_payment_settings(db, BOX, change())
+    saved = card_settings.save_payment_settings(db, BOX, change(secret_key=None))
     fallback = StripeKeys("pk_env", "sk_test_env", "whsec_env")
-    assert card_checkout.stripe_keys(saved, BOX, fallback).secret_key.endswith("mnop")
-    saved = card_checkout.save_payment_settings(
+    assert card_settings.stripe_keys(saved, BOX, fallback).secret_key.endswith("mnop")
+    saved = card_settings.save_payment_settings(
         db, BOX, change(secret_key="", webhook_secret="", publishable_key="")
     )
-    assert card_checkout.stripe_keys(saved, BOX, fallback) == fallback
+    assert card_settings.stripe_keys(saved, BOX, fallback) == fallback
     assert db.query(PaymentSettings).count() == 1
 
 
 def test_masked_shows_only_the_end():
-    assert card_checkout.masked("sk_test_abcdefghijklmnop") == "…mnop"
-    assert card_checkout.masked("short") == "…"
-    assert card_checkout.masked("") == ""
+    assert card_settings.masked("sk_test_abcdefghijklmnop") == "…mnop"
+    assert card_settings.masked("short") == "…"
+    assert card_settings.masked("") == ""
 
 
 def test_members_are_offered_only_the_enabled_methods(db, invoice):
     keys = StripeKeys("pk_test_1", "sk_test_1")
     options = card_checkout.payment_options
-    settings = card_checkout.payment_settings(db)
+    settings = card_settings.payment_settings(db)
     link = "https://in.xero.com/abc"
     assert options(settings, keys, invoice, link) == card_checkout.PaymentOptions(True, link)
     # Xero only once its online link is known (the default), or "on its way" if told so.

@@ -13,6 +13,8 @@ from sqlalchemy import func, select
 
 from billing import inbox
 from billing.cards import checkout as card_checkout
+from billing.cards import limits as card_limits
+from billing.cards import payment_settings as card_settings
 from billing.cards.gateways import GatewayError
 from billing.cards.gateways.stripe_gateway import StripeGateway
 from billing.cards.model import (
@@ -339,7 +341,7 @@ def test_an_unanswered_charge_is_checked_before_the_member_can_pay_again(
 def test_the_pages_count_the_tries_left_and_stop_at_the_limit(
     db, member, member_client, invoice, localstripe, new_intents
 ):
-    for n in range(card_checkout.MAX_DECLINES_PER_INVOICE - 1):
+    for n in range(card_limits.MAX_DECLINES_PER_INVOICE - 1):
         claim = card_checkout.claim_attempt(db, invoice, Decimal(f"1.0{n}"), member.id)
         claim.attempt.status = AttemptStatus.FAILED
         claim.attempt.failure_message = "Your card was declined."
@@ -370,7 +372,7 @@ def test_card_forms_are_counted_per_member_in_the_database(
     db, member, member_client, invoice, localstripe
 ):
     now = utcnow()
-    for n in range(card_checkout.MAX_CARD_SETUPS_PER_MEMBER_PER_HOUR - 1):
+    for n in range(card_limits.MAX_CARD_SETUPS_PER_MEMBER_PER_HOUR - 1):
         db.add(CardSetupRequest(user_id=member.id, at=now - timedelta(minutes=n)))
     db.commit()
     ok = member_client.post_form(f"/invoices/{invoice.id}/pay/setup", {"amount": "120.00"})
@@ -385,7 +387,7 @@ def test_card_forms_are_counted_per_member_in_the_database(
 
 
 def settings(db, **values) -> PaymentSettings:
-    row = card_checkout.payment_settings(db)
+    row = card_settings.payment_settings(db)
     for name, value in values.items():
         setattr(row, name, value)
     db.add(row)

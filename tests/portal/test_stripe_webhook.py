@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 
 from billing import inbox
 from billing.cards import checkout as card_checkout
-from billing.cards.checkout import SettingsChange
+from billing.cards import payment_settings as card_settings
 from billing.cards.gateways.stripe_gateway import StripeGateway
+from billing.cards.payment_settings import SettingsChange
 from billing.inbox import InboundEvent
 from billing.invoices.model import Payment
 from tests import localstripe as stripe_stand_in
@@ -88,7 +89,7 @@ def test_without_a_signing_secret_nothing_is_accepted(db, client):
 
 
 def test_the_secret_saved_in_the_settings_wins(db, app, client):
-    card_checkout.save_payment_settings(
+    card_settings.save_payment_settings(
         db,
         app.extensions["secret_box"],
         SettingsChange(True, True, True, "", webhook_secret="whsec_from_the_settings_page"),
