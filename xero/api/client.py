@@ -147,20 +147,21 @@ class XeroApi:
     def create_contacts(
         self, contacts: Sequence[ContactDetails], *, idempotency_key: str
     ) -> list[XeroContact]:
-        answer = self._send(
-            self.accounting.create_contacts,
-            Contacts(contacts=[sdk.contact_model(c) for c in contacts]),
-            summarize_errors=False,
-            idempotency_key=idempotency_key,
-            write=True,
-        )
-        return [sdk.contact(c) for c in answer.contacts or []]
+        return self._write_contacts(self.accounting.create_contacts, contacts, idempotency_key)
 
     def update_contacts(
         self, contacts: Sequence[ContactDetails], *, idempotency_key: str
     ) -> list[XeroContact]:
+        return self._write_contacts(
+            self.accounting.update_or_create_contacts, contacts, idempotency_key
+        )
+
+    def _write_contacts(
+        self, method: Callable[..., Any], contacts: Sequence[ContactDetails], idempotency_key: str
+    ) -> list[XeroContact]:
+        """A batch of contacts in one call, each element answered on its own."""
         answer = self._send(
-            self.accounting.update_or_create_contacts,
+            method,
             Contacts(contacts=[sdk.contact_model(c) for c in contacts]),
             summarize_errors=False,
             idempotency_key=idempotency_key,
