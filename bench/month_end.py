@@ -21,7 +21,7 @@ What is measured, twice, each time on a fresh SQLite database and a fresh sandbo
    ``deferred_calls``: the calls they made before the last invoice was done plus the
    backlog then waiting (one call per job).
 2. Limits on: the sandbox enforces 60 calls a minute per organisation and the portal keeps
-   its own budget (``XeroService(per_minute=60)``). Time is SIMULATED: the sandbox's
+   its own budget (``XeroIntegration(per_minute=60)``). Time is SIMULATED: the sandbox's
    ``Clock`` (real time plus an offset) is also the worker's clock, and whenever the
    worker has nothing due the benchmark moves that clock forward to the earliest
    ``next_attempt_at`` instead of sleeping. ``rate_limited_wall_s`` is the clock's

@@ -31,8 +31,8 @@ from portal.db import make_engine
 from xero.api.connection import Tenant, connect
 from xero.api.endpoints import XeroEndpoints
 from xero.api.tokens import OAuthApp
+from xero.integration import XeroIntegration
 from xero.models import TaxRateMapping, XeroSettings
-from xero.service import XeroService
 from xero.sync import outbox
 from xero_sandbox import Clock, RateLimitSettings, Sandbox, create_sandbox_app, serve_in_thread
 
@@ -132,7 +132,7 @@ class PortalOnSandbox:
             XeroEndpoints.sandbox(self.url),
         )
         budget = PER_MINUTE if rate_limited else UNLIMITED
-        self.service = XeroService(
+        self.service = XeroIntegration(
             self.oauth,
             self.box,
             self.Session,

@@ -157,13 +157,13 @@ billing_cli = AppGroup("billing", help="Checks on the books.")
 @click.option("--check", is_flag=True, required=True, help="Compare only; change nothing.")
 def reconcile(check: bool) -> None:
     """Compare every synced invoice with Xero; list mismatches; exit 1 if there are any."""
-    from portal.xero_setup import xero_service
+    from portal.xero_setup import xero_integration
     from xero.admin.ledger_check import check_ledgers
     from xero.api.errors import XeroError
 
     db = get_db()
     try:
-        result = check_ledgers(db, xero_service().api(db))
+        result = check_ledgers(db, xero_integration().api(db))
     except XeroError as error:
         raise click.ClickException(f"Xero could not be read: {error}") from None
     for violation in result.portal_violations:
@@ -180,12 +180,12 @@ def reconcile(check: bool) -> None:
 @xero_cli.command("pull")
 def xero_pull() -> None:
     """Read invoices and payments changed in Xero since the last pull and apply them once."""
-    from portal.xero_setup import xero_service
+    from portal.xero_setup import xero_integration
     from xero.api.errors import XeroError
     from xero.sync.inbound import poller
 
     try:
-        applied = poller.pull(xero_service())
+        applied = poller.pull(xero_integration())
     except XeroError as error:
         raise click.ClickException(f"Xero could not be read: {error}") from None
     click.echo(f"{applied} invoices brought up to date from Xero.")

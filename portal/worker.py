@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from billing import inbox
 from billing.db import utcnow
 from billing.inbox import EventStatus, InboundEvent
-from xero.service import XeroService
+from xero.integration import XeroIntegration
 from xero.sync.inbound import events, poller
 from xero.sync.worker import drain
 
@@ -29,7 +29,7 @@ DEFAULT_PULL_EVERY = timedelta(minutes=5)
 class JobRunner:
     def __init__(
         self,
-        service: XeroService,
+        service: XeroIntegration,
         *,
         pull: Callable[[], int] | None = None,
         pull_every: timedelta = DEFAULT_PULL_EVERY,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from billing.db import outside_transaction, utcnow
-from portal.xero_setup import xero_service
+from portal.xero_setup import xero_integration
 from xero.settings import choices as settings_sync
 from xero.settings import ledger_rules
 from xero.settings.choices import Ledger
@@ -17,7 +17,7 @@ def ledger_to_check(db: Session) -> Ledger | None:
     could not be."""
 
     def read() -> Ledger:
-        api = xero_service().api(db)
+        api = xero_integration().api(db)
         # No transaction may stay open while Xero is called: on SQLite it would hold the
         # write lock the rate limiter's own transaction needs.
         outside_transaction(db)

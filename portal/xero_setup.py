@@ -1,4 +1,4 @@
-"""Wiring Xero into the portal: the XeroService built from settings, the outbox
+"""Wiring Xero into the portal: the XeroIntegration built from settings, the outbox
 subscriptions, and in demo mode the built-in sandbox (already connected) and a worker
 thread, so an issued invoice shows up in the sandbox within seconds."""
 
@@ -17,8 +17,8 @@ from billing.services import TaxRate
 from xero.api.connection import Tenant, connect
 from xero.api.endpoints import XeroEndpoints
 from xero.api.tokens import OAuthApp
+from xero.integration import XeroIntegration
 from xero.models import TaxRateMapping, XeroConnection, XeroSettings
-from xero.service import XeroService
 from xero.sync import outbox
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,10 @@ def _build_service(app: Flask) -> None:
     engine = app.extensions.get("db_engine")
     # The worker needs sessions of its own (it commits per batch), never the request's.
     worker_sessions = sessionmaker(engine, expire_on_commit=False) if engine else factory
-    app.extensions["xero"] = XeroService(oauth, app.extensions["secret_box"], worker_sessions)
+    app.extensions["xero"] = XeroIntegration(oauth, app.extensions["secret_box"], worker_sessions)
 
 
-def xero_service() -> XeroService:
+def xero_integration() -> XeroIntegration:
     return current_app.extensions["xero"]
 
 

@@ -3,7 +3,7 @@ from flask import render_template
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm
 from portal.db import get_db
-from portal.xero_setup import xero_service
+from portal.xero_setup import xero_integration
 from xero.admin.ledger_check import check_ledgers
 from xero.api.errors import XeroError
 
@@ -15,7 +15,7 @@ def reconcile():
     result = error = None
     if form.validate_on_submit():
         try:
-            result = check_ledgers(get_db(), xero_service().api(get_db()))
+            result = check_ledgers(get_db(), xero_integration().api(get_db()))
         except XeroError as failure:
             error = str(failure)
     return render_template("admin/reconcile.html", form=form, result=result, error=error)

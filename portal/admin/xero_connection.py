@@ -24,7 +24,7 @@ from portal.admin import bp
 from portal.admin.forms import ConfirmForm
 from portal.db import get_db
 from portal.views import form_status
-from portal.xero_setup import xero_service
+from portal.xero_setup import xero_integration
 from xero.api import connection as xero_connection_ops
 from xero.api.connection import CONSENT_TIMEOUT, Consent, Tenant
 from xero.api.errors import NotConnected, XeroError
@@ -53,7 +53,7 @@ class TenantForm(FlaskForm):
 
 
 def _oauth() -> OAuthApp:
-    oauth = xero_service().oauth
+    oauth = xero_integration().oauth
     if not oauth.redirect_uri:
         oauth = replace(oauth, redirect_uri=url_for("admin.xero_callback", _external=True))
     return oauth

@@ -15,7 +15,7 @@ from portal.admin import bp
 from portal.admin.forms import ConfirmForm, strip
 from portal.db import get_db
 from portal.views import form_status, found
-from portal.xero_setup import xero_service
+from portal.xero_setup import xero_integration
 from xero.admin import contact_links
 from xero.admin.contact_links import (
     ConfirmationMismatch,
@@ -52,7 +52,7 @@ def _base_currency() -> str:
 def customer_xero(customer_id: int):
     customer: Customer = found(get_customer, customer_id)
     term = request.args.get("q", "")[: contact_links.MAX_TERM]
-    side = contact_links.xero_side(get_db(), xero_service(), customer, term)
+    side = contact_links.xero_side(get_db(), xero_integration(), customer, term)
     found_ids = [r.contact_id for r in side.results or []]
     linked_to = dict(
         get_db()
@@ -83,7 +83,7 @@ def _back(customer_id: int):
 def _live_contact(contact_id: str) -> XeroContactView | None:
     """The contact from Xero, or None with the reason flashed."""
     try:
-        api = xero_service().api(get_db())
+        api = xero_integration().api(get_db())
         outside_transaction(get_db())  # no transaction stays open while Xero answers
         return contact_links.fetch_contact(api, contact_id)
     except NotConnected:

@@ -16,7 +16,7 @@ from billing.db import outside_transaction, utcnow
 from portal.admin import bp
 from portal.db import get_db
 from portal.views import form_status
-from portal.xero_setup import xero_service
+from portal.xero_setup import xero_integration
 from xero.api.connection import record_failure, record_success
 from xero.api.errors import XeroError
 from xero.api.tokens import active_connection
@@ -127,7 +127,7 @@ def xero_settings():
     context = {"connection": connection, "uses": uses, "form": form, "settings": settings}
 
     try:
-        api = xero_service().api(db)
+        api = xero_integration().api(db)
         # No transaction may stay open while Xero is called: on SQLite it would hold the
         # write lock the rate limiter's own transaction needs.
         outside_transaction(db)

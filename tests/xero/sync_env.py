@@ -33,6 +33,7 @@ from xero.api.client import XeroApi
 from xero.api.connection import Tenant, connect
 from xero.api.endpoints import XeroEndpoints
 from xero.api.tokens import OAuthApp, store_tokens
+from xero.integration import XeroIntegration
 from xero.models import (
     ConnectionStatus,
     JobStatus,
@@ -42,7 +43,6 @@ from xero.models import (
     XeroInvoiceLink,
     XeroSettings,
 )
-from xero.service import XeroService
 from xero.sync import outbox
 from xero.sync.worker import SyncWorker, WorkerConfig
 from xero_sandbox.state import Contact as XeroContact
@@ -83,7 +83,7 @@ class SyncEnv:
             REDIRECT_URI,
             XeroEndpoints.sandbox(served.url),
         )
-        self.service = XeroService(
+        self.service = XeroIntegration(
             self.oauth, self.box, self.Session, clock=self.clock, timeout=(2, 5)
         )
         outbox.register()

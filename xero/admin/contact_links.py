@@ -30,7 +30,7 @@ from xero.models import AuditEntry, JobKind
 from xero.sync.outbox import enqueue
 
 if TYPE_CHECKING:
-    from xero.service import XeroService
+    from xero.integration import XeroIntegration
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 #: Look-up results shown at most (Xero's first page holds 100).
@@ -143,7 +143,9 @@ class XeroSide:
         return self.with_code is not None and not self.with_code
 
 
-def xero_side(db: Session, service: XeroService, customer: Customer, term: str = "") -> XeroSide:
+def xero_side(
+    db: Session, service: XeroIntegration, customer: Customer, term: str = ""
+) -> XeroSide:
     """Read the linked contact, whether the ledger code is in Xero, and the look-up's results.
 
     Errors from Xero become a message on the page; the calls made before one are kept.

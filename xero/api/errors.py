@@ -59,9 +59,3 @@ class NotFound(XeroError):
 
 class NotConnected(XeroError):
     """No active Xero connection: sync jobs wait until an admin connects."""
-
-
-class WaitingForXero(XeroError):
-    """The job depends on another object reaching Xero first (a payment on an invoice not
-    sent yet). Nothing is wrong with the connection: the job waits without counting an
-    attempt, and the connection's health is not touched."""

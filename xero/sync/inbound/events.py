@@ -25,7 +25,7 @@ from xero.sync.inbound.reading import _reread
 from xero.sync.inbound.rules import PortalPushInProgress
 
 if TYPE_CHECKING:
-    from xero.service import XeroService
+    from xero.integration import XeroIntegration
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def _event_invoice(connection: XeroConnection | None, data: dict[str, Any]) -> s
     return str(data.get("resourceId") or "").lower() or None
 
 
-def handle_event(service: XeroService, db: Session, event: InboundEvent) -> None:
+def handle_event(service: XeroIntegration, db: Session, event: InboundEvent) -> None:
     """The inbox handler for Xero events: re-read the invoice the event names, and with it
     the invoices of every other Xero event waiting in the inbox, 50 per call (hundreds of
     "Pay now" webhooks cost a few calls, not two each).
@@ -140,7 +140,7 @@ def _other_events(
     return found
 
 
-def register(service: XeroService) -> None:
+def register(service: XeroIntegration) -> None:
     """Hand stored Xero events to ``handle_event`` (the job runner calls this)."""
     from billing import inbox
 

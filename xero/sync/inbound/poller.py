@@ -22,7 +22,7 @@ from xero.sync.inbound.reading import _connect
 from xero.sync.inbound.rules import InvoiceChange, apply_changes
 
 if TYPE_CHECKING:
-    from xero.service import XeroService
+    from xero.integration import XeroIntegration
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,7 +47,7 @@ def _pages(read_page: Callable[[int], list[T]], page_size: int) -> list[T]:
         page += 1
 
 
-def pull(service: XeroService, *, page_size: int = PAGE_SIZE) -> int:
+def pull(service: XeroIntegration, *, page_size: int = PAGE_SIZE) -> int:
     """Read every invoice and payment changed in Xero since the last pull and apply them.
     Returns how many of the portal's invoices were applied. Not connected: nothing."""
     with service.session_factory() as db:
@@ -96,7 +96,7 @@ def pull(service: XeroService, *, page_size: int = PAGE_SIZE) -> int:
         return applied
 
 
-def puller(service: XeroService) -> Callable[[], int]:
+def puller(service: XeroIntegration) -> Callable[[], int]:
     """``pull`` for the job runner: a Xero error waits for the next round."""
 
     def run() -> int:

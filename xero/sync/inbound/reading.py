@@ -30,7 +30,7 @@ from xero.sync.inbound.rules import (
 )
 
 if TYPE_CHECKING:
-    from xero.service import XeroService
+    from xero.integration import XeroIntegration
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ READ_BATCH = 50
 PAYMENTS_CHUNK = 25
 
 
-def _connect(service: XeroService, db: Session) -> tuple[XeroPort, XeroSettings | None]:
+def _connect(service: XeroIntegration, db: Session) -> tuple[XeroPort, XeroSettings | None]:
     api = service.api(db)
     settings = db.scalar(select(XeroSettings).where(XeroSettings.tenant_id == api.tenant_id))
     return api, settings
@@ -133,7 +133,7 @@ def _known_payments(db: Session, xero_invoice_ids: Sequence[str]) -> dict[str, s
 
 
 def _reread(
-    service: XeroService,
+    service: XeroIntegration,
     db: Session,
     wanted: list[str],
     waiting: set[str],

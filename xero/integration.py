@@ -35,7 +35,7 @@ class CallCounter:
 
 
 @dataclass
-class XeroService:
+class XeroIntegration:
     oauth: OAuthApp
     box: SecretBox
     session_factory: Callable[[], Session]
