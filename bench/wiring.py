@@ -25,6 +25,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy.orm import sessionmaker
 
 from billing.encryption import SecretBox
+from billing.events import EventBus
+from billing.inbox import Handlers
 from billing.services import ServiceDetails, add_tax_rate, create_service
 from portal import migrations
 from portal.db import make_engine
@@ -121,7 +123,15 @@ class PortalOnSandbox:
         self.database_url = f"sqlite:///{workdir / 'portal.db'}"
         migrations.upgrade(self.database_url)
         self.engine = make_engine(self.database_url)
-        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        # This composition's registries: issuing an invoice writes its sync job only with
+        # the outbox subscribed to the bus its sessions publish to.
+        self.bus = EventBus()
+        outbox.register(self.bus)
+        #: Who handles stored webhook events, for a job runner over this portal.
+        self.handlers = Handlers()
+        self.Session = sessionmaker(
+            self.engine, expire_on_commit=False, info=self.bus.session_info()
+        )
 
         self.client = self.sandbox.register_client(redirect_uris=[REDIRECT_URI])
         self.box = SecretBox(Fernet.generate_key())
@@ -141,8 +151,6 @@ class PortalOnSandbox:
             per_minute=budget,
             per_day=PER_DAY if rate_limited else UNLIMITED,
         )
-        # Issuing an invoice writes its sync job only with the outbox subscribed.
-        outbox.register()
         self.tax = self._connect()
 
     def _connect(self) -> TaxSetup:

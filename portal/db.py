@@ -22,6 +22,8 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing.events import EventBus
+
 
 def make_engine(url: str, **kwargs) -> Engine:
     if url.startswith("sqlite"):
@@ -56,10 +58,18 @@ def _sqlite_transactions(engine: Engine) -> None:
 
 
 def init_app(app: Flask, session_factory: Callable[[], Session] | None = None) -> None:
+    # The app's sessions publish its domain events to its own bus (billing.events).
+    bus: EventBus = app.extensions["event_bus"]
     if session_factory is None:
         engine = make_engine(app.config["DATABASE_URL"])
         app.extensions["db_engine"] = engine
-        session_factory = sessionmaker(engine, expire_on_commit=False)
+        session_factory = sessionmaker(engine, expire_on_commit=False, info=bus.session_info())
+    else:
+        given = session_factory
+
+        def session_factory() -> Session:
+            return bus.attach(given())
+
     app.extensions["db_session_factory"] = session_factory
 
     handle_user_exception = app.handle_user_exception

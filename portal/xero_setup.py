@@ -26,7 +26,7 @@ DEMO_CLIENT_SECRET = "demo-portal-client-secret"  # noqa: S105 - the local sandb
 
 
 def init_app(app: Flask) -> None:
-    outbox.register()
+    outbox.register(app.extensions["event_bus"])
     _build_service(app)
     if app.config["XERO_WORKER_THREAD"]:
         from portal.worker import start_worker_thread
@@ -46,7 +46,13 @@ def _build_service(app: Flask) -> None:
     factory = app.extensions.get("db_session_factory")
     engine = app.extensions.get("db_engine")
     # The worker needs sessions of its own (it commits per batch), never the request's.
-    worker_sessions = sessionmaker(engine, expire_on_commit=False) if engine else factory
+    worker_sessions = (
+        sessionmaker(
+            engine, expire_on_commit=False, info=app.extensions["event_bus"].session_info()
+        )
+        if engine
+        else factory
+    )
     app.extensions["xero"] = XeroService(oauth, app.extensions["secret_box"], worker_sessions)
 
 

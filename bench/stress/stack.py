@@ -73,7 +73,9 @@ class Stack:
         return self.app.config["XERO_BASE_URL"]
 
     def session(self) -> Session:
-        return Session(self.app.extensions["db_engine"], expire_on_commit=False)
+        # The app's session: what the bench does with it reaches the app's outbox.
+        session = Session(self.app.extensions["db_engine"], expire_on_commit=False)
+        return self.app.extensions["event_bus"].attach(session)
 
     def connect_to_xero(self, admin_id: int) -> None:
         """As an admin's consent does it (and the demo): tokens, settings, tax mappings."""
