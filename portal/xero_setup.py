@@ -5,12 +5,13 @@ thread, so an issued invoice shows up in the sandbox within seconds."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from flask import Flask, current_app
-from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from billing.services import TaxRate
 from xero.api.connection import Tenant, connect
@@ -43,8 +44,8 @@ def _build_service(app: Flask) -> None:
         app.config["XERO_REDIRECT_URI"],
         endpoints,
     )
-    factory = app.extensions.get("db_session_factory")
-    engine = app.extensions.get("db_engine")
+    factory: Callable[[], Session] = app.extensions["db_session_factory"]
+    engine: Engine | None = app.extensions.get("db_engine")
     # The worker needs sessions of its own (it commits per batch), never the request's.
     worker_sessions = (
         sessionmaker(
@@ -57,7 +58,8 @@ def _build_service(app: Flask) -> None:
 
 
 def xero_service() -> XeroService:
-    return current_app.extensions["xero"]
+    service: XeroService = current_app.extensions["xero"]
+    return service
 
 
 def start_demo_sandbox(app: Flask, portal_port: int) -> str:
@@ -100,7 +102,7 @@ def start_demo_sandbox(app: Flask, portal_port: int) -> str:
     return base_url
 
 
-def connect_demo(db, app: Flask, user_id: int | None) -> XeroConnection:
+def connect_demo(db: Session, app: Flask, user_id: int | None) -> XeroConnection:
     """Connect the portal to the demo sandbox without a browser, as if an admin consented,
     with settings and tax mappings prefilled. Idempotent."""
     sandbox = app.extensions["xero_sandbox"]
@@ -141,7 +143,7 @@ def connect_demo(db, app: Flask, user_id: int | None) -> XeroConnection:
     return connection
 
 
-def _resync_everything(db) -> None:
+def _resync_everything(db: Session) -> None:
     """The demo sandbox starts empty on every run: forget old Xero links and send every
     unpaid or paid invoice and the portal's own payments again (look-ups make this safe)."""
     from sqlalchemy import delete, update

@@ -31,6 +31,7 @@ import requests
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from billing.events import EventBus
 from portal import create_app, migrations
 from portal.xero_setup import connect_demo, start_demo_sandbox
 from tests import localstripe as stripe_stand_in
@@ -74,8 +75,8 @@ class Stack:
 
     def session(self) -> Session:
         # The app's session: what the bench does with it reaches the app's outbox.
-        session = Session(self.app.extensions["db_engine"], expire_on_commit=False)
-        return self.app.extensions["event_bus"].attach(session)
+        bus: EventBus = self.app.extensions["event_bus"]
+        return bus.attach(Session(self.app.extensions["db_engine"], expire_on_commit=False))
 
     def connect_to_xero(self, admin_id: int) -> None:
         """As an admin's consent does it (and the demo): tokens, settings, tax mappings."""

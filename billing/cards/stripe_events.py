@@ -165,7 +165,7 @@ def refresh_attempt(
     return apply_intent(db, gateway, gateway.payment_intent(intent_id))
 
 
-def _record(db: Session, invoice: Invoice, intent: PaymentIntent, charge: Charge | None):
+def _record(db: Session, invoice: Invoice, intent: PaymentIntent, charge: Charge | None) -> Payment:
     if intent.currency != invoice.currency:
         raise UnrecordablePayment(
             f"PaymentIntent {intent.id} is in {intent.currency}, invoice "
