@@ -227,9 +227,10 @@ def set_up(workdir: Path) -> Bench:
     )
     portal_url, stop_portal = serve_in_thread(app)
     stripe = StandInStripe(random.Random(SEED))
-    # After create_app, which wires the real Stripe adapter: the event handler reads this one.
-    stripe_events.register(lambda db: stripe)
-    xero_events.register(env.service)
+    # The bench's runner has handlers of its own: Stripe's events are read from the stand-in
+    # (the app's handlers, wired to the real Stripe adapter, are not run here).
+    stripe_events.register(env.handlers, lambda db: stripe)
+    xero_events.register(env.handlers, env.service)
     env.sandbox.webhook_url = f"{portal_url}/webhooks/xero"
     env.sandbox.webhook_key = WEBHOOK_KEY
     return Bench(env, portal_url, stop_portal, stripe)
@@ -266,7 +267,7 @@ def issue_and_sync(bench: Bench, rng: random.Random) -> None:
             )
             issue_invoice(db, draft, prefix="INV-", today=date(2026, 12, 1))
             bench.invoices.append(draft.id)
-    runner = JobRunner(env.service, pull=poller.puller(env.service))
+    runner = JobRunner(env.service, env.handlers, pull=poller.puller(env.service))
     deadline = time.monotonic() + 120
     while True:
         runner.drain()
@@ -477,7 +478,9 @@ def main() -> int:
         thread: RunnerThread | None = None
         try:
             issue_and_sync(bench, rng)
-            thread = RunnerThread(JobRunner(env.service, pull=poller.puller(env.service)))
+            thread = RunnerThread(
+                JobRunner(env.service, env.handlers, pull=poller.puller(env.service))
+            )
             thread.start()
             # Its first round polls Xero (everything since the connection): not the scenario's.
             moment = time.time()

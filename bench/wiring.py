@@ -17,14 +17,18 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet
 from sqlalchemy.orm import sessionmaker
 
 from billing.encryption import SecretBox
+from billing.events import EventBus
+from billing.inbox import Handlers
 from billing.services import ServiceDetails, add_tax_rate, create_service
 from portal import migrations
 from portal.db import make_engine
@@ -35,6 +39,10 @@ from xero.integration import XeroIntegration
 from xero.models import TaxRateMapping, XeroSettings
 from xero.sync import outbox
 from xero_sandbox import Clock, RateLimitSettings, Sandbox, create_sandbox_app, serve_in_thread
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 REDIRECT_URI = "http://127.0.0.1/xero/callback"
 ACCOUNTING_PREFIX = "/api.xro/2.0/"
@@ -49,7 +57,7 @@ _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 class RequestTally:
     """WSGI middleware around the sandbox app: counts accounting requests as received."""
 
-    def __init__(self, app):
+    def __init__(self, app: WSGIApplication):
         self.app = app
         self._lock = threading.Lock()
         #: "GET Contacts", "PUT Contacts/{id}/History", ... -> requests.
@@ -58,13 +66,15 @@ class RequestTally:
         self.by_status: Counter[str] = Counter()
         self.day_remaining: int | None = None
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(ACCOUNTING_PREFIX):
             return self.app(environ, start_response)
         route = f"{environ['REQUEST_METHOD']} {_GUID.sub('{id}', path[len(ACCOUNTING_PREFIX) :])}"
 
-        def recording_start_response(status, headers, exc_info=None):
+        def recording_start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        ) -> Callable[[bytes], object]:
             with self._lock:
                 self.by_route[route] += 1
                 self.by_status[f"{route} {status.split()[0]}"] += 1
@@ -121,10 +131,20 @@ class PortalOnSandbox:
         self.database_url = f"sqlite:///{workdir / 'portal.db'}"
         migrations.upgrade(self.database_url)
         self.engine = make_engine(self.database_url)
-        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        # This composition's registries: issuing an invoice writes its sync job only with
+        # the outbox subscribed to the bus its sessions publish to.
+        self.bus = EventBus()
+        outbox.register(self.bus)
+        #: Who handles stored webhook events, for a job runner over this portal.
+        self.handlers = Handlers()
+        self.Session = sessionmaker(
+            self.engine, expire_on_commit=False, info=self.bus.session_info()
+        )
 
         self.client = self.sandbox.register_client(redirect_uris=[REDIRECT_URI])
         self.box = SecretBox(Fernet.generate_key())
+        # Registered without a secret of its own: the sandbox made one up (a confidential app).
+        assert self.client.client_secret is not None
         self.oauth = OAuthApp(
             self.client.client_id,
             self.client.client_secret,
@@ -141,8 +161,6 @@ class PortalOnSandbox:
             per_minute=budget,
             per_day=PER_DAY if rate_limited else UNLIMITED,
         )
-        # Issuing an invoice writes its sync job only with the outbox subscribed.
-        outbox.register()
         self.tax = self._connect()
 
     def _connect(self) -> TaxSetup:

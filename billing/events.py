@@ -3,6 +3,12 @@
 Operations publish an event inside the caller's transaction; subscribers (the Xero outbox)
 write their own rows in that same transaction, so a change and the work it causes are
 committed together or not at all.
+
+The subscribers belong to an application, not to the process: each composition (the
+portal's ``create_app()``, a benchmark, a test) makes its own ``EventBus`` and hands it to
+the sessions it makes (``sessionmaker(..., info=bus.session_info())`` or ``bus.attach``).
+An operation only has its session, so it publishes through it. A session that carries no
+bus is refused (``NoEventBus``): a change whose events went nowhere would never reach Xero.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 Handler = Callable[..., None]
-_subscribers: dict[str, list[Handler]] = defaultdict(list)
+
+#: Where a session carries its application's bus (``Session.info``).
+_SESSION_KEY = "billing.events.bus"
 
 INVOICE_ISSUED = "invoice_issued"
 INVOICE_UPDATED = "invoice_updated"
@@ -28,11 +36,50 @@ PAYMENT_CHANGED = "payment_changed"
 OVERPAYMENT_KEPT = "overpayment_kept"
 
 
-def subscribe(event: str, handler: Handler) -> None:
-    if handler not in _subscribers[event]:
-        _subscribers[event].append(handler)
+class EventBus:
+    """One application's subscribers, by event."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, list[Handler]] = defaultdict(list)
+
+    def subscribe(self, event: str, handler: Handler) -> None:
+        if handler not in self._subscribers[event]:
+            self._subscribers[event].append(handler)
+
+    def subscribers(self, event: str) -> list[Handler]:
+        return list(self._subscribers.get(event, ()))
+
+    def publish(self, db: Session, event: str, **payload: Any) -> None:
+        for handler in self.subscribers(event):
+            handler(db, **payload)
+
+    def session_info(self) -> dict[str, Any]:
+        """``info`` for a sessionmaker whose sessions publish to this bus."""
+        return {_SESSION_KEY: self}
+
+    def attach(self, db: Session) -> Session:
+        """Make an existing session publish to this bus; returns it."""
+        db.info[_SESSION_KEY] = self
+        return db
+
+
+def bus_of(db: Session) -> EventBus | None:
+    """The bus the session publishes to, if it was given one."""
+    bus = db.info.get(_SESSION_KEY)
+    return bus if isinstance(bus, EventBus) else None
+
+
+class NoEventBus(RuntimeError):
+    """A change was made through a session no application made: its events (the Xero sync
+    among them) would go nowhere, so the change is refused rather than silently kept."""
 
 
 def publish(db: Session, event: str, **payload: Any) -> None:
-    for handler in _subscribers[event]:
-        handler(db, **payload)
+    """Tell the subscribers of the session's application, in the session's transaction."""
+    bus = bus_of(db)
+    if bus is None:
+        raise NoEventBus(
+            f"{event}: the session carries no event bus; make it with the application's "
+            "session factory (or EventBus.attach) so that what it changes reaches Xero"
+        )
+    bus.publish(db, event, **payload)

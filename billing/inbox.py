@@ -3,7 +3,9 @@
 A webhook endpoint only checks the signature and stores the event under its provider's id
 (a duplicate delivery hits the unique key and is acknowledged without a second row), then
 answers at once. A worker hands each stored event to the handler registered for its
-provider, in its own transaction. The inbox is a ``billing.jobs`` queue: a handler says what
+provider, in its own transaction. Which handler takes which provider's events belongs to the
+application (``Handlers``, made by ``create_app()`` or by a benchmark or test and given to
+``process_due``), not to the process. The inbox is a ``billing.jobs`` queue: a handler says what
 became of its event with an outcome (None is done); one that raises is retried with backoff.
 """
 
@@ -42,7 +44,6 @@ BACKOFF_BASE = 5.0
 BACKOFF_CAP = 3600.0
 
 Handler = Callable[[Session, "InboundEvent"], "jobs.Outcome | None"]
-_handlers: dict[str, Handler] = {}
 
 
 class EventStatus(enum.StrEnum):
@@ -84,8 +85,18 @@ class InboundEvent(Base):
         return json.loads(self.payload)
 
 
-def register_handler(provider: str, handler: Handler) -> None:
-    _handlers[provider] = handler
+class Handlers:
+    """One application's handlers of stored events, one per provider."""
+
+    def __init__(self) -> None:
+        self._by_provider: dict[str, Handler] = {}
+
+    def register(self, provider: str, handler: Handler) -> None:
+        """Hand ``provider``'s events to ``handler`` (replacing any earlier one)."""
+        self._by_provider[provider] = handler
+
+    def for_provider(self, provider: str) -> Handler | None:
+        return self._by_provider.get(provider)
 
 
 def store_event(db: Session, provider: str, event_id: str, event_type: str, payload: str) -> bool:
@@ -104,6 +115,7 @@ def store_event(db: Session, provider: str, event_id: str, event_type: str, payl
 
 def process_due(
     session_factory: Callable[[], Session],
+    handlers: Handlers,
     *,
     now: Callable[[], datetime] = utcnow,
     limit: int = 100,
@@ -123,19 +135,20 @@ def process_due(
         jobs.take(events, moment, LEASE)
         ids = [event.id for event in events]
     for event_id in ids:
-        _handle(session_factory, event_id, now, rng)
+        _handle(session_factory, handlers, event_id, now, rng)
     return len(ids)
 
 
 def _handle(
     session_factory: Callable[[], Session],
+    handlers: Handlers,
     event_id: int,
     now: Callable[[], datetime],
     rng: random.Random,
 ) -> None:
     with session_factory() as db:
         event = db.get_one(InboundEvent, event_id)
-        handler = _handlers.get(event.provider)
+        handler = handlers.for_provider(event.provider)
         outcome: jobs.Outcome
         try:
             if handler is None:

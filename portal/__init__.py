@@ -10,6 +10,8 @@ from flask import Flask
 from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from billing.events import EventBus
+from billing.inbox import Handlers
 from portal import db
 from portal.resources import resource_dir
 from portal.settings import load_settings
@@ -30,6 +32,10 @@ def create_app(
     from portal.views import DatabaseIdConverter
 
     app.url_map.converters["int"] = DatabaseIdConverter
+    # The app's own registries, filled by the wiring below: who hears its domain events
+    # (the Xero outbox) and who handles its stored webhook events (Stripe's, Xero's).
+    app.extensions["event_bus"] = EventBus()
+    app.extensions["inbox_handlers"] = Handlers()
     db.init_app(app, session_factory)
 
     from portal import errors, extensions, formatting, health, stripe_setup, xero_setup

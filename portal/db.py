@@ -17,13 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event, make_url
+from flask import Flask, Response, current_app, g
+from flask.typing import ResponseReturnValue
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import HTTPException
+
+from billing.events import EventBus
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -43,7 +48,7 @@ def _sqlite_transactions(engine: Engine) -> None:
     """
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
@@ -51,29 +56,37 @@ def _sqlite_transactions(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection):
+    def _on_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def init_app(app: Flask, session_factory: Callable[[], Session] | None = None) -> None:
+    # The app's sessions publish its domain events to its own bus (billing.events).
+    bus: EventBus = app.extensions["event_bus"]
     if session_factory is None:
         engine = make_engine(app.config["DATABASE_URL"])
         app.extensions["db_engine"] = engine
-        session_factory = sessionmaker(engine, expire_on_commit=False)
+        session_factory = sessionmaker(engine, expire_on_commit=False, info=bus.session_info())
+    else:
+        given = session_factory
+
+        def session_factory() -> Session:
+            return bus.attach(given())
+
     app.extensions["db_session_factory"] = session_factory
 
     handle_user_exception = app.handle_user_exception
 
-    def _failed(error):
+    def _failed(error: Exception) -> HTTPException | ResponseReturnValue:
         # Every exception raised while handling a request (abort() included) passes here
         # before it becomes an error page: the request's writes are not kept.
         rollback_request()
         return handle_user_exception(error)
 
-    app.handle_user_exception = _failed  # type: ignore[method-assign]
+    app.handle_user_exception = _failed  # type: ignore[method-assign, assignment]
 
     @app.after_request
-    def _commit_or_roll_back(response):
+    def _commit_or_roll_back(response: Response) -> Response:
         session: Session | None = g.pop("db_session", None)
         failed = g.pop("db_rollback", False)
         if session is not None:
@@ -87,7 +100,7 @@ def init_app(app: Flask, session_factory: Callable[[], Session] | None = None) -
         return response
 
     @app.teardown_appcontext
-    def _close(_exc):
+    def _close(_exc: BaseException | None) -> None:
         # Reached with a session still open only when the request raised: roll it back.
         g.pop("db_rollback", None)
         session: Session | None = g.pop("db_session", None)
@@ -104,4 +117,5 @@ def rollback_request() -> None:
 def get_db() -> Session:
     if "db_session" not in g:
         g.db_session = current_app.extensions["db_session_factory"]()
-    return g.db_session
+    session: Session = g.db_session
+    return session

@@ -15,7 +15,7 @@ from billing.cards.payment_settings import StripeKeys
 
 
 def init_app(app: Flask) -> None:
-    stripe_events.register(lambda db: stripe_gateway(db, app))
+    stripe_events.register(app.extensions["inbox_handlers"], lambda db: stripe_gateway(db, app))
 
 
 def stripe_keys(db: Session, app: Flask | None = None) -> StripeKeys:

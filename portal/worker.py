@@ -30,11 +30,14 @@ class JobRunner:
     def __init__(
         self,
         service: XeroIntegration,
+        handlers: inbox.Handlers,
         *,
         pull: Callable[[], int] | None = None,
         pull_every: timedelta = DEFAULT_PULL_EVERY,
     ):
         self.service = service
+        #: Who handles each provider's stored webhook events: the app's (``job_runner``).
+        self.handlers = handlers
         self.worker = service.worker()
         self.pull = pull
         self.pull_every = pull_every
@@ -42,7 +45,9 @@ class JobRunner:
 
     def run_once(self) -> int:
         """One round of each kind of work; returns how much was handled (0: idle)."""
-        handled = inbox.process_due(self.service.session_factory, now=self.service.clock)
+        handled = inbox.process_due(
+            self.service.session_factory, self.handlers, now=self.service.clock
+        )
         handled += self.worker.run_once()
         now = self.service.clock()
         if self.pull is not None and (self._next_pull is None or now >= self._next_pull):
@@ -97,12 +102,13 @@ class JobRunner:
 
 
 def job_runner(app: Flask) -> JobRunner:
-    """The app's runner: its Xero service, Xero's webhook events handled by re-reading
-    their invoice, and the poller. (Stripe's handler is registered with the app,
-    ``portal.stripe_setup``.)"""
+    """The app's runner: its Xero service, the app's inbox handlers with Xero's webhook
+    events handled by re-reading their invoice, and the poller. (Stripe's handler is
+    registered with the app, ``portal.stripe_setup``.)"""
     service = app.extensions["xero"]
-    events.register(service)  # stored Xero webhook events re-read their invoice
-    return JobRunner(service, pull=poller.puller(service))
+    handlers = app.extensions["inbox_handlers"]
+    events.register(handlers, service)  # stored Xero webhook events re-read their invoice
+    return JobRunner(service, handlers, pull=poller.puller(service))
 
 
 def start_worker_thread(app: Flask) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.services import TaxRate
@@ -27,7 +27,7 @@ DEMO_CLIENT_SECRET = "demo-portal-client-secret"  # noqa: S105 - the local sandb
 
 
 def init_app(app: Flask) -> None:
-    outbox.register()
+    outbox.register(app.extensions["event_bus"])
     _build_service(app)
     if app.config["XERO_WORKER_THREAD"]:
         from portal.worker import start_worker_thread
@@ -44,16 +44,22 @@ def _build_service(app: Flask) -> None:
         app.config["XERO_REDIRECT_URI"],
         endpoints,
     )
-    # db.init_app runs first and always sets the factory; the engine only when it made one.
     factory: Callable[[], Session] = app.extensions["db_session_factory"]
-    engine = app.extensions.get("db_engine")
+    engine: Engine | None = app.extensions.get("db_engine")
     # The worker needs sessions of its own (it commits per batch), never the request's.
-    worker_sessions = sessionmaker(engine, expire_on_commit=False) if engine else factory
+    worker_sessions = (
+        sessionmaker(
+            engine, expire_on_commit=False, info=app.extensions["event_bus"].session_info()
+        )
+        if engine
+        else factory
+    )
     app.extensions["xero"] = XeroIntegration(oauth, app.extensions["secret_box"], worker_sessions)
 
 
 def xero_integration() -> XeroIntegration:
-    return current_app.extensions["xero"]
+    service: XeroIntegration = current_app.extensions["xero"]
+    return service
 
 
 def start_demo_sandbox(app: Flask, portal_port: int) -> str:
@@ -96,7 +102,7 @@ def start_demo_sandbox(app: Flask, portal_port: int) -> str:
     return base_url
 
 
-def connect_demo(db, app: Flask, user_id: int | None) -> XeroConnection:
+def connect_demo(db: Session, app: Flask, user_id: int | None) -> XeroConnection:
     """Connect the portal to the demo sandbox without a browser, as if an admin consented,
     with settings and tax mappings prefilled. Idempotent."""
     sandbox = app.extensions["xero_sandbox"]
@@ -137,7 +143,7 @@ def connect_demo(db, app: Flask, user_id: int | None) -> XeroConnection:
     return connection
 
 
-def _resync_everything(db) -> None:
+def _resync_everything(db: Session) -> None:
     """The demo sandbox starts empty on every run: forget old Xero links and send every
     unpaid or paid invoice and the portal's own payments again (look-ups make this safe)."""
     from sqlalchemy import delete, update

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from billing import events, inbox
+from billing.events import EventBus
 from portal import create_app, migrations
 from portal.db import make_engine
 from tests import factories
@@ -42,33 +42,6 @@ def scratch_postgres_database(base_url: str, purpose: str):
         admin.dispose()
 
     return url.set(database=name).render_as_string(hide_password=False), drop
-
-
-def _registrations_kept_in_scope():
-    """billing.events' subscribers and billing.inbox's handlers are process-wide registries
-    that create_app() and the job runner fill with closures bound to their own app, gateway
-    or service. Without this, one test's registrations stay behind and the next test (in any
-    order) publishes to or handles events with them. Restored in place: running server and
-    job runner threads of module fixtures keep reading the same objects."""
-    subscribers = {event: list(handlers) for event, handlers in events._subscribers.items()}
-    handlers = dict(inbox._handlers)
-    yield
-    events._subscribers.clear()
-    events._subscribers.update(subscribers)
-    inbox._handlers.clear()
-    inbox._handlers.update(handlers)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _module_registrations():
-    """What a module's fixtures (e2e servers, job runners) registered goes with the module."""
-    yield from _registrations_kept_in_scope()
-
-
-@pytest.fixture(autouse=True)
-def _test_registrations():
-    """What a test and its fixtures registered goes with the test."""
-    yield from _registrations_kept_in_scope()
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +100,9 @@ def db(engine):
     session = TestSession(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
     )
+    # The domain alone: its events go to a bus of its own, with no subscribers (the app
+    # fixture attaches the app's bus instead).
+    EventBus().attach(session)
     factories.bind(session)
     yield session
     session.really_close()
@@ -170,7 +146,11 @@ def app_settings():
 
 @pytest.fixture
 def app(database_url, db, app_settings):
-    return make_test_app(database_url, session_factory=lambda: db, **app_settings)
+    app = make_test_app(database_url, session_factory=lambda: db, **app_settings)
+    # The test's session is the app's: what a test does with it directly (issue an
+    # invoice) reaches the app's subscribers (the outbox), as in a request.
+    app.extensions["event_bus"].attach(db)
+    return app
 
 
 @pytest.fixture

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
-from sqlalchemy import select
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from billing.customers import Customer
+from billing.events import EventBus
 from billing.invoices.operations import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.services import Service, ServiceDetails, TaxRate, add_tax_rate, create_service
 from billing.tax import LineAmountType
@@ -156,3 +159,9 @@ def make_invoice(
         issue_invoice(db, draft, prefix="INV-", today=issue_date)
     db.commit()  # releases the SAVEPOINT only; see Base.Meta
     return draft
+
+
+def domain_session(engine: Engine, **options: Any) -> Session:
+    """A session of the domain alone, as a test of billing uses it outside any application:
+    its events go to a bus with no subscribers (billing refuses a session without one)."""
+    return Session(engine, info=EventBus().session_info(), **options)

@@ -31,6 +31,7 @@ import requests
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from billing.events import EventBus
 from portal import create_app, migrations
 from portal.xero_setup import connect_demo, start_demo_sandbox
 from tests import localstripe as stripe_stand_in
@@ -73,7 +74,9 @@ class Stack:
         return self.app.config["XERO_BASE_URL"]
 
     def session(self) -> Session:
-        return Session(self.app.extensions["db_engine"], expire_on_commit=False)
+        # The app's session: what the bench does with it reaches the app's outbox.
+        bus: EventBus = self.app.extensions["event_bus"]
+        return bus.attach(Session(self.app.extensions["db_engine"], expire_on_commit=False))
 
     def connect_to_xero(self, admin_id: int) -> None:
         """As an admin's consent does it (and the demo): tokens, settings, tax mappings."""

@@ -62,8 +62,9 @@ class UnrecordablePayment(BillingError):
     (billing.payments.overpayments)."""
 
 
-def register(gateway_for: GatewayFor) -> None:
-    inbox.register_handler(PROVIDER, StripeEventHandler(gateway_for))
+def register(handlers: inbox.Handlers, gateway_for: GatewayFor) -> None:
+    """Hand the application's stored Stripe events to a handler reading ``gateway_for``."""
+    handlers.register(PROVIDER, StripeEventHandler(gateway_for))
 
 
 class StripeEventHandler:

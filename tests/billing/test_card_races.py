@@ -21,6 +21,7 @@ from billing.invoices.model import Invoice
 from tests import localstripe as stripe_stand_in
 from tests.billing import test_money_races as races
 from tests.billing.test_money_races import ORDERS, TOTAL, _invoice, run
+from tests.factories import domain_session
 
 # The fixtures, for this module.
 engine = races.engine
@@ -51,7 +52,7 @@ def test_two_tabs_with_different_amounts_make_one_charge(
     assert a.error is None
     assert isinstance(b.error, card_checkout.PaymentInProgress)
     gateway = StripeGateway(stripe_stand_in.SECRET_KEY, api_base=localstripe.url)
-    with Session(engine, expire_on_commit=False) as db:
+    with domain_session(engine, expire_on_commit=False) as db:
         [live] = db.scalars(
             select(CardPaymentAttempt).where(
                 CardPaymentAttempt.invoice_id == invoice_id,

@@ -63,10 +63,11 @@ def test_a_handler_says_what_became_of_its_event(db):
         "fails": jobs.Failed("nothing to be done"),
     }
     events = {name: _event(db, name) for name in outcomes}
-    inbox.register_handler("test", lambda _db, event: outcomes[event.event_id])
+    handlers = inbox.Handlers()
+    handlers.register("test", lambda _db, event: outcomes[event.event_id])
     db.commit()  # stored, as by the webhook's request
 
-    assert inbox.process_due(lambda: db, now=lambda: now) == 4
+    assert inbox.process_due(lambda: db, handlers, now=lambda: now) == 4
 
     for event in events.values():
         db.refresh(event)
@@ -88,9 +89,10 @@ def test_a_handler_that_raises_is_retried_with_backoff(db):
     def handler(_db, _event):
         raise RuntimeError("boom")
 
-    inbox.register_handler("test", handler)
+    handlers = inbox.Handlers()
+    handlers.register("test", handler)
     db.commit()
-    inbox.process_due(lambda: db, now=lambda: now, rng=random.Random(1))
+    inbox.process_due(lambda: db, handlers, now=lambda: now, rng=random.Random(1))
 
     db.refresh(event)
     assert (event.status, event.attempts, event.last_error) == ("pending", 1, "RuntimeError: boom")

@@ -44,7 +44,7 @@ from billing.payments.overpayments import Overpayment, OverpaymentStatus
 from billing.tax import LineAmountType
 from portal import migrations
 from portal.db import make_engine
-from tests.factories import add_service
+from tests.factories import add_service, domain_session
 
 ON_POSTGRES = bool(os.environ.get("TEST_DATABASE_URL"))
 TOTAL = Decimal("74.86")  # 62.38 + 20% tax, rounded per line
@@ -61,7 +61,7 @@ def engine(fresh_database_url):
 
 @pytest.fixture(scope="module")
 def service_and_customer(engine):
-    with Session(engine) as db, db.begin():
+    with domain_session(engine) as db, db.begin():
         service = add_service(db, unit_price=Decimal("62.38"))
         customer = create_customer(db, CustomerDetails(name="Race & Co"))
         return service.id, customer.id
@@ -69,7 +69,7 @@ def service_and_customer(engine):
 
 def _invoice(engine, service_and_customer, *, issued: bool = True, paid: Decimal = 0) -> int:
     service_id, customer_id = service_and_customer
-    with Session(engine) as db, db.begin():
+    with domain_session(engine) as db, db.begin():
         invoice = create_draft(
             db,
             DraftDetails(
@@ -142,7 +142,7 @@ class Writer:
     """One connection: reads the invoice, then runs its operation in the same transaction."""
 
     def __init__(self, engine, invoice_id: int, op: Op):
-        self.db = Session(engine, expire_on_commit=False)
+        self.db = domain_session(engine, expire_on_commit=False)
         self.invoice_id = invoice_id
         self.op = op
         self.error: BaseException | None = None
@@ -220,7 +220,7 @@ ORDERS = ["sequential"] + (["interleaved"] if ON_POSTGRES else [])
 
 
 def _state(engine, invoice_id: int) -> tuple[Invoice, list[Payment]]:
-    with Session(engine, expire_on_commit=False) as db:
+    with domain_session(engine, expire_on_commit=False) as db:
         invoice = db.get(Invoice, invoice_id)
         assert invoice is not None
         assert [v for v in money_invariant_violations(db) if v.invoice_id == invoice_id] == []
@@ -254,7 +254,7 @@ def test_payment_vs_payment_applies_one_and_holds_the_other(
     held = [p for p in payments if p.held]
     assert applied == [(applied_source, TOTAL, TOTAL)]
     assert [(p.source, p.amount, p.net_amount) for p in held] == [("portal", TOTAL, 0)]
-    with Session(engine) as db:
+    with domain_session(engine) as db:
         [overpayment] = db.scalars(
             select(Overpayment).where(Overpayment.invoice_id == invoice_id)
         ).all()
@@ -313,7 +313,7 @@ def test_payment_vs_refund_keeps_amount_paid_equal_to_live_payments(
 @pytest.mark.parametrize("order", ORDERS)
 def test_issue_vs_issue_takes_one_number(engine, service_and_customer, order):
     invoice_id = _invoice(engine, service_and_customer, issued=False)
-    with Session(engine) as db:
+    with domain_session(engine) as db:
         before = db.scalar(
             select(InvoiceNumberSequence.last_value).where(InvoiceNumberSequence.prefix == "R-")
         )
@@ -321,7 +321,7 @@ def test_issue_vs_issue_takes_one_number(engine, service_and_customer, order):
 
     invoice, _ = _state(engine, invoice_id)
     assert a.error is None and b.error is None
-    with Session(engine) as db:
+    with domain_session(engine) as db:
         after = db.scalar(
             select(InvoiceNumberSequence.last_value).where(InvoiceNumberSequence.prefix == "R-")
         )
@@ -335,13 +335,13 @@ def test_issue_vs_issue_takes_one_number(engine, service_and_customer, order):
 def test_the_invariant_check_reports_a_lost_update(engine, service_and_customer):
     """The check the tests rely on can fail: a hand-made lost update is reported."""
     invoice_id = _invoice(engine, service_and_customer, paid=Decimal("10.00"))
-    with Session(engine) as db, db.begin():
+    with domain_session(engine) as db, db.begin():
         db.get(Invoice, invoice_id).amount_paid = Decimal("20.00")
-    with Session(engine) as db:
+    with domain_session(engine) as db:
         found = [v for v in money_invariant_violations(db) if v.invoice_id == invoice_id]
         assert len(found) == 1
         assert "live payments add up to 10.00" in str(found[0])
-    with Session(engine) as db, db.begin():
+    with domain_session(engine) as db, db.begin():
         db.get(Invoice, invoice_id).amount_paid = Decimal("10.00")
 
 
@@ -349,22 +349,22 @@ def test_the_invariant_check_reports_an_overpayment_counted_twice(engine, servic
     """A held payment also counted in the amount paid, or held with no overpayment saying
     why, is reported: an overpayment is counted once, applied or held."""
     invoice_id = _invoice(engine, service_and_customer)
-    with Session(engine) as db, db.begin():
+    with domain_session(engine) as db, db.begin():
         invoice = db.get(Invoice, invoice_id)
         _pay(db, invoice, TOTAL, PaymentSource.PORTAL, hold=True)
         _pay(db, invoice, TOTAL, PaymentSource.PORTAL, hold=True)
-    with Session(engine) as db, db.begin():
+    with domain_session(engine) as db, db.begin():
         held = db.scalar(select(Payment).where(Payment.invoice_id == invoice_id, Payment.held))
         held.held = False  # counted as paid while its overpayment still holds it
         held_id = held.id
-    with Session(engine) as db:
+    with domain_session(engine) as db:
         found = [str(v) for v in money_invariant_violations(db) if v.invoice_id == invoice_id]
         assert any("live payments add up to 149.72" in v for v in found)
         assert any("counted as paid but its overpayment is open" in v for v in found)
-    with Session(engine) as db, db.begin():
+    with domain_session(engine) as db, db.begin():
         db.get(Payment, held_id).held = True
         db.execute(text("DELETE FROM overpayments WHERE payment_id = :id"), {"id": held_id})
-    with Session(engine) as db:
+    with domain_session(engine) as db:
         found = [str(v) for v in money_invariant_violations(db) if v.invoice_id == invoice_id]
         number = db.get(Invoice, invoice_id).number
         assert found == [f"{number}: payment {held_id} is held but no overpayment says why"]

@@ -11,7 +11,6 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from billing.customers import CustomerDetails, create_customer
 from billing.invoices.model import Invoice
@@ -19,7 +18,7 @@ from billing.invoices.operations import DraftDetails, DraftLine, create_draft, i
 from billing.tax import LineAmountType
 from portal import migrations
 from portal.db import make_engine
-from tests.factories import add_service
+from tests.factories import add_service, domain_session
 
 WORKERS = 8
 INVOICES = 40
@@ -37,7 +36,7 @@ def committed_engine(fresh_database_url):
 
 
 def _drafts(engine, count: int) -> list[int]:
-    with Session(engine) as db, db.begin():
+    with domain_session(engine) as db, db.begin():
         service = add_service(db, unit_price=Decimal("10"))
         customer = create_customer(db, CustomerDetails(name="Acme"))
         ids = []
@@ -57,7 +56,7 @@ def _drafts(engine, count: int) -> list[int]:
 
 
 def _issue(engine, invoice_id: int, fail: bool = False) -> str | None:
-    with Session(engine) as db:
+    with domain_session(engine) as db:
         with db.begin():
             invoice = db.get(Invoice, invoice_id)
             issue_invoice(db, invoice, prefix="C-", today=date.today())
@@ -85,7 +84,7 @@ def test_concurrent_issuing_gives_unique_gap_free_numbers(committed_engine):
     assert len(issued) == INVOICES - len(failing)
     assert len(set(issued)) == len(issued), "duplicate invoice numbers"
 
-    with Session(committed_engine) as db:
+    with domain_session(committed_engine) as db:
         stored = sorted(db.scalars(select(Invoice.number).where(Invoice.number.is_not(None))))
     expected = [f"C-{n:05d}" for n in range(1, len(issued) + 1)]
     assert stored == expected, "issued numbers must be 1..N with no gaps"

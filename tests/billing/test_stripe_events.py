@@ -31,10 +31,14 @@ from tests.localstripe import CARD_DECLINED_ON_CHARGE, SECRET_KEY
 localstripe = stripe_stand_in.localstripe
 
 
+#: This module's inbox handlers: the worker's, with the gateway of the test that runs.
+HANDLERS = inbox.Handlers()
+
+
 @pytest.fixture
 def gateway(localstripe):
     gateway = StripeGateway(SECRET_KEY, api_base=localstripe.url)
-    stripe_events.register(lambda _db: gateway)
+    stripe_events.register(HANDLERS, lambda _db: gateway)
     return gateway
 
 
@@ -58,7 +62,7 @@ def deliver(db, event_type: str, obj: dict, event_id: str | None = None) -> bool
     body = stripe_stand_in.event_body(event_type, obj, event_id)
     stored = inbox.store_event(db, "stripe", json.loads(body)["id"], event_type, body)
     db.commit()
-    inbox.process_due(lambda: db)
+    inbox.process_due(lambda: db, HANDLERS)
     return stored
 
 

@@ -72,7 +72,11 @@ def world(fresh_database_url, localstripe) -> Iterator[World]:
     sandbox = app.extensions["xero_sandbox"]
     sandbox.contract = ContractChecker.load()
     sandbox.rate_limiter.configure(enabled=False)
-    sessions = sessionmaker(app.extensions["db_engine"], expire_on_commit=False)
+    sessions = sessionmaker(
+        app.extensions["db_engine"],
+        expire_on_commit=False,
+        info=app.extensions["event_bus"].session_info(),  # the app's outbox hears them
+    )
     with sessions() as db:
         connect_demo(db, app, None)
         db.commit()
@@ -211,7 +215,7 @@ def _race(world: World, localstripe, card_first: bool):
         # The runner's webhook step: the card payment is recorded, and the Pay now below
         # comes before the runner's next step would write it to Xero (the race).
         service = world.app.extensions["xero"]
-        inbox.process_due(service.session_factory, now=service.clock)
+        inbox.process_due(service.session_factory, world.runner.handlers, now=service.clock)
         assert _state(world, invoice_id)[0].status == "paid"
         reference = _pay_now(world, xero_id)
         world.runner.drain()

@@ -71,7 +71,8 @@ def stripe_server(fresh_database_url, localstripe) -> Iterator[tuple[LiveServer,
 
 
 def issue(app, seed, unit_price: str) -> Invoice:
-    with Session(app.extensions["db_engine"], expire_on_commit=False) as db, db.begin():
+    # The app's own session: issuing reaches its outbox, so the invoice goes to Xero.
+    with app.extensions["db_session_factory"]() as db, db.begin():
         customer = db.scalar(select(Customer).where(Customer.name == seed.customer_name))
         rate = standard_rate(db, seed.tax_rate_name)
         service = add_service(db, rate=rate, name="Hot desk (day)", unit_price=Decimal(unit_price))

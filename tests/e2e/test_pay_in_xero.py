@@ -100,7 +100,11 @@ def xero_portal(fresh_database_url) -> Iterator[XeroPortal]:
     sandbox = app.extensions["xero_sandbox"]
     sandbox.contract = ContractChecker.load()
     sandbox.rate_limiter.configure(enabled=False)
-    sessions = sessionmaker(app.extensions["db_engine"], expire_on_commit=False)
+    sessions = sessionmaker(
+        app.extensions["db_engine"],
+        expire_on_commit=False,
+        info=app.extensions["event_bus"].session_info(),  # the app's outbox hears them
+    )
     with sessions() as db:
         connect_demo(db, app, None)
         db.commit()

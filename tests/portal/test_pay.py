@@ -76,7 +76,7 @@ def deliver_succeeded(client, db, localstripe, intent_id):
         headers={"Stripe-Signature": signature_header(body), "Content-Type": "application/json"},
     )
     assert response.status_code == 200
-    inbox.process_due(lambda: db)
+    inbox.process_due(lambda: db, client.application.extensions["inbox_handlers"])
 
 
 def test_pay_page_shows_the_amount_due_and_the_card_form(db, member_client, invoice, localstripe):

@@ -106,6 +106,7 @@ def test_needs_no_sign_in_and_no_csrf_token(db, client):
 
 
 def test_a_payment_arrives_through_the_webhook_and_the_worker(db, client, localstripe, member):
+    handlers = client.application.extensions["inbox_handlers"]
     invoice = make_invoice(
         db, member.customer, [(ServiceFactory(unit_price=Decimal("50")), "1")]
     )  # 60.00
@@ -121,9 +122,9 @@ def test_a_payment_arrives_through_the_webhook_and_the_worker(db, client, locals
 
     assert post(client, body, signature_header(body)).status_code == 200
     assert invoice.status == "awaiting_payment"  # stored, not yet handled
-    assert inbox.process_due(lambda: db) == 1
+    assert inbox.process_due(lambda: db, handlers) == 1
     assert post(client, body, signature_header(body)).json["duplicate"] is True
-    assert inbox.process_due(lambda: db) == 0
+    assert inbox.process_due(lambda: db, handlers) == 0
 
     [payment] = db.scalars(select(Payment).where(Payment.invoice_id == invoice.id)).all()
     assert payment.method == "card" and payment.amount == Decimal("60.00")

@@ -29,7 +29,7 @@ class PaymentEnv(SyncEnv):
     def __init__(self, served, database_url: str):
         super().__init__(served, database_url)
         self.set_settings(payments_account="090")
-        events.register(self.service)
+        events.register(self.handlers, self.service)
 
     # -- settings and reads ---------------------------------------------------------------
 
@@ -159,7 +159,9 @@ class PaymentEnv(SyncEnv):
         Returns how many events were handled."""
         assert self.sandbox.webhooks.wait(5)
         assert [d.error for d in self.sandbox.webhooks.deliveries if d.status != 200] == []
-        return inbox.process_due(self.service.session_factory, now=self.service.clock)
+        return inbox.process_due(
+            self.service.session_factory, self.handlers, now=self.service.clock
+        )
 
     def switch_organisation(self, name: str = "Other Coworking Ltd") -> None:
         """An admin connects the portal to another organisation. The app stays connected
@@ -174,4 +176,4 @@ class PaymentEnv(SyncEnv):
         return poller.pull(self.service, **options)
 
     def runner(self) -> JobRunner:
-        return JobRunner(self.service, pull=poller.puller(self.service))
+        return JobRunner(self.service, self.handlers, pull=poller.puller(self.service))

@@ -14,8 +14,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from billing import inbox
 from billing.customers import Customer, CustomerDetails, create_customer, update_customer
 from billing.encryption import SecretBox
+from billing.events import EventBus
 from billing.invoices.model import Invoice
 from billing.invoices.operations import (
     DraftDetails,
@@ -72,7 +74,14 @@ class SyncEnv:
         self.org = served.org
         self.engine = make_engine(database_url)
         migrations.upgrade(database_url)
-        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        # This composition's registries: issuing an invoice writes its sync job only with
+        # the outbox subscribed to the bus its sessions publish to.
+        self.bus = EventBus()
+        outbox.register(self.bus)
+        self.handlers = inbox.Handlers()
+        self.Session = sessionmaker(
+            self.engine, expire_on_commit=False, info=self.bus.session_info()
+        )
         self.clock = Clock()
         self.client = self.sandbox.register_client(redirect_uris=[REDIRECT_URI])
         self.fernet_key = Fernet.generate_key().decode()
@@ -86,7 +95,6 @@ class SyncEnv:
         self.service = XeroIntegration(
             self.oauth, self.box, self.Session, clock=self.clock, timeout=(2, 5)
         )
-        outbox.register()
         self._connect()
 
     def _connect(self) -> None:

@@ -27,7 +27,6 @@ import pytest
 from flask import Flask, request
 from sqlalchemy import func, select
 
-from billing import inbox
 from billing.cards import stripe_events
 from billing.cards.gateways import (
     Charge,
@@ -353,15 +352,13 @@ def last_pulled(env: PaymentEnv) -> datetime | None:
         return db.scalar(select(XeroSettings.last_pulled_at))
 
 
-def test_payments_from_both_sides_under_faults_end_in_agreeing_books(env, receiver, monkeypatch):
+def test_payments_from_both_sides_under_faults_end_in_agreeing_books(env, receiver):
     rng = random.Random(SEED)
     invoice_ids = issue_and_sync(env)
     expected, actions = plan_payments(env, invoice_ids, rng)
 
     stripe = StandInStripe(random.Random(SEED + 1), STRIPE_READ_FAILURES)
-    monkeypatch.setitem(
-        inbox._handlers, stripe_events.PROVIDER, stripe_events.StripeEventHandler(lambda db: stripe)
-    )
+    stripe_events.register(env.handlers, lambda db: stripe)
     courier = Courier(random.Random(SEED + 2), FAULT_RATE)
     runner = env.runner()
     # Faults on the accounting API only: the sandbox has no grace period for a refresh token
@@ -485,7 +482,7 @@ def test_events_for_many_invoices_are_read_fifty_at_a_time(env, receiver):
     for body, signature in receiver.new():
         store_xero_delivery(env, body, signature)
 
-    JobRunner(env.service).run_once()  # no poll: only the events' reads
+    JobRunner(env.service, env.handlers).run_once()  # no poll: only the events' reads
     calls = {
         m: n - before.get(m, 0)
         for m, n in env.service.counter.by_method.items()

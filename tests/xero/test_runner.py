@@ -11,7 +11,7 @@ class Stop(Exception):
 
 def test_run_forever_works_until_idle_then_waits(env, monkeypatch):
     env.issue(env.add_customer(name="Acme"))
-    runner = JobRunner(env.service)
+    runner = JobRunner(env.service, env.handlers)
     rounds = []
     real = runner.run_once
 

@@ -201,7 +201,7 @@ def pay_by_card(env, portal, localstripe, invoice_id) -> str:
         headers={"Content-Type": "application/json", "Stripe-Signature": signature_header(body)},
     )
     assert response.status_code == 200 and response.json["received"]
-    assert inbox.process_due(env.Session) == 1
+    assert inbox.process_due(env.Session, portal.extensions["inbox_handlers"]) == 1
     return outcome.payment_intent_id
 
 
@@ -238,7 +238,7 @@ def test_card_payment_refunded_in_stripe_and_deleted_in_xero(env, portal, locals
         data=body,
         headers={"Content-Type": "application/json", "Stripe-Signature": signature_header(body)},
     )
-    inbox.process_due(env.Session)
+    inbox.process_due(env.Session, portal.extensions["inbox_handlers"])
     env.drain_all()
     assert env.payment(payment.id).amount_refunded == payment.amount
     ledgers_agree(env)

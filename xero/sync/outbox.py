@@ -119,12 +119,13 @@ def _overpayment_kept(db: Session, overpayment: Overpayment) -> None:
         credit_recorded(overpayment, None)
 
 
-def register() -> None:
-    events.subscribe(events.INVOICE_ISSUED, _invoice_changed)
-    events.subscribe(events.INVOICE_UPDATED, _invoice_changed)
-    events.subscribe(events.INVOICE_VOIDED, _invoice_voided)
-    events.subscribe(events.INVOICE_DELETED, _invoice_deleted)
-    events.subscribe(events.CUSTOMER_UPDATED, _customer_updated)
-    events.subscribe(events.PAYMENT_RECORDED, _payment_changed)
-    events.subscribe(events.PAYMENT_CHANGED, _payment_changed)
-    events.subscribe(events.OVERPAYMENT_KEPT, _overpayment_kept)
+def register(bus: events.EventBus) -> None:
+    """Subscribe the outbox to an application's domain events."""
+    bus.subscribe(events.INVOICE_ISSUED, _invoice_changed)
+    bus.subscribe(events.INVOICE_UPDATED, _invoice_changed)
+    bus.subscribe(events.INVOICE_VOIDED, _invoice_voided)
+    bus.subscribe(events.INVOICE_DELETED, _invoice_deleted)
+    bus.subscribe(events.CUSTOMER_UPDATED, _customer_updated)
+    bus.subscribe(events.PAYMENT_RECORDED, _payment_changed)
+    bus.subscribe(events.PAYMENT_CHANGED, _payment_changed)
+    bus.subscribe(events.OVERPAYMENT_KEPT, _overpayment_kept)

@@ -140,8 +140,7 @@ def _other_events(
     return found
 
 
-def register(service: XeroIntegration) -> None:
-    """Hand stored Xero events to ``handle_event`` (the job runner calls this)."""
-    from billing import inbox
-
-    inbox.register_handler(PROVIDER, lambda db, event: handle_event(service, db, event))
+def register(handlers: inbox.Handlers, service: XeroIntegration) -> None:
+    """Hand the application's stored Xero events to ``handle_event`` (the job runner's
+    wiring calls this)."""
+    handlers.register(PROVIDER, lambda db, event: handle_event(service, db, event))
