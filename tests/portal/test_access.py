@@ -14,10 +14,12 @@ import pytest
 from sqlalchemy import select
 
 from billing.inbox import InboundEvent
+from billing.invoices.model import Invoice
 from billing.invoices.operations import delete_draft
 from billing.payments.operations import record_payment
 from billing.payments.overpayments import Overpayment
 from tests import factories
+from tests.conftest import login
 from tests.factories import make_invoice
 from xero.models import JobKind
 from xero.sync import outbox
@@ -275,6 +277,34 @@ def test_admin(app, admin_client, ids, endpoint):
             assert response.status_code == 302, (method, url)
         elif endpoint == "auth.login":
             assert response.status_code == 302 and path_of(response) == "/admin/", method
+
+
+@pytest.fixture
+def other_company_client(app, db):
+    """Signed in as a member of company B (the ``ids`` fixture's invoice is company A's)."""
+    other = factories.MemberFactory()
+    client = app.test_client()
+    response = login(client, other.email)
+    assert response.status_code == 302, response.data
+    return client
+
+
+@pytest.mark.parametrize("endpoint", sorted(ROUTES))
+def test_member_of_another_company(app, db, other_company_client, ids, endpoint):
+    """Company A's ids in company B's hands: not found on member pages, forbidden in admin."""
+    kind = ROUTES[endpoint]
+    rule = rule_of(app, endpoint)
+    url = url_of(rule, ids)
+    own_number = db.get(Invoice, ids["invoice_id"]).number.encode()
+    for method in methods_of(rule):
+        response = request(other_company_client, method, url)
+        assert response.status_code < 500, (method, url)
+        assert own_number not in response.data, (method, url)
+        names_an_id = bool({"invoice_id", "payment_id"} & set(rule.arguments))
+        if kind in (MEMBER, MEMBER_ACTION) and names_an_id:
+            assert response.status_code == 404, (method, url)
+        elif kind == ADMIN:
+            assert response.status_code == 403, (method, url)
 
 
 # --- a member sees only their own company's invoices, never a draft --------------------------
