@@ -1,15 +1,30 @@
-"""Failed sign-ins, counted in the database so every worker process sees the same count."""
+"""Failed sign-ins, counted in the database so every worker process sees the same count.
+
+Two budgets, kept apart: an account may see ``MAX_ACCOUNT_FAILURES`` wrong passwords a
+``WINDOW``; a client address ``MAX_ADDRESS_FAILURES``. A throttled address still gets its
+password checked for an account with no recent failures, so nobody can lock members out
+of their accounts by guessing from one address (and a spray from that address costs each
+account at most one guess).
+
+``check`` takes locks so that counting, checking the password and recording the failure
+happen one request at a time per account and per address: on PostgreSQL transaction-level
+advisory locks, on SQLite the database's single write lock (taken by the first write).
+Both are held until the request commits, after the failure is recorded.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Index, String, delete, func, select
+from sqlalchemy import Index, String, delete, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from billing.db import Base, UTCDateTime, utcnow
 
-MAX_FAILURES = 5
+MAX_ACCOUNT_FAILURES = 5
+MAX_ADDRESS_FAILURES = 20
 WINDOW = timedelta(minutes=1)
 
 
@@ -27,19 +42,63 @@ class LoginFailure(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-def is_throttled(db: Session, email: str, address: str, now: datetime | None = None) -> bool:
-    """True when the account or the address had MAX_FAILURES failures in the last WINDOW."""
-    since = (now or utcnow()) - WINDOW
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    #: "account" or "address" when refused.
+    reason: str = ""
+    #: Whole seconds until the oldest counted failure leaves the window.
+    wait_seconds: int = 0
+
+    @property
+    def message(self) -> str:
+        wait = f"Try again in {self.wait_seconds} second{'s' if self.wait_seconds != 1 else ''}."
+        if self.reason == "account":
+            return f"Too many failed sign-ins for this account. {wait}"
+        return f"Too many failed sign-ins from your network. {wait}"
+
+
+def _lock(db: Session, key: str) -> None:
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+
+
+def check(db: Session, email: str, address: str, now: datetime | None = None) -> Verdict:
+    """May this password be checked now? Call before checking it; record_failure after."""
+    now = now or utcnow()
+    # Account first, then address, always in that order: two requests cannot deadlock.
+    _lock(db, f"login-account:{email}")
+    _lock(db, f"login-address:{address}")
+    # Old rows are worthless. On SQLite this first write also takes the write lock, so
+    # another request's count waits for this one's commit.
+    db.execute(delete(LoginFailure).where(LoginFailure.at < now - 10 * WINDOW))
+    since = now - WINDOW
     recent = LoginFailure.at > since
-    by_email = db.scalar(select(func.count()).where(recent, LoginFailure.email == email))
-    by_address = db.scalar(select(func.count()).where(recent, LoginFailure.address == address))
-    return (by_email or 0) >= MAX_FAILURES or (by_address or 0) >= MAX_FAILURES
+    by_account = db.execute(
+        select(func.count(), func.min(LoginFailure.at)).where(recent, LoginFailure.email == email)
+    ).one()
+    if by_account[0] >= MAX_ACCOUNT_FAILURES:
+        return Verdict(False, "account", _wait(by_account[1], now))
+    if by_account[0] == 0:
+        return Verdict(True)
+    by_address = db.execute(
+        select(func.count(), func.min(LoginFailure.at)).where(
+            recent, LoginFailure.address == address
+        )
+    ).one()
+    if by_address[0] >= MAX_ADDRESS_FAILURES:
+        return Verdict(False, "address", _wait(by_address[1], now))
+    return Verdict(True)
 
 
-def record_failure(db: Session, email: str, address: str) -> None:
-    db.add(LoginFailure(email=email, address=address))
-    # Old rows are worthless; trimming here keeps the table small without a cron job.
-    db.execute(delete(LoginFailure).where(LoginFailure.at < utcnow() - 10 * WINDOW))
+def _wait(oldest: datetime, now: datetime) -> int:
+    if oldest.tzinfo is None:  # SQLite gives naive UTC back through some paths
+        oldest = oldest.replace(tzinfo=now.tzinfo)
+    return max(1, math.ceil((oldest + WINDOW - now).total_seconds()))
+
+
+def record_failure(db: Session, email: str, address: str, now: datetime | None = None) -> None:
+    db.add(LoginFailure(email=email, address=address, at=now or utcnow()))
     db.flush()
 
 

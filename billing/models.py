@@ -8,6 +8,7 @@ from billing.invoices.model import Invoice, InvoiceLine, Payment
 from billing.invoices.numbering import InvoiceNumberSequence
 from billing.login_throttle import LoginFailure
 from billing.payments.overpayments import Overpayment
+from billing.recovery_codes import RecoveryCode
 from billing.services import Service, TaxRate
 from billing.users import User
 
@@ -24,6 +25,7 @@ __all__ = [
     "LoginFailure",
     "Overpayment",
     "Payment",
+    "RecoveryCode",
     "Service",
     "TaxRate",
     "User",

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import CheckConstraint, ForeignKey, String, func, select
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from billing.db import Base, UTCDateTime, utcnow
@@ -45,6 +45,11 @@ class User(Base):
     #: Base32 TOTP secret, encrypted with the portal's encryption key; empty until enrolled.
     totp_secret_encrypted: Mapped[str | None] = mapped_column(String(255))
     totp_enabled: Mapped[bool] = mapped_column(default=False)
+    #: The last TOTP time step accepted: a code from that step or earlier is refused.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    #: Bumped to end every session of this login (sign-out, password or role change,
+    #: deactivation); a session carries the version it was signed in with.
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     customer = relationship("Customer", back_populates="members")

@@ -38,9 +38,18 @@ def create_app(
     app.extensions["inbox_handlers"] = Handlers()
     db.init_app(app, session_factory)
 
-    from portal import errors, extensions, formatting, health, stripe_setup, xero_setup
+    from portal import (
+        errors,
+        extensions,
+        formatting,
+        health,
+        login_sessions,
+        stripe_setup,
+        xero_setup,
+    )
 
     extensions.init_app(app)
+    login_sessions.init_app(app)
     stripe_setup.init_app(app)
     xero_setup.init_app(app)
     formatting.init_app(app)

@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from billing.errors import BillingError
+from billing.logins import change_password
 from billing.users import Role, create_user, find_user_by_email
 from portal import migrations
 from portal.db import get_db
@@ -82,11 +83,11 @@ def reset_password(email: str, password: str) -> None:
     if user is None:
         raise click.ClickException(f"No login with email {email}.")
     try:
-        user.set_password(password)
+        change_password(db, user, password)
     except BillingError as error:
         raise click.ClickException(str(error)) from None
     db.commit()
-    click.echo(f"Password for {user.email} changed.")
+    click.echo(f"Password for {user.email} changed; its sessions are signed out.")
 
 
 @demo_cli.command("seed")

@@ -38,12 +38,3 @@ def init_app(app: Flask) -> None:
 
 def secret_box() -> SecretBox:
     return current_app.extensions["secret_box"]
-
-
-@login_manager.user_loader
-def _load_user(user_id: str):
-    from billing.users import User
-    from portal.db import get_db
-
-    user = get_db().get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None

@@ -1,47 +1,63 @@
+"""Signing in (password, then a second factor for admins who set one up) and out."""
+
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import flash, redirect, render_template, session, url_for
+from flask_login import current_user, login_required, logout_user
 
-from billing import login_throttle
-from billing.users import find_user_by_email, normalise_email, verify_dummy_password
+from billing import login_throttle, recovery_codes
+from billing.logins import end_sessions
+from billing.users import User, find_user_by_email, normalise_email, verify_dummy_password
 from portal.auth import bp, two_factor
-from portal.auth.forms import DisableTotpForm, LoginForm, TotpForm
+from portal.auth.forms import LoginForm, SecondFactorForm
+from portal.clock import now
 from portal.db import get_db
+from portal.login_sessions import client_address, sign_in
 from portal.views import form_status
 
-THROTTLED = "Too many failed sign-ins. Wait a minute, then try again."
 PENDING_KEY = "pending_2fa_user_id"
+#: The login's session version when the password was right: a pending second step dies
+#: with the login's sessions too (a password change between the two steps).
+PENDING_VERSION_KEY = "pending_2fa_version"
 
 
-def _home_for(user) -> str:
+def home_for(user) -> str:
     return url_for("admin.home") if user.is_admin else url_for("member.home")
 
 
-def _client_address() -> str:
-    return request.remote_addr or "unknown"
+def throttle_verdict(email: str) -> login_throttle.Verdict:
+    """Ask the limiter before checking a password or code for ``email``."""
+    return login_throttle.check(get_db(), email, client_address(), now())
+
+
+def count_failure(email: str) -> None:
+    # Counted although the answer is an error: the caller must not rollback_request().
+    login_throttle.record_failure(get_db(), email, client_address(), now())
 
 
 def _refuse(form, template: str, email: str, message: str):
-    db = get_db()
-    # The failure is counted although the answer is an error: no rollback_request().
-    login_throttle.record_failure(db, email, _client_address())
+    count_failure(email)
     form.form_errors.append(message)
     return render_template(template, form=form), 401
+
+
+def _throttled(form, template: str, verdict: login_throttle.Verdict):
+    form.form_errors.append(verdict.message)
+    return render_template(template, form=form), 429
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
-        return redirect(_home_for(current_user))
+        return redirect(home_for(current_user))
     form = LoginForm()
     if not form.validate_on_submit():
         return render_template("auth/login.html", form=form), form_status(form)
     db = get_db()
     email = normalise_email(form.email.data)
-    if login_throttle.is_throttled(db, email, _client_address()):
-        form.form_errors.append(THROTTLED)
-        return render_template("auth/login.html", form=form), 429
+    verdict = throttle_verdict(email)
+    if not verdict.allowed:
+        return _throttled(form, "auth/login.html", verdict)
     user = find_user_by_email(db, email)
     # The password is checked even for an inactive login, so timing tells nothing apart.
     if user is None:
@@ -57,90 +73,62 @@ def login():
         # Failures are cleared only once the code is right too: clearing them here would
         # give anyone who knows the password a fresh budget of code guesses every minute.
         session[PENDING_KEY] = user.id
+        session[PENDING_VERSION_KEY] = user.session_version
         return redirect(url_for("auth.two_factor_login"))
     login_throttle.clear_failures(db, email)
-    login_user(user)
-    return redirect(_home_for(user))
+    sign_in(user)
+    return redirect(home_for(user))
+
+
+def _pending_user() -> User | None:
+    user_id = session.get(PENDING_KEY)
+    user = get_db().get(User, user_id) if isinstance(user_id, int) else None
+    if user is None or not user.active:
+        return None
+    if session.get(PENDING_VERSION_KEY) != user.session_version:
+        return None
+    return user
 
 
 @bp.route("/login/2fa", methods=["GET", "POST"])
 def two_factor_login():
-    from billing.users import User
-
-    user_id = session.get(PENDING_KEY)
-    user = get_db().get(User, user_id) if user_id else None
+    user = _pending_user()
     if user is None:
+        session.pop(PENDING_KEY, None)
         return redirect(url_for("auth.login"))
-    form = TotpForm()
+    form = SecondFactorForm()
+    template = "auth/two_factor_login.html"
     if not form.validate_on_submit():
-        return render_template("auth/two_factor_login.html", form=form), form_status(form)
-    if login_throttle.is_throttled(get_db(), user.email, _client_address()):
-        form.form_errors.append(THROTTLED)
-        return render_template("auth/two_factor_login.html", form=form), 429
-    if not two_factor.verify(user, form.code.data):
-        return _refuse(form, "auth/two_factor_login.html", user.email, "That code is not valid.")
-    login_throttle.clear_failures(get_db(), user.email)
-    session.pop(PENDING_KEY, None)
-    login_user(user)
-    return redirect(_home_for(user))
+        return render_template(template, form=form), form_status(form)
+    verdict = throttle_verdict(user.email)
+    if not verdict.allowed:
+        return _throttled(form, template, verdict)
+    db = get_db()
+    code = form.code.data.strip()
+    if code.isdigit():
+        accepted = two_factor.accept(db, user, code, now())
+    else:
+        accepted = recovery_codes.use_code(db, user.id, code, now())
+        if accepted:
+            left = recovery_codes.remaining(db, user.id)
+            flash(f"Recovery code used; {left} left. Make new ones on your account page.", "info")
+    if not accepted:
+        return _refuse(form, template, user.email, "That code is not valid, or was used already.")
+    login_throttle.clear_failures(db, user.email)
+    session.clear()
+    sign_in(user)
+    return redirect(home_for(user))
 
 
 @bp.post("/logout")
 @login_required
 def logout():
+    # Ends this login's sessions everywhere: a cookie copied before sign-out is worthless.
+    end_sessions(get_db(), current_user._get_current_object())
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
+    flash("You are signed out (on every device).", "info")
     return redirect(url_for("auth.login"))
 
 
-@bp.route("/account/2fa", methods=["GET", "POST"])
-@login_required
-def two_factor_setup():
-    if not current_user.is_admin:
-        abort(404)
-    form = TotpForm()
-    if current_user.totp_enabled:
-        return render_template(
-            "auth/two_factor_setup.html", form=form, disable_form=DisableTotpForm()
-        )
-    secret = two_factor.secret_of(current_user)
-    if secret is None or request.method == "GET" and request.args.get("new"):
-        secret = two_factor.new_secret(current_user)
-    if form.validate_on_submit():
-        if two_factor.verify(current_user, form.code.data):
-            current_user.totp_enabled = True
-            flash("Two-factor sign-in is on.", "success")
-            return redirect(url_for("admin.home"))
-        form.code.errors = ["That code is not valid. Check your phone's clock and try again."]
-        # The secret being enrolled survives the failed attempt: 422, no rollback_request().
-        return _setup_page(form, secret), 422
-    return _setup_page(form, secret), form_status(form)
-
-
-def _setup_page(form, secret: str):
-    return render_template(
-        "auth/two_factor_setup.html",
-        form=form,
-        secret=secret,
-        uri=two_factor.provisioning_uri(current_user, secret),
-        required=current_app.config["REQUIRE_ADMIN_2FA"],
-    )
-
-
-@bp.post("/account/2fa/disable")
-@login_required
-def two_factor_disable():
-    if not current_user.is_admin:
-        abort(404)
-    if current_app.config["REQUIRE_ADMIN_2FA"]:
-        flash("Two-factor sign-in is required for admins here and cannot be turned off.", "error")
-        return redirect(url_for("auth.two_factor_setup"))
-    form = DisableTotpForm()
-    if not form.validate_on_submit() or not current_user.check_password(form.password.data):
-        flash("Password incorrect; two-factor sign-in stays on.", "error")
-        return redirect(url_for("auth.two_factor_setup"))
-    current_user.totp_enabled = False
-    current_user.totp_secret_encrypted = None
-    flash("Two-factor sign-in is off.", "info")
-    return redirect(url_for("admin.home"))
+from portal.auth import enrolment, password  # noqa: E402,F401 - registers their routes
