@@ -8,8 +8,9 @@ account at most one guess).
 
 ``check`` takes locks so that counting, checking the password and recording the failure
 happen one request at a time per account and per address: on PostgreSQL transaction-level
-advisory locks, on SQLite the database's single write lock (taken by the first write).
-Both are held until the request commits, after the failure is recorded.
+advisory locks; on SQLite the database's single write lock, which the portal's engine takes
+at BEGIN (BEGIN IMMEDIATE, see portal.db). Both are held until the request commits, after
+the failure is recorded.
 """
 
 from __future__ import annotations
@@ -69,8 +70,7 @@ def check(db: Session, email: str, address: str, now: datetime | None = None) ->
     # Account first, then address, always in that order: two requests cannot deadlock.
     _lock(db, f"login-account:{email}")
     _lock(db, f"login-address:{address}")
-    # Old rows are worthless. On SQLite this first write also takes the write lock, so
-    # another request's count waits for this one's commit.
+    # Old rows are worthless; trimming here keeps the table small without a cron job.
     db.execute(delete(LoginFailure).where(LoginFailure.at < now - 10 * WINDOW))
     since = now - WINDOW
     recent = LoginFailure.at > since
