@@ -32,6 +32,8 @@ REMEMBER_COOKIE_HTTPONLY = True
 PERMANENT_SESSION_LIFETIME = 8 * 3600
 # Number of reverse proxies in front of the portal whose X-Forwarded-* headers are trusted.
 TRUSTED_PROXY_COUNT = 0
+# How long an admin-made invitation link (set a password, sign in once) stays valid.
+INVITATION_LINK_HOURS = 72
 
 # CSRF tokens live as long as the session.
 WTF_CSRF_TIME_LIMIT = None

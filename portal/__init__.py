@@ -58,9 +58,11 @@ def create_app(
 
     from portal.admin import bp as admin_bp
     from portal.auth import bp as auth_bp
+    from portal.invitations import bp as invitations_bp
     from portal.member import bp as member_bp
 
     app.register_blueprint(auth_bp)
+    app.register_blueprint(invitations_bp)
     app.register_blueprint(member_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
 

@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
         (403, "Not allowed"),
         (404, "Not found"),
         (405, "Method not allowed"),
+        (410, "Link no longer valid"),
         (429, "Too many attempts"),
         (500, "Something went wrong"),
     ):

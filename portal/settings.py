@@ -48,6 +48,9 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # The demo is served over plain http on 127.0.0.1.
         settings["SESSION_COOKIE_SECURE"] = False
         settings["REMEMBER_COOKIE_SECURE"] = False
+    for name in ("INVITATION_LINK_HOURS",):
+        if int(settings[name]) < 1:
+            raise ConfigError(f"{name} must be at least 1, not {settings[name]!r}.")
     if not settings["SECRET_KEY"]:
         raise ConfigError(
             "SECRET_KEY is not set. Set it to a long random string (for example the output of "

@@ -11,6 +11,7 @@ from portal.admin import (  # noqa: E402,F401
     inbox,
     invoice_accounts,
     invoices,
+    member_logins,
     needs_attention,
     payment_settings,
     reconcile,

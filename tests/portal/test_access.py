@@ -28,6 +28,7 @@ ADMIN = "admin"  # /admin/...: admins only (blueprint before_request)
 MEMBER = "member"  # a member's own company data; admins are sent to /admin/
 ADMIN_ACCOUNT = "admin account"  # an admin's own account settings; members get 404
 SIGNED_IN = "signed in"  # any signed-in user
+OWN_ACCOUNT = "own account"  # any signed-in user's own account settings
 PUBLIC = "public"  # no sign-in needed
 MEMBER_ACTION = "member action"  # a member's POST on their own invoice (answers vary)
 WEBHOOK = "webhook"  # servers, not browsers: no sign-in or CSRF, a signature instead
@@ -93,6 +94,13 @@ ROUTES = {
     "admin.export_to_xero": ADMIN,
     "auth.two_factor_setup": ADMIN_ACCOUNT,
     "auth.two_factor_disable": ADMIN_ACCOUNT,
+    "auth.two_factor_start": ADMIN_ACCOUNT,
+    "auth.two_factor_recovery_codes": ADMIN_ACCOUNT,
+    "auth.change_own_password": OWN_ACCOUNT,
+    "admin.deactivate_member": ADMIN,
+    "admin.reactivate_member": ADMIN,
+    "admin.invite_member": ADMIN,
+    "invitations.accept": PUBLIC,
     "auth.logout": SIGNED_IN,
     "auth.login": PUBLIC,
     "auth.two_factor_login": PUBLIC,
@@ -100,7 +108,12 @@ ROUTES = {
 }
 
 #: What an anonymous GET of a public page answers.
-PUBLIC_GET = {"auth.login": 200, "healthz": 200, "auth.two_factor_login": 302}
+PUBLIC_GET = {
+    "auth.login": 200,
+    "healthz": 200,
+    "auth.two_factor_login": 302,
+    "invitations.accept": 400,  # with a made-up token
+}
 
 
 def rule_of(app, endpoint: str):
@@ -163,6 +176,8 @@ def ids(db, member):
         "invoice_id": own_invoice.id,
         "service_id": service.id,
         "rate_id": service.tax_rate_id,
+        "member_id": factories.MemberFactory(customer=other_customer).id,
+        "token": "not-a-real-invitation",
     }
 
 
@@ -240,6 +255,8 @@ def test_member(app, member_client, ids, endpoint):
             assert_unsigned_webhook_refused(member_client, url)
         elif kind == ADMIN_ACCOUNT:
             assert response.status_code == 404, (method, url)
+        elif kind == OWN_ACCOUNT:
+            assert response.status_code == (200 if method == "GET" else 422), (method, url)
         elif kind == SIGNED_IN:
             assert response.status_code == 302, (method, url)
         elif endpoint == "auth.login":
@@ -273,6 +290,8 @@ def test_admin(app, admin_client, ids, endpoint):
         elif kind == ADMIN_ACCOUNT:
             assert response.status_code in (200, 302, 422), (method, url)
             assert not is_login_redirect(response), (method, url)
+        elif kind == OWN_ACCOUNT:
+            assert response.status_code == (200 if method == "GET" else 422), (method, url)
         elif kind == SIGNED_IN:
             assert response.status_code == 302, (method, url)
         elif endpoint == "auth.login":
