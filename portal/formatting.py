@@ -8,6 +8,7 @@ from decimal import Decimal
 from babel.dates import format_date
 from flask import Flask, current_app
 
+from billing.links import is_safe_outside_link, origin_of
 from billing.money import format_money
 
 PAYMENT_METHODS = {
@@ -25,8 +26,15 @@ def comparable_text(value: str | None) -> str:
     return "\n".join(line for line in lines if line).casefold()
 
 
+def outside_link(url: str | None) -> str:
+    """``url`` if it may be an href (billing.links), else "" (templates then show no link)."""
+    base = current_app.config["XERO_BASE_URL"]
+    return url if url and is_safe_outside_link(url, [origin_of(base)] if base else []) else ""
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(comparable_text, "comparable")
+    app.add_template_filter(outside_link, "outside_link")
 
     @app.template_filter("money")
     def money(amount: Decimal | None, currency: str) -> str:

@@ -53,6 +53,10 @@ class Sandbox:
             rate_limits = RateLimitSettings(enabled=rate_limits)
         self.rate_limiter = RateLimiter(self.clock, rate_limits)
         self.faults = FaultInjector()
+        #: Where OnlineInvoiceUrl points, as a format string with ``{invoice_id}``; None
+        #: means the sandbox's own online invoice page. Real Xero answers in.xero.com links;
+        #: tests set this to see what the portal does with a link it must not trust.
+        self.online_invoice_url: str | None = None
         self.idempotency = IdempotencyCache(self.clock)
         self.contract: ContractChecker | None = (
             ContractChecker.load(contract_spec_dir) if validate_contract else None

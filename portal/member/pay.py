@@ -33,6 +33,7 @@ from billing.money import parse_decimal
 from billing.statements import MEMBER_VISIBLE
 from portal.access import current_customer_id
 from portal.db import get_db, rollback_request
+from portal.formatting import outside_link
 from portal.member import bp
 from portal.stripe_setup import stripe_gateway, stripe_keys
 from portal.views import found
@@ -56,7 +57,8 @@ def _options(invoice: Invoice) -> PaymentOptions:
         card_settings.payment_settings(db),
         stripe_keys(db),
         invoice,
-        link.online_invoice_url if link is not None else "",
+        # Checked again here, not only when stored: a bad link is no option at all.
+        outside_link(link.online_invoice_url if link is not None else ""),
     )
 
 

@@ -31,6 +31,7 @@ from xero_python.api_client import ApiClient, Configuration
 from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.exceptions import ApiException
 
+from billing.links import is_safe_outside_link, origin_of
 from xero.api import sdk_models as sdk
 from xero.api.errors import AuthLost, NotFound, RateLimited, Retryable, ValidationFailed
 from xero.api.records import (
@@ -94,6 +95,10 @@ class XeroApi:
         self.access_token = access_token
         self.timeout = timeout
         self.accounting = AccountingApi(make_api_client(access_token), base_url=accounting_url)
+        #: A stand-in on plain http (the sandbox) serves its online invoices itself.
+        self.stand_in_origins = (
+            [] if accounting_url.startswith("https:") else [origin_of(accounting_url)]
+        )
         #: Called before every request with the SDK method's name (rate limiting, counting).
         self.on_call = on_call
 
@@ -250,7 +255,13 @@ class XeroApi:
     def online_invoice_url(self, xero_invoice_id: str) -> str:
         answer = self._send(self.accounting.get_online_invoice, xero_invoice_id)
         online = (answer.online_invoices or [None])[0]
-        return sdk.text(getattr(online, "online_invoice_url", None))
+        url = sdk.text(getattr(online, "online_invoice_url", None))
+        # Members' pages link to it: only an https link (or the stand-in's own) is kept.
+        if url and not is_safe_outside_link(url, self.stand_in_origins):
+            raise ValidationFailed(
+                [f"Xero's online invoice link is not an https address; not stored: {url[:100]!r}"]
+            )
+        return url
 
     def email_invoice(self, xero_invoice_id: str, *, idempotency_key: str) -> None:
         self._send(

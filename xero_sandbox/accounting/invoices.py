@@ -107,10 +107,15 @@ def online_invoice(invoice_ref: str) -> ResponseReturnValue:
                     }
                 ]
             )
-        url = url_for(
-            "xero_sandbox_control.online_invoice_page",
-            invoice_id=invoice.invoice_id,
-            _external=True,
+        pattern = sandbox().online_invoice_url
+        url = (
+            pattern.format(invoice_id=invoice.invoice_id)
+            if pattern
+            else url_for(
+                "xero_sandbox_control.online_invoice_page",
+                invoice_id=invoice.invoice_id,
+                _external=True,
+            )
         )
     return json_response(
         envelope("OnlineInvoices", [{"OnlineInvoiceUrl": url}], sandbox().clock.now())
