@@ -99,8 +99,33 @@ class Handlers:
         return self._by_provider.get(provider)
 
 
+#: Fields that let whoever holds them act on an object (a PaymentIntent's or SetupIntent's
+#: ``client_secret`` confirms it from any browser; an ephemeral key's ``secret``). Handlers
+#: re-read objects from their provider, so the inbox never needs them and never keeps them.
+SECRET_FIELDS = frozenset({"client_secret", "secret"})
+
+
+def without_secrets(payload: str) -> str:
+    """``payload`` (JSON) with every SECRET_FIELDS key removed, at any depth."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return payload
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items() if k not in SECRET_FIELDS}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    return json.dumps(scrub(data), separators=(",", ":"))
+
+
 def store_event(db: Session, provider: str, event_id: str, event_type: str, payload: str) -> bool:
-    """Store a verified event. False when it was already stored (a replay): ignore it."""
+    """Store a verified event, without its secrets. False when it was already stored (a
+    replay): ignore it."""
+    payload = without_secrets(payload)
     try:
         with db.begin_nested():
             db.add(

@@ -9,14 +9,18 @@ from decimal import Decimal
 from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
+    Index,
     Numeric,
     Select,
     String,
     Text,
     exists,
+    func,
     or_,
     select,
+    text,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from billing.db import Base, UnitPrice, UTCDateTime, utcnow
@@ -36,7 +40,11 @@ class TaxRate(Base):
     """A local tax rate. Issue 3 maps each one used to a Xero TaxType."""
 
     __tablename__ = "tax_rates"
-    __table_args__ = (CheckConstraint("rate_percent >= 0 AND rate_percent <= 100", name="rate"),)
+    __table_args__ = (
+        CheckConstraint("rate_percent >= 0 AND rate_percent <= 100", name="rate"),
+        # "VAT 20%" and "vat 20%" would be two rates nobody can tell apart in a list.
+        Index("uq_tax_rates_name_lower", func.lower(text("name")), unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -51,7 +59,11 @@ class TaxRate(Base):
 
 class Service(Base):
     __tablename__ = "services"
-    __table_args__ = (CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
+        # The code identifies the service (on invoices, in Xero): DESK-1 and desk-1 are one.
+        Index("uq_services_code_lower", func.lower(text("code")), unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(30), unique=True)
@@ -90,16 +102,30 @@ def _check(db: Session, details: ServiceDetails, service_id: int | None) -> None
     tax_rate = db.get(TaxRate, details.tax_rate_id)
     if tax_rate is None or not tax_rate.active:
         raise BillingError("Choose one of the listed tax rates.")
-    clash = db.scalar(select(Service.id).where(Service.code == details.code))
+    clash = db.scalar(select(Service.id).where(func.lower(Service.code) == details.code.lower()))
     if clash is not None and clash != service_id:
-        raise ServiceCodeTaken(f"Service code {details.code} is already in use.")
+        raise _code_taken(details.code)
+
+
+def _code_taken(code: str) -> ServiceCodeTaken:
+    return ServiceCodeTaken(f"Service code {code} is already in use.")
+
+
+def _flush_unique(db: Session, error: BillingError, *objects: Base) -> None:
+    """Flush ``objects``; a unique index refusing them (another admin saved the same name
+    between our check and now) becomes ``error`` instead of a failed transaction."""
+    try:
+        with db.begin_nested():
+            db.add_all(objects)
+            db.flush()
+    except IntegrityError:
+        raise error from None
 
 
 def create_service(db: Session, details: ServiceDetails) -> Service:
     _check(db, details, None)
     service = Service(**details.__dict__)
-    db.add(service)
-    db.flush()
+    _flush_unique(db, _code_taken(details.code), service)
     return service
 
 
@@ -107,7 +133,7 @@ def update_service(db: Session, service: Service, details: ServiceDetails) -> Se
     _check(db, details, service.id)
     for key, value in details.__dict__.items():
         setattr(service, key, value)
-    db.flush()
+    _flush_unique(db, _code_taken(details.code), service)
     return service
 
 
@@ -166,11 +192,11 @@ def active_tax_rates(db: Session) -> list[TaxRate]:
 def add_tax_rate(db: Session, name: str, rate_percent: Decimal) -> TaxRate:
     if not Decimal(0) <= rate_percent <= Decimal(100):
         raise BillingError("A tax rate is between 0 and 100 percent.")
-    if db.scalar(select(TaxRate.id).where(TaxRate.name == name)) is not None:
-        raise TaxRateNameTaken(f"A tax rate called {name} already exists.")
+    taken = TaxRateNameTaken(f"A tax rate called {name} already exists.")
+    if db.scalar(select(TaxRate.id).where(func.lower(TaxRate.name) == name.lower())) is not None:
+        raise taken
     rate = TaxRate(name=name, rate_percent=rate_percent)
-    db.add(rate)
-    db.flush()
+    _flush_unique(db, taken, rate)
     return rate
 
 

@@ -1,6 +1,7 @@
 """The schema comes from Alembic migrations only: they build it from empty on the database
 under test, match the models exactly, and roll all the way back."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -11,6 +12,10 @@ from portal import migrations
 from portal.db import make_engine
 
 
+# SQLite's reflection cannot read lower(...) indexes; Alembic then leaves them out of the
+# comparison (PostgreSQL's pass compares them).
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
 def test_upgrade_from_empty_matches_the_models(fresh_database_url):
     url = fresh_database_url("migrations")
     engine = make_engine(url)
