@@ -22,6 +22,10 @@ PORTAL_LOCALE = "en_GB"
 # Rows per page on invoice lists.
 PAGE_SIZE = 25
 
+# Largest request body read, in bytes (chunked or not); more is refused with 413.
+# The webhooks allow less (Stripe 512 KiB, Xero 256 KiB).
+MAX_CONTENT_LENGTH = 1024 * 1024
+
 # Sign-in
 REQUIRE_ADMIN_2FA = False
 SESSION_COOKIE_SECURE = True

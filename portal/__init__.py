@@ -25,6 +25,9 @@ def create_app(
 ) -> Flask:
     app = Flask(__name__, template_folder=str(TEMPLATES), instance_relative_config=True)
     app.config.update(load_settings(overrides))
+    from portal.request_body import PortalRequest
+
+    app.request_class = PortalRequest
     if app.config["TRUSTED_PROXY_COUNT"]:
         count = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]

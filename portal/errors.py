@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
         (404, "Not found"),
         (405, "Method not allowed"),
         (410, "Link no longer valid"),
+        (413, "Too large"),
         (429, "Too many attempts"),
         (500, "Something went wrong"),
     ):

@@ -18,6 +18,7 @@ from flask import jsonify, request
 from billing import inbox
 from billing.cards import stripe_events
 from portal.db import get_db
+from portal.request_body import BodyTooLarge, read_body
 from portal.stripe_setup import stripe_keys
 from portal.webhooks import bp
 
@@ -31,38 +32,43 @@ MAX_BODY = 512 * 1024
 
 @bp.post("/stripe")
 def stripe_webhook():
-    if (request.content_length or 0) > MAX_BODY:
+    try:
+        raw = read_body(MAX_BODY)
+    except BodyTooLarge:
         return _refused("too large", 413)
-    raw = request.get_data(cache=False)
     db = get_db()
     secret = stripe_keys(db).webhook_secret
     if not secret:
         log.error("Stripe webhook refused: no webhook signing secret is set")
         return _refused("not configured")
+    payload = raw.decode("utf-8", errors="replace")  # invalid UTF-8 then fails the signature
     try:
-        event = stripe.Webhook.construct_event(
-            raw, request.headers.get("Stripe-Signature"), secret, tolerance=TOLERANCE
+        # The signature alone first: building a stripe.Event from a signed body that is
+        # not an event object (a JSON array, say) raises inside the library.
+        stripe.WebhookSignature.verify_header(
+            payload,
+            request.headers.get("Stripe-Signature") or "",
+            secret,
+            tolerance=TOLERANCE,
         )
     except stripe.SignatureVerificationError:
         return _refused("bad signature")
-    except ValueError:
-        return _refused("not JSON")
-    payload = raw.decode("utf-8")
-    event_id, event_type = _id_and_type(payload, event)
-    if not event_id:
-        return _refused("no event id")
-    stored = inbox.store_event(db, stripe_events.PROVIDER, event_id, event_type, payload)
-    return jsonify(received=True, duplicate=not stored)
-
-
-def _id_and_type(payload: str, event) -> tuple[str, str]:
     try:
         data = json.loads(payload)
     except ValueError:
-        return "", ""
-    if not isinstance(data, dict):
-        return "", ""
-    return str(data.get("id") or getattr(event, "id", "") or ""), str(data.get("type") or "")
+        return _refused("not JSON")
+    event_id = data.get("id") if isinstance(data, dict) else None
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 255:
+        return _refused("not an event")
+    event_type = data.get("type")
+    stored = inbox.store_event(
+        db,
+        stripe_events.PROVIDER,
+        event_id,
+        event_type[:100] if isinstance(event_type, str) else "",
+        payload,
+    )
+    return jsonify(received=True, duplicate=not stored)
 
 
 def _refused(reason: str, status: int = 400):

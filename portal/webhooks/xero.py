@@ -15,6 +15,7 @@ from flask import Response, current_app, request
 
 from billing import inbox
 from portal.db import get_db
+from portal.request_body import BodyTooLarge, read_body
 from portal.webhooks import bp
 from xero.sync.inbound import webhook
 
@@ -24,9 +25,17 @@ log = logging.getLogger(__name__)
 CATEGORIES = frozenset({"INVOICE"})
 
 
+#: Xero sends at most a few events per delivery, each under a kilobyte.
+MAX_BODY = 256 * 1024
+
+
 @bp.post("/xero")
 def xero_events() -> Response:
-    body = request.get_data(cache=False)
+    try:
+        body = read_body(MAX_BODY)
+    except BodyTooLarge:
+        log.info("xero webhook refused: body over %d bytes", MAX_BODY)
+        return Response(status=413)
     if not webhook.verify(
         body, request.headers.get("x-xero-signature"), current_app.config["XERO_WEBHOOK_KEY"]
     ):
@@ -34,9 +43,9 @@ def xero_events() -> Response:
     try:
         events = webhook.parse(body)
     except webhook.MalformedPayload as error:
-        # Correctly signed, so it is Xero's: acknowledged, or Xero disables the webhook.
+        # Correctly signed yet unreadable: nothing is stored, and the answer says so.
         log.warning("xero webhook: %s", error)
-        return Response(status=200)
+        return Response(status=400)
     db = get_db()
     stored = 0
     for event in events:

@@ -122,9 +122,10 @@ def test_other_categories_are_acknowledged_and_dropped(client, db):
     assert stored(db) == []
 
 
-def test_a_signed_but_unreadable_payload_is_acknowledged(client, db):
-    assert post(client, b"not json").status_code == 200
-    assert post(client, b'{"events": [{"eventType": "UPDATE"}]}').status_code == 200
+def test_a_signed_but_unreadable_payload_is_refused_with_400(client, db):
+    assert post(client, b"not json").status_code == 400
+    assert post(client, b'{"events": [{"eventType": "UPDATE"}]}').status_code == 400
+    assert post(client, b"[1, 2]").status_code == 400
     assert stored(db) == []
 
 
