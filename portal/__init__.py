@@ -47,10 +47,12 @@ def create_app(
         formatting,
         health,
         login_sessions,
+        security_headers,
         stripe_setup,
         xero_setup,
     )
 
+    security_headers.init_app(app)
     extensions.init_app(app)
     login_sessions.init_app(app)
     stripe_setup.init_app(app)

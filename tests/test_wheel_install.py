@@ -35,6 +35,9 @@ BUNDLED = (
     "portal/_bundled/migrations/script.py.mako",
     "portal/_bundled/migrations/versions/0001_foundation.py",
     "portal/_bundled/config/defaults.py",
+    "portal/static/js/pay.js",
+    "portal/static/js/invoice_form.js",
+    "portal/static/js/page.js",
     "xero_sandbox/templates/sandbox/consent.html",
     "xero_sandbox/templates/sandbox/online_invoice.html",
 )

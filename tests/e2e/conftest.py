@@ -159,12 +159,31 @@ _CALL_FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture
-def page(browser, request, tmp_path):
-    """A fresh browser context (no cookies) per test; a screenshot is kept when it fails."""
+def csp_violations() -> list[str]:
+    """What the browser refused under the portal's Content-Security-Policy in this test."""
+    return []
+
+
+@pytest.fixture
+def page(browser, request, tmp_path, csp_violations):
+    """A fresh browser context (no cookies) per test; a screenshot is kept when it fails.
+    A test during which the browser refused anything under the CSP fails: a script that
+    does not run is a page that does not work."""
     context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
+    context.on(
+        "console",
+        lambda message: (
+            csp_violations.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     page = context.new_page()
     yield page
+    if csp_violations:
+        context.close()
+        pytest.fail(f"the browser refused under the CSP: {csp_violations}")
     if request.node.stash.get(_CALL_FAILED, False):
         path = tmp_path / "failure.png"
         try:
