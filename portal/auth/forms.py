@@ -1,6 +1,7 @@
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
+
+from portal.forms import PortalForm as FlaskForm  # refuses unstorable text (portal.forms)
 
 
 class LoginForm(FlaskForm):
