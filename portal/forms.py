@@ -18,6 +18,11 @@ from flask_wtf import FlaskForm
 from wtforms import Field, FieldList, FormField, TextAreaField
 
 UNSTORABLE_MESSAGE = "This contains a character that cannot be stored."
+#: Also at the top of the form: a check box or hidden field shows no error of its own.
+UNSTORABLE_FORM_MESSAGE = (
+    "Some of what was sent contains a character that cannot be stored (a control "
+    "character such as NUL). Remove it and try again."
+)
 
 #: One-line fields: C0 controls, DEL, C1 controls, and the Unicode line and paragraph
 #: separators (JavaScript and some CSV readers take them for line breaks).
@@ -61,6 +66,7 @@ class PortalForm(FlaskForm):
         for field in refused:
             field.errors = [UNSTORABLE_MESSAGE]
         _gather_list_errors(self)
+        self.form_errors = [UNSTORABLE_FORM_MESSAGE]
         return False
 
 
