@@ -443,3 +443,105 @@ def test_an_ordinary_search_still_works(admin_client, db):
     response = admin_client.get("/admin/customers?q=Caf%C3%A9")
     assert response.status_code == 200
     assert "Café Zoë Ltd" in response.get_data(as_text=True)
+
+
+# --- the 500 page cannot fail in its turn -----------------------------------------------------
+
+SERVER_ERROR = "Something went wrong on our side"
+
+
+@pytest.fixture
+def failing_app(app, engine):
+    """The app with pages that fail: after a write, or with the database gone bad."""
+    from sqlalchemy import event, text
+
+    from billing.login_throttle import LoginFailure
+    from portal.db import get_db
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    broken = {"on": False}
+
+    def refuse_statements(conn, cursor, statement, *args):
+        # Everything but the transaction's own rollback fails, as on a dropped connection
+        # or (PostgreSQL) inside a transaction an error has aborted.
+        if broken["on"] and not statement.lstrip().upper().startswith(("ROLLBACK", "RELEASE")):
+            raise RuntimeError("the database is gone")
+
+    event.listen(engine, "before_cursor_execute", refuse_statements)
+
+    @app.get("/boom/after-write")
+    def after_write():
+        get_db().add(LoginFailure(email="boom@example.com", address="boom"))
+        get_db().flush()
+        raise RuntimeError("boom")
+
+    @app.get("/boom/bad-sql")
+    def bad_sql():
+        get_db().execute(text("SELECT * FROM no_such_table"))
+        return "unreachable"
+
+    @app.get("/boom/database-gone")
+    def database_gone():
+        broken["on"] = True
+        raise RuntimeError("boom")
+
+    yield app
+    broken["on"] = False
+    event.remove(engine, "before_cursor_execute", refuse_statements)
+
+
+def _signed_in(app, db, role: str):
+    client = app.test_client()
+    user = factories.AdminFactory() if role == "admin" else factories.MemberFactory()
+    db.commit()
+    assert login(client, user.email).status_code == 302
+    return client
+
+
+def test_the_500_page_rolls_the_request_back(failing_app, db):
+    from billing.login_throttle import LoginFailure
+
+    response = failing_app.test_client().get("/boom/after-write")
+    assert response.status_code == 500
+    assert SERVER_ERROR in response.get_data(as_text=True)
+    assert db.scalars(select(LoginFailure).where(LoginFailure.address == "boom")).all() == []
+
+
+@pytest.mark.parametrize("role", ["admin", "member"])
+@pytest.mark.parametrize("path", ["/boom/bad-sql", "/boom/database-gone"])
+def test_the_500_page_needs_no_database(failing_app, db, role, path):
+    """base.html reads the signed-in user and the nav counts from the database: a 500 page
+    built on it failed again inside the handler (a NUL on PostgreSQL did exactly that)."""
+    client = _signed_in(failing_app, db, role)
+    response = client.get(path)
+    assert response.status_code == 500
+    page = response.get_data(as_text=True)
+    assert SERVER_ERROR in page
+    assert "Internal Server Error" not in page  # Werkzeug's own page: the handler failed
+
+
+def test_the_500_page_falls_back_to_plain_text_when_rendering_fails(failing_app, db, monkeypatch):
+    def no_templates(*args, **kwargs):
+        raise RuntimeError("templates are broken")
+
+    monkeypatch.setattr(failing_app.jinja_env, "get_template", no_templates)
+    monkeypatch.setattr(failing_app.jinja_env, "get_or_select_template", no_templates)
+    response = failing_app.test_client().get("/boom/after-write")
+    assert response.status_code == 500
+    assert response.mimetype == "text/plain"
+    assert SERVER_ERROR in response.get_data(as_text=True)
+
+
+def test_a_page_whose_template_raises_gets_the_500_page(app, admin_client, monkeypatch):
+    """An exception inside the rendering of an ordinary page (here the admin's nav count)."""
+    import portal.admin.needs_attention as needs_attention
+
+    def broken_count(*args, **kwargs):
+        raise RuntimeError("the nav count failed")
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    monkeypatch.setitem(app.jinja_env.globals, "overpayments_needing_attention", broken_count)
+    assert needs_attention  # the global it replaces is registered by that module
+    response = admin_client.get("/admin/customers")
+    assert response.status_code == 500
+    assert SERVER_ERROR in response.get_data(as_text=True)
