@@ -32,7 +32,7 @@ def create_app(
         count = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
-    from portal.views import DatabaseIdConverter
+    from portal.converters import DatabaseIdConverter
 
     app.url_map.converters["int"] = DatabaseIdConverter
     # The app's own registries, filled by the wiring below: who hears its domain events

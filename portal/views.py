@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import abort, current_app, request
-from werkzeug.routing import IntegerConverter
 
 from billing.statements import Page, paginate
+from portal.converters import MAX_ID
 from portal.db import rollback_request
 
-#: Ids are INTEGER columns (32-bit on PostgreSQL): a larger one names nothing, and must not
-#: reach the database, which would refuse it with an error (a 500 instead of a 404).
-MAX_ID = 2**31 - 1
-
-
-class DatabaseIdConverter(IntegerConverter):
-    """``<int:...>`` in every route: a number past ``MAX_ID`` matches no route (404)."""
-
-    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's parameter name
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(map, *args, **kwargs)
+#: A query-string id as the route converter takes it (portal.converters): ASCII digits,
+#: no sign, no leading zero.
+QUERY_ID = re.compile(r"0|[1-9][0-9]*", re.ASCII)
 
 
 def form_status(form) -> int:
@@ -42,12 +36,20 @@ def paginated(db, stmt) -> Page:
 
 
 def id_arg(name: str) -> int | None:
-    """An optional integer id from the query string; anything else is a 400."""
+    """An optional id from the query string (``?customer_id=``), or None when absent/blank.
+
+    A malformed one is a bad filter, 400 like any other (not digits, a sign, a leading zero,
+    non-ASCII digits). A well-formed number outside 1..``MAX_ID`` is a 404, as the same id in
+    a path is: it can name no row, and PostgreSQL would refuse it in a query with an error.
+    """
     raw = request.args.get(name, "")
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 12 or int(raw) > MAX_ID:
+    if not QUERY_ID.fullmatch(raw):
         abort(400, f"{name} must be a number.")
+    # Length first: int() of more than 4300 digits raises ValueError (CPython's DoS guard).
+    if len(raw) > len(str(MAX_ID)) or not 1 <= int(raw) <= MAX_ID:
+        abort(404, f"No such {name.removesuffix('_id')}.")
     return int(raw)
 
 

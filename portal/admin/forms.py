@@ -3,7 +3,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from babel.numbers import list_currencies
-from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     EmailField,
@@ -32,6 +31,7 @@ from billing.money import MAX_QUANTITY
 from billing.tax import LineAmountType
 from billing.users import MIN_PASSWORD_LENGTH
 from portal.fields import DecimalText
+from portal.forms import PortalForm as FlaskForm  # refuses unstorable text (portal.forms)
 
 EMAIL = Regexp(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$", message="Enter a valid email address.")
 CODE = Regexp(r"^[A-Za-z0-9._-]*$", message="Use letters, digits, dot, dash or underscore.")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length
 
@@ -19,6 +18,7 @@ from billing.invoices.operations import get_invoice
 from portal.admin import bp
 from portal.admin.forms import CODE, strip
 from portal.db import get_db
+from portal.forms import PortalForm as FlaskForm  # refuses unstorable text (portal.forms)
 from portal.views import form_status, found
 from portal.xero_checks import ledger_to_check
 from xero.admin import sync_log as sync_jobs

@@ -9,7 +9,6 @@ saved. Keys saved here win over STRIPE_* configuration, which fills any left emp
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, url_for
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import Length, Optional, Regexp
 
@@ -17,6 +16,7 @@ from billing.cards import payment_settings as card_settings
 from billing.cards.payment_settings import SettingsChange
 from portal.admin import bp
 from portal.db import get_db
+from portal.forms import PortalForm as FlaskForm  # refuses unstorable text (portal.forms)
 from portal.stripe_setup import stripe_keys
 from portal.views import form_status
 

@@ -15,7 +15,6 @@ from datetime import datetime
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import RadioField
 from wtforms.validators import InputRequired
 
@@ -23,6 +22,7 @@ from billing.db import utcnow
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm
 from portal.db import get_db
+from portal.forms import PortalForm as FlaskForm  # refuses unstorable text (portal.forms)
 from portal.views import form_status
 from portal.xero_setup import xero_integration
 from xero.api import connection as xero_connection_ops

@@ -4,7 +4,6 @@ template global, so the customer views need not know about Xero."""
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length
@@ -14,6 +13,7 @@ from billing.db import outside_transaction
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, strip
 from portal.db import get_db
+from portal.forms import PortalForm as FlaskForm  # refuses unstorable text (portal.forms)
 from portal.views import form_status, found
 from portal.xero_setup import xero_integration
 from xero.admin import contact_links

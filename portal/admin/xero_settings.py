@@ -9,12 +9,12 @@ invoice.
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, url_for
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField
 
 from billing.db import outside_transaction, utcnow
 from portal.admin import bp
 from portal.db import get_db
+from portal.forms import PortalForm as FlaskForm  # refuses unstorable text (portal.forms)
 from portal.views import form_status
 from portal.xero_setup import xero_integration
 from xero.api.connection import record_failure, record_success
