@@ -82,7 +82,7 @@ def _password_confirmed(form: PasswordConfirmForm, action: str) -> bool:
     """Check the admin's password under the sign-in limiter; flash why not."""
     user = current_user._get_current_object()
     if not form.validate_on_submit():
-        flash("Enter your password.", "error")
+        flash(form.password.errors[0] if form.password.errors else "Enter your password.", "error")
         return False
     verdict = throttle_verdict(user.email)
     if not verdict.allowed:

@@ -2,7 +2,6 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 from billing.users import MIN_PASSWORD_LENGTH
-
 from portal.forms import PortalForm as FlaskForm  # refuses unstorable text (portal.forms)
 
 

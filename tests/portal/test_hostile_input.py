@@ -80,6 +80,8 @@ class Post:
     role: str = "admin"
     #: False when the view answers a bad post with a bare 400 page (no field to show it).
     shows_field_error: bool = True
+    #: ``setup`` also takes the app and the role's client (``app=``, ``client=``).
+    needs_client: bool = False
 
 
 @dataclass
@@ -208,6 +210,32 @@ def _totp(db, admin, *, app, client):
     return "/login/2fa", {"code": "123456"}
 
 
+def _enrolment(db, admin, *, app, client):
+    assert client.post_form("/account/2fa/start").status_code == 302
+    return "/account/2fa", {"code": "123456"}
+
+
+def _own_password(db, admin):
+    return "/account/password", {
+        "current": factories.PASSWORD,
+        "new": "a new password here",
+        "confirm": "a new password here",
+    }
+
+
+def _invitation(db, admin, *, app, client):
+    from portal import invitations
+
+    member = factories.MemberFactory()
+    db.commit()
+    with app.test_request_context():
+        link = invitations.link_for(member)
+    return link.split("localhost", 1)[1], {
+        "new": "a new password here",
+        "confirm": "a new password here",
+    }
+
+
 POSTS: dict[str, Post | FormLevelOnly] = {
     "portal.admin.forms.ServiceForm": Post(_service),
     "portal.admin.forms.CustomerForm": Post(_customer),
@@ -224,10 +252,14 @@ POSTS: dict[str, Post | FormLevelOnly] = {
     "portal.admin.xero_settings.XeroSettingsForm": FormLevelOnly("needs a live Xero connection"),
     "portal.admin.xero_connection.TenantForm": FormLevelOnly("needs a pending Xero consent"),
     "portal.auth.forms.LoginForm": Post(_login, role="anonymous"),
-    "portal.auth.forms.TotpForm": Post(_totp, role="pending-2fa"),
-    # The auth lane of issue 9 rewrites this view (throttled, one message for both cases);
-    # today a refused post is a redirect with a flash, so it is checked at the form level.
-    "portal.auth.forms.DisableTotpForm": FormLevelOnly("its view answers with a redirect"),
+    "portal.auth.forms.SecondFactorForm": Post(_totp, role="pending-2fa", needs_client=True),
+    "portal.auth.forms.TotpForm": Post(_enrolment, needs_client=True),
+    "portal.auth.forms.ChangePasswordForm": Post(_own_password, role="member"),
+    "portal.auth.forms.SetPasswordForm": Post(_invitation, role="anonymous", needs_client=True),
+    "portal.auth.forms.StartTotpForm": FormLevelOnly("no field but the CSRF token"),
+    # Turning 2FA off and new recovery codes answer with a redirect and the field's
+    # message as a flash (the page they return to holds both forms).
+    "portal.auth.forms.PasswordConfirmForm": FormLevelOnly("its views answer with a redirect"),
 }
 
 
@@ -362,7 +394,7 @@ def _prepare(key, app, db, admin, member):
     post = POSTS[key]
     assert isinstance(post, Post)
     client = _client_for(post.role, app, db, admin, member)
-    if post.role == "pending-2fa":
+    if post.needs_client:
         url, data = post.setup(db, admin, app=app, client=client)
     else:
         url, data = post.setup(db, admin)
