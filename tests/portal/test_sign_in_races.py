@@ -10,11 +10,14 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pyotp
 import pytest
+from sqlalchemy import select
 
 from billing.login_throttle import MAX_ACCOUNT_FAILURES
 from billing.users import Role, User, create_user
 from portal import migrations
+from portal.auth import two_factor
 from portal.db import make_engine
 from tests.conftest import login, make_test_app
 from tests.factories import domain_session
@@ -32,7 +35,9 @@ def committed_app(fresh_database_url):
     with domain_session(engine) as db, db.begin():
         create_user(db, email=EMAIL, name="Racer", password=PASSWORD, role=Role.ADMIN)
     engine.dispose()
-    return make_test_app(url)
+    app = make_test_app(url)
+    app.config["TEST_URL"] = url
+    return app
 
 
 def test_twenty_parallel_wrong_passwords_check_exactly_five(committed_app, monkeypatch):
@@ -63,3 +68,24 @@ def test_twenty_parallel_wrong_passwords_check_exactly_five(committed_app, monke
     assert statuses == [401] * MAX_ACCOUNT_FAILURES + [429] * (PARALLEL - MAX_ACCOUNT_FAILURES)
     # And the owner, with the right password, waits too: the account is locked for now.
     assert login(committed_app.test_client(), EMAIL, PASSWORD).status_code == 429
+
+
+def test_one_totp_code_sent_twice_at_once_signs_in_once(committed_app):
+    engine = make_engine(committed_app.config["TEST_URL"])
+    with committed_app.app_context(), domain_session(engine) as db, db.begin():
+        user = db.scalar(select(User).where(User.email == EMAIL))
+        secret = two_factor.new_secret(user)
+        user.totp_enabled = True
+    engine.dispose()
+    code = pyotp.TOTP(secret).now()
+    clients = [committed_app.test_client() for _ in range(2)]
+    for client in clients:
+        assert login(client, EMAIL, PASSWORD).status_code == 302  # on to the second step
+    start = threading.Barrier(2)
+
+    def second_step(client) -> int:
+        start.wait()
+        return client.post_form("/login/2fa", {"code": code}).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        assert sorted(pool.map(second_step, clients)) == [302, 401]
