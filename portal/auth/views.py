@@ -43,7 +43,7 @@ def _refuse(form, template: str, email: str, message: str):
 
 def _throttled(form, template: str, verdict: login_throttle.Verdict):
     form.form_errors.append(verdict.message)
-    return render_template(template, form=form), 429
+    return render_template(template, form=form), 429, {"Retry-After": str(verdict.wait_seconds)}
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -57,6 +57,7 @@ def test_a_locked_account_is_told_how_long_to_wait(app, clock, admin):
     response = login(client_at(app, "192.0.2.10"), admin.email)
     assert response.status_code == 429
     assert b"Too many failed sign-ins for this account. Try again in 35 seconds." in (response.data)
+    assert response.headers["Retry-After"] == "35"
     clock.advance(seconds=35)
     assert login(client_at(app, "192.0.2.10"), admin.email).status_code == 302
 
