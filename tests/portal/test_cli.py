@@ -85,7 +85,7 @@ def test_reset_password(app, db, member):
         args=["users", "reset-password", "--email", member.email, "--password", NEW_PASSWORD]
     )
     assert result.exit_code == 0, result.output
-    assert f"Password for {member.email} changed." in result.output
+    assert f"Password for {member.email} changed; its sessions are signed out." in result.output
     [user] = users_named(db, member.email)
     assert user.check_password(NEW_PASSWORD)
     assert not user.check_password(factories.PASSWORD)
