@@ -29,6 +29,23 @@ CATEGORIES = frozenset({"INVOICE"})
 MAX_BODY = 256 * 1024
 
 
+#: The inbox's columns (billing.inbox.InboundEvent): longer would fail the insert.
+MAX_EVENT_ID = 255
+MAX_EVENT_TYPE = 100
+TEXT_FIELDS = ("eventCategory", "eventType", "resourceId", "eventDateUtc", "tenantId")
+
+
+def _check(event: webhook.WebhookEvent) -> None:
+    """Each field the portal keeps is a string of a size the inbox holds."""
+    for name in TEXT_FIELDS:
+        if not isinstance(event.raw.get(name, ""), str):
+            raise webhook.MalformedPayload(f"{name} is not a string")
+    if "eventId" in event.raw and not isinstance(event.raw["eventId"], str):
+        raise webhook.MalformedPayload("eventId is not a string")
+    if len(event.event_id) > MAX_EVENT_ID or len(event.kind) > MAX_EVENT_TYPE:
+        raise webhook.MalformedPayload("an event id or type too long")
+
+
 @bp.post("/xero")
 def xero_events() -> Response:
     try:
@@ -42,6 +59,8 @@ def xero_events() -> Response:
         return Response(status=401)
     try:
         events = webhook.parse(body)
+        for event in events:
+            _check(event)
     except webhook.MalformedPayload as error:
         # Correctly signed yet unreadable: nothing is stored, and the answer says so.
         log.warning("xero webhook: %s", error)

@@ -109,4 +109,5 @@ def test_no_template_has_an_inline_script_or_handler():
             if "src=" not in tag and 'type="application/json"' not in tag:
                 offenders.append(f"{path.name}: {tag}")
         offenders += [f"{path.name}: {m}" for m in re.findall(r"\son[a-z]+\s*=", text, re.I)]
+        offenders += [f"{path.name}: {m}" for m in re.findall(r"javascript:", text, re.I)]
     assert offenders == []

@@ -152,3 +152,17 @@ def test_encryption_key_is_used_when_given(database_url):
     derived = create_app(settings).extensions["secret_box"]
     with pytest.raises(ValueError, match="cannot be decrypted"):
         derived.decrypt(token)
+
+
+@pytest.mark.parametrize("name", ["INVITATION_LINK_HOURS", "MAX_CONTENT_LENGTH"])
+@pytest.mark.parametrize("raw", ["0", "-5"])
+def test_limits_below_one_stop_start_up(monkeypatch, name, raw):
+    monkeypatch.setenv(name, raw)
+    with pytest.raises(ConfigError, match=f"{name} must be at least 1, not {raw}"):
+        load_settings({"SECRET_KEY": TEST_SECRET_KEY})
+
+
+def test_security_limits_default():
+    settings = load_settings({"SECRET_KEY": TEST_SECRET_KEY})
+    assert settings["MAX_CONTENT_LENGTH"] == 1024 * 1024
+    assert settings["INVITATION_LINK_HOURS"] == 72

@@ -126,6 +126,10 @@ def test_a_signed_but_unreadable_payload_is_refused_with_400(client, db):
     assert post(client, b"not json").status_code == 400
     assert post(client, b'{"events": [{"eventType": "UPDATE"}]}').status_code == 400
     assert post(client, b"[1, 2]").status_code == 400
+    too_long = {"resourceId": "x", "eventCategory": "INVOICE", "eventType": "U" * 200}
+    assert post(client, json.dumps({"events": [too_long]}).encode()).status_code == 400
+    not_text = {"resourceId": "x", "eventCategory": ["INVOICE"], "eventType": "UPDATE"}
+    assert post(client, json.dumps({"events": [not_text]}).encode()).status_code == 400
     assert stored(db) == []
 
 

@@ -9,3 +9,12 @@ document.querySelectorAll("[data-confirm]").forEach((button) => {
     if (!window.confirm(button.dataset.confirm)) event.preventDefault();
   });
 });
+// data-back: back in the history (the link's href is the fallback without script).
+document.querySelectorAll("[data-back]").forEach((link) => {
+  link.addEventListener("click", (event) => {
+    if (window.history.length > 1) {
+      event.preventDefault();
+      window.history.back();
+    }
+  });
+});
