@@ -71,7 +71,15 @@ def check(db: Session, email: str, address: str, now: datetime | None = None) ->
     _lock(db, f"login-account:{email}")
     _lock(db, f"login-address:{address}")
     # Old rows are worthless; trimming here keeps the table small without a cron job.
-    db.execute(delete(LoginFailure).where(LoginFailure.at < now - 10 * WINDOW))
+    # SKIP LOCKED (PostgreSQL): rows another sign-in is trimming are left to it, so no
+    # request waits on, or deadlocks with, one for another account.
+    old = (
+        select(LoginFailure.id)
+        .where(LoginFailure.at < now - 10 * WINDOW)
+        .limit(500)
+        .with_for_update(skip_locked=True)
+    )
+    db.execute(delete(LoginFailure).where(LoginFailure.id.in_(old.scalar_subquery())))
     since = now - WINDOW
     recent = LoginFailure.at > since
     by_account = db.execute(

@@ -22,6 +22,22 @@ def end_sessions(db: Session, user: User) -> None:
     db.refresh(user, ["session_version"])
 
 
+def claim_sessions_version(db: Session, user: User, version: int) -> bool:
+    """Use up ``version`` of the login's sessions (a one-time link carries it): True for the
+    one request whose conditional UPDATE finds it still current, False for any other."""
+    claimed = db.execute(
+        update(User)
+        .where(User.id == user.id, User.session_version == version)
+        .values(session_version=User.session_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.flush()
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    db.refresh(user, ["session_version"])
+    return True
+
+
 def change_password(db: Session, user: User, new_password: str) -> None:
     """Set a new password (BillingError if too short) and end the login's sessions."""
     user.set_password(new_password)

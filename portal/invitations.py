@@ -11,7 +11,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from billing.errors import BillingError
-from billing.logins import change_password
+from billing.logins import claim_sessions_version
 from billing.users import MIN_PASSWORD_LENGTH, User
 from portal.auth.forms import SetPasswordForm
 from portal.clock import now
@@ -39,7 +39,10 @@ def link_for(user: User) -> str:
     return url_for("invitations.accept", token=token, _external=True)
 
 
-def _invited_user(token: str) -> User:
+USED = "This invitation link was used already or withdrawn. Ask for a new one."
+
+
+def _invited(token: str) -> tuple[User, int]:
     hours = int(current_app.config["INVITATION_LINK_HOURS"])
     try:
         claim = _serializer().loads(token, max_age=hours * 3600)
@@ -49,15 +52,15 @@ def _invited_user(token: str) -> User:
         abort(400, "This invitation link is not valid. Check you copied all of it.")
     user = get_db().get(User, claim.get("user")) if isinstance(claim, dict) else None
     if user is None or not user.active or claim.get("version") != user.session_version:
-        abort(410, "This invitation link was used already or withdrawn. Ask for a new one.")
-    return user
+        abort(410, USED)
+    return user, claim["version"]
 
 
 @bp.route("/invitation/<token>", methods=["GET", "POST"])
 def accept(token: str):
     if len(token) > 500:
         abort(400, "This invitation link is not valid. Check you copied all of it.")
-    user = _invited_user(token)
+    user, version = _invited(token)
     form = SetPasswordForm()
 
     def page(status: int):
@@ -67,10 +70,13 @@ def accept(token: str):
 
     if not form.validate_on_submit():
         return page(form_status(form))
+    # Two requests with one link: only one claims it (the other is told it was used).
+    if not claim_sessions_version(get_db(), user, version):
+        abort(410, USED)
     try:
-        change_password(get_db(), user, form.new.data)
+        user.set_password(form.new.data)
     except BillingError as error:
-        rollback_request()
+        rollback_request()  # the link stays unused
         form.new.errors = [str(error)]
         return page(422)
     session.clear()

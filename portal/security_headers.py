@@ -20,10 +20,18 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 
-#: Stripe's own origins (https://docs.stripe.com/security/guide#content-security-policy).
-STRIPE_JS_ORIGIN = "https://js.stripe.com"
-STRIPE_FRAME_ORIGINS = ("https://js.stripe.com", "https://hooks.stripe.com")
+#: Stripe's own origins (https://docs.stripe.com/security/guide#content-security-policy):
+#: Stripe.js may load its parts from subdomains of js.stripe.com.
+STRIPE_JS_ORIGINS = ("https://js.stripe.com", "https://*.js.stripe.com")
+STRIPE_FRAME_ORIGINS = (
+    "https://js.stripe.com",
+    "https://*.js.stripe.com",
+    "https://hooks.stripe.com",
+)
 STRIPE_API_ORIGIN = "https://api.stripe.com"
+#: Where "Connect to Xero" sends the admin: Chromium and Safari check form-action against
+#: the redirect that follows a form post, so Xero's sign-in page must be allowed there.
+XERO_LOGIN_ORIGIN = "https://login.xero.com"
 
 
 def origin(url: str) -> str:
@@ -35,10 +43,14 @@ def origin(url: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def content_security_policy(stripe_js_url: str, stripe_api_base: str) -> str:
+def content_security_policy(stripe_js_url: str, stripe_api_base: str, xero_base: str = "") -> str:
     js = origin(stripe_js_url)
     api = origin(stripe_api_base)
     script = ["'self'"] + ([js] if js else [])
+    if js == STRIPE_JS_ORIGINS[0]:
+        script.append(STRIPE_JS_ORIGINS[1])
+    # Xero's sign-in, or the stand-in's (its authorize page is on XERO_BASE_URL).
+    xero_login = origin(xero_base) or XERO_LOGIN_ORIGIN
     if api:  # a stand-in: its frames and API are where it serves them
         frames = [o for o in dict.fromkeys([js, api]) if o]
         connect = ["'self'", *dict.fromkeys(o for o in (api, js) if o)]
@@ -54,7 +66,7 @@ def content_security_policy(stripe_js_url: str, stripe_api_base: str) -> str:
         "connect-src": connect,
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
-        "form-action": ["'self'"],
+        "form-action": ["'self'", xero_login],
         "frame-ancestors": ["'none'"],
     }
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
@@ -76,7 +88,9 @@ def init_app(app: Flask) -> None:
         headers.setdefault(
             "Content-Security-Policy",
             content_security_policy(
-                config.get("STRIPE_JS_URL") or "", config.get("STRIPE_API_BASE") or ""
+                config.get("STRIPE_JS_URL") or "",
+                config.get("STRIPE_API_BASE") or "",
+                config.get("XERO_BASE_URL") or "",
             ),
         )
         headers.setdefault("X-Frame-Options", "DENY")

@@ -10,7 +10,7 @@ Stripe (the webhook's job, or "check now" re-reading the intent), never from the
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -53,13 +53,14 @@ def _own_invoice(invoice_id: int) -> Invoice:
 def _options(invoice: Invoice) -> PaymentOptions:
     db = get_db()
     link = db.get(XeroInvoiceLink, invoice.id)
-    return card_checkout.payment_options(
-        card_settings.payment_settings(db),
-        stripe_keys(db),
-        invoice,
-        # Checked again here, not only when stored: a bad link is no option at all.
-        outside_link(link.online_invoice_url if link is not None else ""),
+    stored = link.online_invoice_url if link is not None else ""
+    # Checked again here, not only when stored: a bad link is no option at all, and not
+    # one "on its way" either.
+    safe = outside_link(stored)
+    options = card_checkout.payment_options(
+        card_settings.payment_settings(db), stripe_keys(db), invoice, safe
     )
+    return replace(options, xero_pending=False) if stored and not safe else options
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ def xero_only(db):
     row = card_settings.payment_settings(db)
     row.offer_card = False
     row.offer_xero_online = True
+    row.xero_only_with_link = False  # a missing link would then be "on its way"
     db.add(row)
     db.flush()
 
@@ -50,3 +51,4 @@ def test_another_link_is_not_rendered(db, member, member_client, xero_only, url)
         assert "javascript:" not in page and "data:text" not in page
         assert "plain-http" not in page
         assert "Pay online via Xero" not in page and "Open the online invoice" not in page
+        assert "on its way" not in page

@@ -56,7 +56,7 @@ def test_public_answers_and_errors(client):
 
 def test_stripe_js_is_the_only_outside_script_origin(client):
     policy = csp(client.get("/login"))
-    assert policy["script-src"] == ["'self'", "https://js.stripe.com"]
+    assert policy["script-src"] == ["'self'", "https://js.stripe.com", "https://*.js.stripe.com"]
     assert "https://js.stripe.com" in policy["frame-src"]
     assert "https://hooks.stripe.com" in policy["frame-src"]
     assert policy["connect-src"] == ["'self'", "https://api.stripe.com"]
@@ -74,6 +74,21 @@ class TestAStripeStandIn:
         policy = csp(client.get("/login"))
         assert policy["script-src"] == ["'self'", "http://127.0.0.1:8420"]
         assert "stripe.com" not in " ".join(policy["frame-src"] + policy["connect-src"])
+
+
+def test_forms_may_lead_only_here_or_to_xeros_sign_in(client):
+    """Connect to Xero is a form post answered with a redirect to Xero's sign-in page,
+    which Chromium checks against form-action."""
+    assert csp(client.get("/login"))["form-action"] == ["'self'", "https://login.xero.com"]
+
+
+class TestAXeroStandIn:
+    @pytest.fixture
+    def app_settings(self):
+        return {"XERO_BASE_URL": "http://127.0.0.1:5001"}
+
+    def test_its_sign_in_is_the_form_action(self, client):
+        assert csp(client.get("/login"))["form-action"] == ["'self'", "http://127.0.0.1:5001"]
 
 
 def test_no_hsts_over_plain_http_settings(client):
