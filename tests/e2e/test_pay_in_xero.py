@@ -221,3 +221,37 @@ def test_member_pays_now_on_xero_s_online_invoice_and_the_portal_shows_it_paid(
             has=page.get_by_role("link", name=portal.invoice_number, exact=True)
         )
     ).to_have_count(1)
+
+
+def test_connect_to_xero_reaches_xero_s_sign_in_under_the_csp(
+    page: Page, xero_portal: XeroPortal, csp_violations
+):
+    """Connect to Xero is a form post answered with a redirect to Xero's sign-in page (here
+    the sandbox's); Chromium checks that redirect against the CSP's form-action. The admin
+    then cancels on Xero's page, so the module's connection is left as it was."""
+    portal = xero_portal
+    sign_in(page, portal.url, portal.seed.admin.email, portal.seed.admin.password)
+    page.goto(f"{portal.url}/admin/xero")
+    # Connected and healthy, the page offers no Connect button: post the same form the
+    # page shows when it does (templates/admin/xero_connection.html), as a navigation.
+    page.evaluate(
+        """() => {
+            const form = document.createElement("form");
+            form.method = "post";
+            form.action = "/admin/xero/connect";
+            const token = document.createElement("input");
+            token.type = "hidden";
+            token.name = "csrf_token";
+            token.value = document.querySelector('meta[name="csrf-token"]').content;
+            form.append(token);
+            document.body.append(form);
+            form.submit();
+        }"""
+    )
+    expect(page.get_by_role("button", name="Allow access")).to_be_visible()
+    assert not page.url.startswith(portal.url), page.url  # on the sandbox's own origin
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("status").first).to_contain_text(
+        "Xero was not connected (you cancelled on Xero's page)"
+    )
+    assert csp_violations == []
