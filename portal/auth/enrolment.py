@@ -62,9 +62,14 @@ def two_factor_setup():
         # The secret being enrolled survives the failed attempt: 422, no rollback_request().
         return _enrolment_page(form, secret), 422
     user.totp_enabled = True
+    return _new_recovery_codes(user, "2fa.enabled", "Two-factor sign-in is on.")
+
+
+def _new_recovery_codes(user, action: str, message: str):
+    """Replace the admin's recovery codes and show the new ones, this once."""
     codes = recovery_codes.replace_codes(get_db(), user.id)
-    audit.record(user, "2fa.enabled")
-    flash("Two-factor sign-in is on.", "success")
+    audit.record(user, action)
+    flash(message, "success")
     return render_template("auth/recovery_codes.html", codes=codes)
 
 
@@ -106,10 +111,9 @@ def two_factor_recovery_codes():
         return redirect(url_for("auth.two_factor_setup"))
     if not _password_confirmed(PasswordConfirmForm(), "2fa.recovery_codes"):
         return redirect(url_for("auth.two_factor_setup"))
-    codes = recovery_codes.replace_codes(get_db(), user.id)
-    audit.record(user, "2fa.recovery_codes")
-    flash("New recovery codes made; the old ones no longer work.", "success")
-    return render_template("auth/recovery_codes.html", codes=codes)
+    return _new_recovery_codes(
+        user, "2fa.recovery_codes", "New recovery codes made; the old ones no longer work."
+    )
 
 
 @bp.post("/account/2fa/disable")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from billing.logins import claim_sessions_version, end_sessions
+from billing.logins import claim_sessions_version
 from billing.users import Role, User, create_user
 from portal import migrations
 from portal.db import make_engine
@@ -40,11 +40,3 @@ def test_one_link_claimed_twice_at_once_is_claimed_once(fresh_database_url):
             assert db.get(User, user_id).session_version == version + 1
     finally:
         engine.dispose()
-
-
-def test_ending_sessions_twice_counts_twice(db, member):
-    user = db.get(User, member.id)
-    before = user.session_version
-    end_sessions(db, user)
-    end_sessions(db, user)
-    assert user.session_version == before + 2
