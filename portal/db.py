@@ -15,11 +15,13 @@ asking for a rollback.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, has_request_context, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,12 +41,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+log = logging.getLogger(__name__)
+_WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+
+#: Execution option of a request's first transaction when the request only reads (a GET):
+#: on SQLite it begins without the write lock.
+READS_ONLY = "portal_reads_only"
+
+
 def _sqlite_transactions(engine: Engine) -> None:
-    """Let SQLAlchemy, not pysqlite, begin transactions, and take the write lock up front.
+    """Let SQLAlchemy, not pysqlite, begin transactions, and take the write lock up front
+    when a transaction may write.
 
     pysqlite's own transaction handling breaks SAVEPOINTs, and a deferred transaction that
     reads and then writes can fail at once with "database is locked" when another writer
-    arrived in between. BEGIN IMMEDIATE queues writers on the busy timeout instead.
+    arrived in between. BEGIN IMMEDIATE queues writers on the busy timeout instead. A
+    request that only reads (``READS_ONLY``) begins deferred, so readers never queue behind
+    each other or behind a writer: in WAL mode each reads its own snapshot.
     """
 
     @event.listens_for(engine, "connect")
@@ -53,11 +66,26 @@ def _sqlite_transactions(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA busy_timeout = 30000")
+        # Readers and the one writer do not block each other (file databases only).
+        cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        reads_only = connection.get_execution_options().get(READS_ONLY, False)
+        connection.info[READS_ONLY] = reads_only
+        connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _write_in_a_read(connection: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        # SQLite lets the write go ahead (it fails only when another writer came first);
+        # the log names the GET view that should be marked ``writes_on_get``.
+        if connection.info.get(READS_ONLY) and _WRITE.match(statement):
+            log.warning(
+                "%s %s wrote in a read-only transaction; mark its view writes_on_get",
+                request.method if has_request_context() else "-",
+                request.path if has_request_context() else "-",
+            )
 
 
 def init_app(app: Flask, session_factory: Callable[[], Session] | None = None) -> None:
@@ -114,8 +142,31 @@ def rollback_request() -> None:
     g.db_rollback = True
 
 
+#: Methods that change nothing, unless their view says otherwise (``writes_on_get``).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def writes_on_get(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a GET view that writes (a return from Stripe recording the payment): its
+    transaction takes the write lock up front on SQLite, as every POST's does."""
+    view.writes_on_get = True  # type: ignore[attr-defined]
+    return view
+
+
+def _request_reads_only() -> bool:
+    if request.method not in SAFE_METHODS:
+        return False
+    view = current_app.view_functions.get(request.endpoint or "")
+    return not getattr(view, "writes_on_get", False)
+
+
 def get_db() -> Session:
     if "db_session" not in g:
-        g.db_session = current_app.extensions["db_session_factory"]()
-    session: Session = g.db_session
-    return session
+        session = current_app.extensions["db_session_factory"]()
+        if has_request_context() and _request_reads_only() and not session.in_transaction():
+            # The request's first transaction begins as a read (portal.db.READS_ONLY); one
+            # begun after outside_transaction() takes the write lock as usual.
+            session.connection(execution_options={READS_ONLY: True})
+        g.db_session = session
+    db: Session = g.db_session
+    return db
