@@ -15,20 +15,32 @@ lock up front, so a second writer waits (busy timeout) until the first has commi
 
 The lock lasts until the transaction ends (the request, the job, the CLI command), so no
 network call may run while it is held: end the transaction before calling Xero or Stripe.
+Asked again within the same transaction (a view locks, then the operation it calls does),
+the invoice is already locked and re-read: it comes from the session with no query.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from billing.errors import NotFound
 from billing.invoices.model import Invoice
+
+#: Session.info key: ids of the invoices this session's transaction has locked.
+LOCKED = "locked_invoices"
 
 
 def lock_invoice(db: Session, invoice_id: int) -> Invoice:
     """The invoice, locked for this transaction and re-read from the database (its payments
     too), so every check made after this sees what any earlier writer committed."""
+    locked: set[int] = db.info.setdefault(LOCKED, set())
+    if invoice_id in locked:
+        held = db.get(Invoice, invoice_id)  # from the identity map: locked and read already
+        if held is not None:
+            return held
     invoice = db.scalar(
         select(Invoice)
         .where(Invoice.id == invoice_id)
@@ -38,4 +50,12 @@ def lock_invoice(db: Session, invoice_id: int) -> Invoice:
     )
     if invoice is None:
         raise NotFound("No such invoice.")
+    locked.add(invoice_id)
     return invoice
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _locks_released(session: Session, transaction: SessionTransaction, *_: Any) -> None:
+    # The session's own transaction ended (commit or rollback): so did its row locks.
+    if transaction.parent is None:
+        session.info.pop(LOCKED, None)

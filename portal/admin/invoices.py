@@ -227,12 +227,13 @@ def _check_lines_with_xero(invoice: Invoice) -> None:
 
 @bp.post("/invoices/<int:invoice_id>/issue")
 def issue(invoice_id: int):
-    invoice = found(get_invoice, invoice_id)
+    # Locked before asking whether it is a draft: a double click waits here for the first
+    # click's commit and is then told the truth (already issued), with no second number.
+    # (issue_invoice's own lock then costs nothing: the invoice is locked and read.)
+    invoice = found(lock_invoice, invoice_id)
     form = ConfirmForm()
     if form.validate_on_submit():
-        # Locked before asking whether it is a draft: a double click waits here for the first
-        # click's commit and is then told the truth (already issued), with no second number.
-        was_draft = lock_invoice(get_db(), invoice.id).state is InvoiceStatus.DRAFT
+        was_draft = invoice.state is InvoiceStatus.DRAFT
         try:
             _check_lines_with_xero(invoice)
             issue_invoice(
