@@ -21,7 +21,7 @@ from wtforms.validators import InputRequired
 from billing.db import utcnow
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm
-from portal.db import get_db
+from portal.db import get_db, writes_on_get
 from portal.forms import PortalForm as FlaskForm  # refuses unstorable text (portal.forms)
 from portal.views import form_status
 from portal.xero_setup import xero_integration
@@ -104,6 +104,7 @@ def _expired(started: str) -> bool:
 
 
 @bp.get("/xero/callback")
+@writes_on_get  # stores the connection Xero's sign-in granted
 def xero_callback():
     # Taken out at once: a second callback with the same state finds nothing to match.
     pending = session.pop(PENDING_KEY, None)

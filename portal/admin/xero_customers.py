@@ -12,7 +12,7 @@ from billing.customers import Customer, amounts_owed, get_customer
 from billing.db import outside_transaction
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, strip
-from portal.db import get_db
+from portal.db import get_db, writes_on_get
 from portal.forms import PortalForm as FlaskForm  # refuses unstorable text (portal.forms)
 from portal.views import form_status, found
 from portal.xero_setup import xero_integration
@@ -49,6 +49,7 @@ def _base_currency() -> str:
 
 
 @bp.get("/customers/<int:customer_id>/xero")
+@writes_on_get  # a search in Xero is a call counted against the rate limit
 def customer_xero(customer_id: int):
     customer: Customer = found(get_customer, customer_id)
     term = request.args.get("q", "")[: contact_links.MAX_TERM]

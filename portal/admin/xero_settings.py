@@ -13,7 +13,7 @@ from wtforms import BooleanField, SelectField
 
 from billing.db import outside_transaction, utcnow
 from portal.admin import bp
-from portal.db import get_db
+from portal.db import get_db, writes_on_get
 from portal.forms import PortalForm as FlaskForm  # refuses unstorable text (portal.forms)
 from portal.views import form_status
 from portal.xero_setup import xero_integration
@@ -111,6 +111,7 @@ def _choice(form, uses) -> settings_sync.Choice:
 
 
 @bp.route("/xero/settings", methods=["GET", "POST"])
+@writes_on_get  # reading Xero's accounts and tax rates stores them (the ledger snapshot)
 def xero_settings():
     db = get_db()
     connection = active_connection(db)
