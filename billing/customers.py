@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Index, String, Text, func, select
+from sqlalchemy import CheckConstraint, Index, String, Text, case, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from billing import events
 from billing.db import Base, UTCDateTime, trigram_indexes, utcnow
@@ -104,3 +105,65 @@ def amounts_owed(db: Session, customer_ids: list[int]) -> dict[int, dict[str, De
     for customer_id, currency, amount in rows:
         owed.setdefault(customer_id, {})[currency] = Decimal(amount)
     return owed
+
+
+#: The most customers one typeahead answer lists: enough to pick from, small to send.
+SEARCH_LIMIT = 20
+#: Longer than any name (255) or e-mail (254) a customer can have: it can match nothing.
+SEARCH_MAX_LENGTH = 255
+
+
+def customer_match(text: str) -> ColumnElement[bool]:
+    """The WHERE clause of a customer search box: ``text`` found anywhere in the name,
+    e-mail or ledger code (the account number), whatever its case. What was typed is
+    matched literally (autoescape), never as a LIKE wildcard or escape character."""
+    text = text.strip()
+    return or_(
+        *(
+            column.icontains(text, autoescape=True)
+            for column in (Customer.name, Customer.email, Customer.ledger_code)
+        )
+    )
+
+
+def search_customers(db: Session, text: str, limit: int = SEARCH_LIMIT) -> list[Customer]:
+    """At most ``limit`` customers matching ``text`` (``customer_match``) for a picker:
+    names that start with it first, then by name. Blank or over-long text finds nobody."""
+    text = text.strip()
+    if not text or len(text) > SEARCH_MAX_LENGTH:
+        return []
+    starts = case((func.lower(Customer.name).startswith(text.lower(), autoescape=True), 0), else_=1)
+    stmt = (
+        select(Customer)
+        .where(customer_match(text))
+        .order_by(starts, Customer.name, Customer.id)
+        .limit(limit)
+    )
+    return list(db.scalars(stmt))
+
+
+class CustomerNotChosen(BillingError):
+    """What a customer picker's text names is not one customer."""
+
+
+def customer_named(db: Session, text: str) -> Customer:
+    """The one customer whose ledger code, or else whose name, is exactly ``text`` (case
+    aside): how a picker typed into without scripts is resolved. Looks at two rows at most."""
+    text = text.strip()
+    if not text or len(text) > SEARCH_MAX_LENGTH:
+        raise CustomerNotChosen("Choose a customer: type part of a name and pick it from the list.")
+    for column in (Customer.ledger_code, Customer.name):
+        found = list(
+            db.scalars(select(Customer).where(func.lower(column) == text.lower()).limit(2))
+        )
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise CustomerNotChosen(
+                f"More than one customer is called {text}: type their ledger code instead, "
+                "or pick one from the list."
+            )  # two names (or ledger codes) that differ only in case
+    raise CustomerNotChosen(
+        f"No customer is called {text}: type part of the name, e-mail or ledger code and "
+        "pick one from the list."
+    )

@@ -1,7 +1,7 @@
 from datetime import date
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from billing.customers import (
     Customer,
@@ -9,6 +9,7 @@ from billing.customers import (
     LedgerCodeTaken,
     amounts_owed,
     create_customer,
+    customer_match,
     get_customer,
     update_customer,
 )
@@ -26,15 +27,7 @@ def customers():
     query = request.args.get("q", "")[:100].strip()
     stmt = select(Customer).order_by(Customer.name)
     if query:
-        # autoescape: what an admin types is matched literally, never as a LIKE wildcard.
-        stmt = stmt.where(
-            or_(
-                *(
-                    column.icontains(query, autoescape=True)
-                    for column in (Customer.name, Customer.email, Customer.ledger_code)
-                )
-            )
-        )
+        stmt = stmt.where(customer_match(query))
     page = paginated(get_db(), stmt)
     owed = amounts_owed(get_db(), [c.id for c in page.items])
     return render_template("admin/customers.html", page=page, owed=owed, query=query)

@@ -9,6 +9,7 @@ from wtforms import (
     FieldList,
     Form,
     FormField,
+    HiddenField,
     IntegerField,
     PasswordField,
     SelectField,
@@ -138,7 +139,10 @@ class LineForm(Form):
 
 
 class InvoiceForm(FlaskForm):
-    customer_id = SelectField("Customer", coerce=int, validators=[InputRequired()])
+    # A customer picker (portal.admin.customer_picker): the text an admin types (or the name
+    # the script fills in) and the id of the customer picked; the view resolves the two.
+    customer_name = StringField("Customer", filters=[strip])
+    customer_id = HiddenField()
     currency = StringField(
         "Currency", validators=[DataRequired(), CURRENCY, known_currency], filters=[strip]
     )

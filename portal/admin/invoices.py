@@ -2,9 +2,8 @@ from datetime import date
 from decimal import Decimal
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 
-from billing.customers import Customer
+from billing.customers import Customer, get_customer
 from billing.errors import BillingError
 from billing.invoices.locking import lock_invoice
 from billing.invoices.model import Invoice, InvoiceStatus
@@ -23,6 +22,7 @@ from billing.services import Service, search_services
 from billing.statements import NEWEST_INVOICES, invoice_list
 from billing.tax import LineAmountType
 from portal.admin import bp
+from portal.admin.customer_picker import chosen_customer, show
 from portal.admin.forms import ConfirmForm, InvoiceForm, IssuedInvoiceForm
 from portal.db import get_db, rollback_request
 from portal.views import form_status, found, id_arg, keyset_paginated
@@ -61,14 +61,14 @@ def _services() -> list[Service]:
 
 
 def _prepare(form: InvoiceForm, services: list[Service]) -> None:
-    customers = get_db().execute(select(Customer.id, Customer.name).order_by(Customer.name))
-    form.customer_id.choices = [(0, "Choose a customer")] + [(cid, n) for cid, n in customers]
     choices = [("", "Choose a service")] + [(str(s.id), f"{s.code} - {s.name}") for s in services]
     for line in form.lines:
         line.service_id.choices = choices
 
 
-def _details(form: InvoiceForm, services: list[Service]) -> DraftDetails | None:
+def _details(
+    form: InvoiceForm, services: list[Service], customer: Customer | None
+) -> DraftDetails | None:
     """The draft the form describes, or None with the errors set on the form's fields."""
     by_id = {str(s.id): s for s in services}
     lines: list[DraftLine] = []
@@ -96,16 +96,16 @@ def _details(form: InvoiceForm, services: list[Service]) -> DraftDetails | None:
                 ),
             )
         )
-    if not form.customer_id.data:
-        form.customer_id.errors = ["Choose a customer."]
-        ok = False
+    if customer is None:
+        ok = False  # chosen_customer has said why, beside the field
     if ok and not lines:
         form.form_errors.append("Add at least one line.")
         ok = False
     if not ok:
         return None
+    assert customer is not None
     return DraftDetails(
-        customer_id=form.customer_id.data,
+        customer_id=customer.id,
         currency=form.currency.data.upper(),
         line_amount_type=LineAmountType(form.line_amount_type.data),
         issue_date=form.issue_date.data,
@@ -129,9 +129,13 @@ def _draft_form(invoice: Invoice | None, save):
         if invoice is None:
             form.currency.data = current_app.config["DEFAULT_CURRENCY"]
             form.issue_date.data = date.today()
-            form.customer_id.data = id_arg("customer_id") or 0
+            # "New invoice" on a customer's page opens the form with that customer chosen.
+            customer_id = id_arg("customer_id")
+            if customer_id is not None:
+                show(form.customer_id, form.customer_name, found(get_customer, customer_id))
             form.lines.pop_entry()
         else:
+            show(form.customer_id, form.customer_name, invoice.customer)
             while form.lines.entries:
                 form.lines.pop_entry()
             for line in invoice.lines:
@@ -145,8 +149,17 @@ def _draft_form(invoice: Invoice | None, save):
                 )
         _add_blank_rows(form)
     _prepare(form, services)
-    if form.validate_on_submit():
-        details = _details(form, services)
+    if form.is_submitted():
+        valid = form.validate()
+        # One row: the customer the picker names (never every customer, as a <select> was),
+        # looked up even when other fields are wrong, so every error shows at once; not when
+        # the picker's own values were refused (a NUL reaches no query).
+        customer = (
+            None
+            if form.customer_id.errors or form.customer_name.errors
+            else chosen_customer(form.customer_id, form.customer_name)
+        )
+        details = _details(form, services, customer) if valid else None
         if details is not None:
             try:
                 invoice = save(details)

@@ -17,6 +17,7 @@ SERVICE_CODE = "ROOM-E2E"
 SERVICE_NAME = "Meeting room (hour)"
 UNIT_PRICE = Decimal("24.95")
 QUANTITY = Decimal("3")
+OTHER_CUSTOMER = "Harbour Yard Studios"
 
 
 def gbp(amount: Decimal) -> str:
@@ -30,6 +31,42 @@ def sign_in(page: Page, base_url: str, email: str, password: str) -> None:
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def pick_customer_by_keyboard(page: Page, wanted: str) -> None:
+    """Type part of the name into the customer combobox, then Down, Up and Enter."""
+    picker = page.get_by_role("combobox", name="Customer")
+    listbox = page.get_by_role("listbox", name="Customer")
+    expect(picker).to_have_attribute("aria-expanded", "false")
+    expect(picker).to_have_attribute("aria-controls", re.compile(r"\S+"))
+    picker.press_sequentially("harb")
+    options = listbox.get_by_role("option")
+    # Names that start with what is typed, alphabetically: "Harbour Works" before "Harbour Yard".
+    expect(options).to_have_count(2)
+    expect(options.nth(0)).to_contain_text(wanted)
+    expect(options.nth(1)).to_contain_text(OTHER_CUSTOMER)
+    expect(picker).to_have_attribute("aria-expanded", "true")
+    assert picker.get_attribute("aria-controls") == listbox.get_attribute("id")
+    # Escape closes the list; Down opens it again on the first option.
+    picker.press("Escape")
+    expect(listbox).to_be_hidden()
+    expect(picker).to_have_attribute("aria-expanded", "false")
+    picker.press("ArrowDown")
+    expect(options.nth(0)).to_have_attribute("aria-selected", "true")
+    picker.press("ArrowDown")
+    expect(options.nth(1)).to_have_attribute("aria-selected", "true")
+    expect(options.nth(0)).to_have_attribute("aria-selected", "false")
+    expect(picker).to_have_attribute("aria-activedescendant", options.nth(1).get_attribute("id"))
+    picker.press("ArrowUp")
+    expect(options.nth(0)).to_have_attribute("aria-selected", "true")
+    expect(picker).to_have_attribute("aria-activedescendant", options.nth(0).get_attribute("id"))
+    # Enter picks (and does not submit the form while the list is open).
+    picker.press("Enter")
+    expect(listbox).to_be_hidden()
+    expect(picker).to_have_attribute("aria-expanded", "false")
+    expect(picker).to_have_value(wanted)
+    expect(page.locator("#customer_id")).to_have_value(re.compile(r"^[1-9][0-9]*$"))
+    expect(page).to_have_url(re.compile(r"/admin/invoices/new$"))
 
 
 def test_admin_issues_invoice_and_member_sees_it_awaiting_payment(
@@ -55,9 +92,16 @@ def test_admin_issues_invoice_and_member_sees_it_awaiting_payment(
     page.get_by_role("button", name="Save service").click()
     expect(page.get_by_role("status")).to_contain_text(f"Service {SERVICE_CODE} saved.")
 
-    # --- ...and writes an invoice for the customer from it.
+    # --- A second customer whose name starts the same way, so the picker has a choice.
+    page.goto(f"{base}/admin/customers/new")
+    page.get_by_label("Company name", exact=True).fill(OTHER_CUSTOMER)
+    page.get_by_label("Ledger code", exact=True).fill("HSB-01")
+    page.get_by_role("button", name="Save customer").click()
+    expect(page.get_by_role("status")).to_contain_text(f"{OTHER_CUSTOMER} saved.")
+
+    # --- ...and writes an invoice for the customer from it, picking the customer by keyboard.
     page.goto(f"{base}/admin/invoices/new")
-    page.get_by_label("Customer", exact=True).select_option(label=seed.customer_name)
+    pick_customer_by_keyboard(page, seed.customer_name)
     page.get_by_label("Service, line 1", exact=True).select_option(
         label=f"{SERVICE_CODE} - {SERVICE_NAME}"
     )

@@ -37,6 +37,7 @@ ROUTES = {
     "admin.home": ADMIN,
     "admin.customers": ADMIN,
     "admin.new_customer": ADMIN,
+    "admin.search_customers_json": ADMIN,
     "admin.customer": ADMIN,
     "admin.edit_customer": ADMIN,
     "admin.add_member": ADMIN,
