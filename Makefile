@@ -24,9 +24,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## Measure month-end sync (1,000 invoices) and payment reconciliation (500); prints figures
+## Measure month-end sync (1,000 invoices), payment reconciliation (500) and the pages at
+## 200 and 20,000 invoices (pages_20k); prints figures. One alone: make bench BENCH=pages_20k
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH)
 
 ## Race admins, members, Stripe and Xero on 300 invoices (PostgreSQL, gunicorn, 3 workers);
 ## prints one JSON line of counts, exits non-zero unless all are 0 (STRESS_DATABASE_URL)

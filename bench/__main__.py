@@ -1,12 +1,39 @@
-"""``python -m bench``: the month-end sync benchmark, then the payments reconciliation one.
+"""``python -m bench``: the month-end sync benchmark, the payments reconciliation one, then
+the pages one (``pages_20k``); ``python -m bench NAME...`` runs only those named.
 
-Each prints its figures and a JSON line; the last line printed is reconcile_500's. The exit
-status is non-zero when either found a wrong result (it then prints no figures)."""
+Each prints its figures and a JSON line; the last line printed is the last scenario's. The
+exit status is non-zero when any found a wrong result (it then prints no figures)."""
 
 import sys
 
-from bench import month_end, reconcile
 
-month_end_status = month_end.main()
-reconcile_status = reconcile.main()
-sys.exit(month_end_status or reconcile_status)
+def _month_end() -> int:
+    from bench import month_end
+
+    return month_end.main()
+
+
+def _reconcile() -> int:
+    from bench import reconcile
+
+    return reconcile.main()
+
+
+def _pages() -> int:
+    from bench import pages
+
+    return pages.main()
+
+
+SCENARIOS = {
+    "month_end_1000": _month_end,
+    "reconcile_500": _reconcile,
+    "pages_20k": _pages,
+}
+
+names = sys.argv[1:] or list(SCENARIOS)
+unknown = [name for name in names if name not in SCENARIOS]
+if unknown:
+    sys.exit(f"unknown scenario {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+statuses = [SCENARIOS[name]() for name in names]
+sys.exit(max(statuses))
