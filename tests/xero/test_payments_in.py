@@ -299,3 +299,17 @@ def test_xero_echoing_a_card_payment_is_read_with_the_next_news(env, portal_webh
     assert {e.status for e in env.events()} == {"done"}
     assert env.invoice(news).status == "paid"
     assert [p.source for p in env.payments(echoed)] == ["portal"]
+
+
+def test_an_event_for_an_invoice_paid_by_a_card_payment_not_sent_yet_is_read_at_once(
+    env, portal_webhooks
+):
+    """Paid by card in the portal, the payment not in Xero yet, and paid again in Xero: news
+    (a double payment), not an echo, so it is not held."""
+    invoice_id = env.issue_in_xero()
+    env.handle_webhooks()
+    env.card_payment(invoice_id)  # in full; its PAYMENT job has not run
+    env.pay_in_xero(invoice_id, "89.82")
+    assert env.sandbox.webhooks.wait(5)
+    [event] = [e for e in env.events() if e.status == "pending"]
+    assert (event.next_attempt_at - event.received_at).total_seconds() < 1

@@ -2,9 +2,10 @@
 and with it the invoices of every other Xero event waiting, 50 per call (hundreds of "Pay
 now" webhooks cost a few calls, not two each).
 
-Events about invoices the portal already holds as paid by its own payments are not urgent:
-nobody waits on them to pay, and mostly they are Xero echoing the portal's own payment back
-(every payment the portal writes makes Xero send one). They are stored held for
+Events about invoices the portal already holds as paid by its own payments, each in Xero
+already or being written there, are not urgent: nobody waits on them to pay, and they are
+Xero echoing the portal's own payment back (every payment the portal writes makes Xero send
+one). They are stored held for
 ``ECHO_HOLD`` and read along with the next event that is read anyway, or on their own once
 the hold ends: a change they announce (a payment deleted in Xero) is applied that much
 later, never lost.
@@ -27,6 +28,9 @@ from xero.api.current_connection import latest_connection
 from xero.api.errors import XeroError
 from xero.models import (
     ConnectionStatus,
+    JobKind,
+    JobStatus,
+    SyncJob,
     XeroConnection,
 )
 from xero.sync.inbound.reading import _reread
@@ -50,9 +54,11 @@ ECHO_HOLD = timedelta(seconds=10)
 
 
 def hold_until(db: Session, category: str, resource_id: str, now: datetime) -> datetime | None:
-    """When a just received event may wait until (None: handle it at once): events about an
-    invoice the portal holds as paid, by its own payments only, wait ``ECHO_HOLD``. (Where
-    a payment made in Xero stands, Xero's events are news, not echoes.)"""
+    """When a just received event may wait until (None: handle it at once): an event about
+    an invoice the portal holds as paid, by its own payments only, each of them in Xero
+    already or being written there now, waits ``ECHO_HOLD``: it is Xero echoing them. (A
+    payment made in Xero, or one of the portal's not sent yet, makes the event news: an
+    invoice paid twice, say, is read at once.)"""
     if category.upper() != "INVOICE" or not resource_id:
         return None
     link = _links(db, [resource_id]).get(resource_id.lower())
@@ -61,16 +67,25 @@ def hold_until(db: Session, category: str, resource_id: str, now: datetime) -> d
     status = db.scalar(select(Invoice.status).where(Invoice.id == link.invoice_id))
     if status != InvoiceStatus.PAID:
         return None
-    from_xero = db.scalar(
-        select(Payment.id)
-        .where(
-            Payment.invoice_id == link.invoice_id,
-            Payment.source != PaymentSource.PORTAL,
-            Payment.reversed_at.is_(None),
+    payments = db.scalars(
+        select(Payment).where(Payment.invoice_id == link.invoice_id, Payment.reversed_at.is_(None))
+    ).all()
+    if any(p.source != PaymentSource.PORTAL for p in payments):
+        return None
+    unsent = [p.id for p in payments if not p.xero_payment_id]
+    if unsent:
+        being_sent = set(
+            db.scalars(
+                select(SyncJob.object_id).where(
+                    SyncJob.kind == JobKind.PAYMENT,
+                    SyncJob.status == JobStatus.RUNNING,
+                    SyncJob.object_id.in_(unsent),
+                )
+            )
         )
-        .limit(1)
-    )
-    return None if from_xero is not None else now + ECHO_HOLD
+        if set(unsent) - being_sent:
+            return None
+    return now + ECHO_HOLD
 
 
 def _event_invoice(connection: XeroConnection | None, data: dict[str, Any]) -> str | None:
