@@ -4,9 +4,10 @@ paid, and how many calls that costs the portal.
 
 The scenario (from the issue): 500 AUTHORISED invoices for 100 customers, already in Xero
 (synced before the clock starts). The job runner (``JobRunner``: inbox, sync worker, poller)
-runs in a thread of its own, idling 50 ms when a round finds nothing to do; after an idle
-round it lets webhooks that are still arriving land first (``JobRunner.gather``: until none
-came for 0.2 s, the oldest waiting at most 1 s), so a burst is one batch. Payments come in
+runs in a thread of its own exactly as ``flask xero worker`` runs it (``run_forever``, with
+an interval of 50 ms): a round begins once the oldest waiting event has waited the runner's
+linger (1 s) and takes everything waiting, so a burst is one batch and a slow round makes
+the next one larger, not more numerous. Payments come in
 BURSTS of 50 (25 card payments, 25 "Pay now"), one burst every 2 s, ten in all, as they do
 when a reminder run makes members pay at once:
 
@@ -19,6 +20,9 @@ when a reminder run makes members pay at once:
   ``POST /webhooks/xero`` in the background.
 
 The portal app (its webhook endpoints), the sandbox and the runner share one SQLite file.
+With ``BENCH_NEIGHBOUR=1`` a CPU-bound process (a busy loop in another interpreter) shares
+the machine from the runner's start until the books are settled; the JSON line says so
+(``"neighbour"``), with the load average when the run began.
 
 What is measured:
 
@@ -42,7 +46,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -66,7 +72,7 @@ from billing.invoices.model import Invoice, InvoiceStatus, Payment
 from billing.invoices.operations import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.services import Service
 from billing.tax import LineAmountType
-from portal.worker import JobRunner
+from portal.worker import DEFAULT_LINGER, JobRunner
 from xero.admin.ledger_check import check_ledgers
 from xero.models import JobStatus, SyncJob, XeroInvoiceLink, XeroSettings
 from xero.sync.inbound import events as xero_events
@@ -78,11 +84,8 @@ PAYMENTS = 500
 CUSTOMERS = 100
 BURSTS = 10
 BURST_EVERY_S = 2.0
+#: The runner's longest sleep between two looks at what waits (``XERO_WORKER_INTERVAL``).
 IDLE_S = 0.05
-#: After an idle round, the runner lets a burst of webhooks land before it takes them
-#: (``JobRunner.gather``): until none came for this long, the oldest waiting at most that.
-GATHER_QUIET_S = 0.2
-GATHER_LONGEST_S = 1.0
 #: Stripe delivers a burst's events over a few connections at once.
 STRIPE_CONNECTIONS = 8
 SEED = 20261201
@@ -90,6 +93,9 @@ TARGET_P95_S = 2.0
 TARGET_CALLS = 40
 WEBHOOK_KEY = "bench-xero-webhook-key"
 STRIPE_WEBHOOK_SECRET = "whsec_bench_reconcile"  # noqa: S105 - a made-up local secret
+#: Stripe gives up on a webhook after this long (and retries it later); here it is a wrong
+#: result. The slowest answer is reported (``webhook_post_s_max``).
+WEBHOOK_TIMEOUT_S = 30
 #: Real seconds to wait for the books to catch up after the last burst.
 SETTLE_S = 60.0
 
@@ -167,38 +173,70 @@ def stripe_signature(body: str) -> str:
 
 
 class RunnerThread(threading.Thread):
-    """The job runner in the background, as ``flask xero worker`` runs it: rounds back to
-    back while there is work, a short sleep when a round found none."""
+    """The job runner in the background, as ``flask xero worker`` runs it
+    (``JobRunner.run_forever``): a round whenever one is due, sleeping in between."""
 
     def __init__(self, runner: JobRunner):
         super().__init__(name="bench-job-runner", daemon=True)
         self.runner = runner
         self.stopping = threading.Event()
-        #: Wall-clock end of each round, and whether it handled anything.
+        #: Wall-clock end of each pass of the loop, and how much it handled (0: no round
+        #: was due, or an idle one).
         self.rounds: list[tuple[float, int]] = []
+        #: Real seconds each round that handled something took.
+        self.busy_s: list[float] = []
         self.errors: list[str] = []
+        self._began = 0.0
 
     def run(self) -> None:
-        handled = 0
-        while not self.stopping.is_set():
+        real_round = self.runner.run_once
+
+        def timed_round() -> int:
+            self._began = time.perf_counter()
             try:
-                if not handled:
-                    self.runner.gather(GATHER_QUIET_S, GATHER_LONGEST_S)
-                handled = self.runner.run_once()
+                return real_round()
             except Exception as error:  # noqa: BLE001 - reported as a wrong result
                 self.errors.append(f"{type(error).__name__}: {error}")
-                handled = 0
+                raise
+
+        def after_pass(handled: int) -> None:
+            if handled:
+                self.busy_s.append(time.perf_counter() - self._began)
             self.rounds.append((time.time(), handled))
-            if not handled:
-                self.stopping.wait(IDLE_S)
+
+        self.runner.run_once = timed_round  # type: ignore[method-assign]
+        self.runner.run_forever(
+            IDLE_S, self.stopping.wait, stop=self.stopping.is_set, after_pass=after_pass
+        )
 
     def idle_since(self, moment: float) -> bool:
-        """Whether a round that found nothing to do ended after ``moment``."""
+        """Whether a pass that found nothing to do ended after ``moment``."""
         return any(end > moment and not handled for end, handled in self.rounds[-5:])
 
     def stop(self) -> None:
         self.stopping.set()
         self.join(timeout=30)
+
+
+class Neighbour:
+    """A CPU-bound process sharing the machine during the run (``BENCH_NEIGHBOUR=1``)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Neighbour:
+        if self.enabled:
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed code
+                [sys.executable, "-c", "while True:\n    pass"]
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
 
 
 @dataclass
@@ -208,6 +246,8 @@ class Bench:
     stop_portal: object
     stripe: StandInStripe
     invoices: list[int] = field(default_factory=list)
+    #: Real seconds each Stripe webhook POST took to be answered.
+    post_s: list[float] = field(default_factory=list)
 
 
 def set_up(workdir: Path) -> Bench:
@@ -327,6 +367,7 @@ def run_payments(bench: Bench, rng: random.Random) -> list[Paid]:
         for body in bodies:
             if not item.at:
                 item.at = time.time()
+            began = time.perf_counter()
             answer = session.post(
                 f"{bench.portal_url}/webhooks/stripe",
                 data=body.encode(),
@@ -334,8 +375,9 @@ def run_payments(bench: Bench, rng: random.Random) -> list[Paid]:
                     "Content-Type": "application/json",
                     "Stripe-Signature": stripe_signature(body),
                 },
-                timeout=10,
+                timeout=WEBHOOK_TIMEOUT_S,
             )
+            bench.post_s.append(time.perf_counter() - began)
             if answer.status_code != 200:
                 raise WrongResult(f"the portal refused Stripe's event: {answer.status_code}")
 
@@ -463,12 +505,16 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def main() -> int:
+    neighbour = os.environ.get("BENCH_NEIGHBOUR", "") not in ("", "0")
+    load_before = os.getloadavg()[0]
     print(
         f"{SCENARIO}: {PAYMENTS} invoices in Xero for {CUSTOMERS} customers, paid half by card "
         f"(Stripe's webhooks to the portal) and half with Xero's Pay now (Xero's webhooks), in "
         f"BURSTS of {PAYMENTS // BURSTS} every {BURST_EVERY_S:.0f} s, with the job runner in a "
-        f"thread idling {IDLE_S * 1000:.0f} ms between empty rounds and gathering a burst "
-        f"(quiet {GATHER_QUIET_S:.1f} s, at most {GATHER_LONGEST_S:.0f} s) before taking it",
+        f"thread as the worker process runs it (interval {IDLE_S * 1000:.0f} ms, linger "
+        f"{DEFAULT_LINGER.total_seconds():.2f} s)"
+        + ("; a CPU-bound neighbour process shares the machine" if neighbour else "")
+        + f"; load average {load_before:.2f}",
         flush=True,
     )
     rng = random.Random(SEED)
@@ -476,11 +522,13 @@ def main() -> int:
         bench = set_up(Path(tmp))
         env = bench.env
         thread: RunnerThread | None = None
+        burner: Neighbour | None = None
         try:
             issue_and_sync(bench, rng)
             thread = RunnerThread(
                 JobRunner(env.service, env.handlers, pull=poller.puller(env.service))
             )
+            burner = Neighbour(neighbour).__enter__()
             thread.start()
             # Its first round polls Xero (everything since the connection): not the scenario's.
             moment = time.time()
@@ -494,6 +542,7 @@ def main() -> int:
             wait_until_settled(bench, thread)
             settled_s = time.perf_counter() - started
             thread.stop()
+            burner.__exit__()
             by_method = Counter(env.service.counter.by_method) - calls_before
             received = env.tally.requests - received_before
             problems = check_books(bench, plan)
@@ -511,6 +560,8 @@ def main() -> int:
         finally:
             if thread is not None and thread.is_alive():
                 thread.stop()
+            if burner is not None:
+                burner.__exit__()
             env.sandbox.webhook_url = None
             bench.stop_portal()  # type: ignore[operator]
             env.close()
@@ -553,6 +604,12 @@ def main() -> int:
                 "xero_calls": xero_calls,
                 "calls_by_method": dict(by_method.most_common()),
                 "feed": f"bursts of {PAYMENTS // BURSTS} every {BURST_EVERY_S:.0f} s",
+                "neighbour": neighbour,
+                "load_avg_1m_before": round(load_before, 2),
+                "busy_rounds": rounds,
+                "round_s_max": round(max(thread.busy_s, default=0.0), 3),
+                "fed_s": round(fed_s, 1),
+                "webhook_post_s_max": round(max(bench.post_s, default=0.0), 3),
                 "targets_met": met_latency and met_calls,
             }
         ),

@@ -42,6 +42,9 @@ LEASE = timedelta(minutes=5)
 #: Backoff after a failed attempt: 5 s doubling, at most an hour (``jobs.backoff``).
 BACKOFF_BASE = 5.0
 BACKOFF_CAP = 3600.0
+#: Events a job runner's round takes: what is due, all of it (a burst of webhooks, or two
+#: that waited for a slow round, stays one round and one batch of calls to Xero).
+ROUND_LIMIT = 500
 
 Handler = Callable[[Session, "InboundEvent"], "jobs.Outcome | None"]
 
@@ -122,17 +125,27 @@ def without_secrets(payload: str) -> str:
     return json.dumps(scrub(data), separators=(",", ":"))
 
 
-def store_event(db: Session, provider: str, event_id: str, event_type: str, payload: str) -> bool:
+def store_event(
+    db: Session,
+    provider: str,
+    event_id: str,
+    event_type: str,
+    payload: str,
+    *,
+    not_before: datetime | None = None,
+) -> bool:
     """Store a verified event, without its secrets. False when it was already stored (a
-    replay): ignore it."""
+    replay): ignore it. ``not_before``: the event is not urgent and waits until then to be
+    handled on its own (a handler batching events may take it earlier)."""
     payload = without_secrets(payload)
+    event = InboundEvent(
+        provider=provider, event_id=event_id, event_type=event_type, payload=payload
+    )
+    if not_before is not None:
+        event.next_attempt_at = not_before
     try:
         with db.begin_nested():
-            db.add(
-                InboundEvent(
-                    provider=provider, event_id=event_id, event_type=event_type, payload=payload
-                )
-            )
+            db.add(event)
     except IntegrityError:
         return False
     return True

@@ -15,9 +15,10 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from billing import inbox
-from billing.db import utcnow
-from billing.inbox import EventStatus, InboundEvent
+from billing.inbox import InboundEvent
+from billing.jobs import PENDING, RUNNING
 from xero.integration import XeroIntegration
+from xero.models import SyncJob
 from xero.sync import retention
 from xero.sync.inbound import events, poller
 from xero.sync.worker import drain
@@ -28,7 +29,23 @@ DEFAULT_PULL_EVERY = timedelta(minutes=5)
 SWEEP_EVERY = timedelta(hours=1)
 
 
+#: How long the oldest waiting event or job waits before a round takes it, and with it
+#: everything else waiting: a burst that lands within this is one batch (one read of its
+#: invoices from Xero, one write of its card payments), whatever the machine's speed.
+DEFAULT_LINGER = timedelta(seconds=1)
+
+
 class JobRunner:
+    """Rounds of the portal's background work, paced by what waits rather than by timing.
+
+    A round begins when the oldest waiting webhook event or sync job has waited ``linger``
+    (or the poll is due), and then takes everything that is due: all of it, up to each
+    queue's batch size, however recently it arrived. Whatever arrives during a round waits
+    for the next one, which begins ``linger`` after the first of those arrived, or at once
+    when the round took longer than that. So rounds begin at least ``linger`` apart: a slow
+    round makes the next one larger, never more numerous, and the number of batches (of
+    calls to Xero) does not depend on how fast events arrive or rounds run."""
+
     def __init__(
         self,
         service: XeroIntegration,
@@ -37,6 +54,7 @@ class JobRunner:
         pull: Callable[[], int] | None = None,
         pull_every: timedelta = DEFAULT_PULL_EVERY,
         keep_done_jobs: timedelta | None = None,
+        linger: timedelta = DEFAULT_LINGER,
     ):
         self.service = service
         #: Who handles each provider's stored webhook events: the app's (``job_runner``).
@@ -44,6 +62,7 @@ class JobRunner:
         self.worker = service.worker()
         self.pull = pull
         self.pull_every = pull_every
+        self.linger = linger
         self._next_pull: datetime | None = None
         #: How long done sync jobs stay in the log (None: for ever); swept once an hour.
         self.keep_done_jobs = keep_done_jobs
@@ -52,7 +71,10 @@ class JobRunner:
     def run_once(self) -> int:
         """One round of each kind of work; returns how much was handled (0: idle)."""
         handled = inbox.process_due(
-            self.service.session_factory, self.handlers, now=self.service.clock
+            self.service.session_factory,
+            self.handlers,
+            now=self.service.clock,
+            limit=inbox.ROUND_LIMIT,
         )
         handled += self.worker.run_once()
         now = self.service.clock()
@@ -72,50 +94,57 @@ class JobRunner:
             self.service.session_factory, now=now, keep=self.keep_done_jobs
         )
 
-    def gather(
-        self,
-        quiet: float = 0.2,
-        longest: float = 1.0,
-        sleep: Callable[[float], object] = time.sleep,
-    ) -> None:
-        """After an idle spell, before the next round: while webhooks are still arriving,
-        wait until none came for ``quiet`` seconds (the oldest waiting at most ``longest``).
-        A burst of payments (a reminder run, month end) then becomes one batch: one read of
-        its invoices from Xero and one write of its card payments, instead of one of each
-        per round that caught part of it. Real time: that is what the events are stamped in.
-        """
-        while True:
-            with self.service.session_factory() as db:
-                oldest, newest = db.execute(
-                    select(
-                        func.min(InboundEvent.received_at), func.max(InboundEvent.received_at)
-                    ).where(InboundEvent.status == EventStatus.PENDING, InboundEvent.attempts == 0)
-                ).one()
-            if oldest is None:
-                return
-            now = utcnow()
-            wait = min(
-                quiet - (now - newest).total_seconds(), longest - (now - oldest).total_seconds()
-            )
-            if wait <= 0:
-                return
-            sleep(wait)
+    def next_round_at(self) -> datetime | None:
+        """When the next round should begin (None: nothing waits): ``linger`` after the
+        oldest pending event or job became due, at once for one whose claim expired (its
+        worker died), and when the poll falls due."""
+        with self.service.session_factory() as db:
+            moments = [
+                db.scalar(select(func.min(model.next_attempt_at)).where(model.status == PENDING))
+                for model in (InboundEvent, SyncJob)
+            ]
+            expired = [
+                db.scalar(select(func.min(model.locked_until)).where(model.status == RUNNING))
+                for model in (InboundEvent, SyncJob)
+            ]
+        times = [m + self.linger for m in moments if m is not None]
+        times += [m for m in expired if m is not None]
+        if self.pull is not None:
+            times.append(self._next_pull or self.service.clock())
+        return min(times, default=None)
 
     def drain(self, max_rounds: int = 10_000) -> int:
         return drain(self.run_once, max_rounds)
 
-    def run_forever(self, interval: float, sleep: Callable[[float], object] = time.sleep) -> None:
-        """The worker process: rounds back to back while there is work; when idle, wait
-        ``interval`` and let a burst of webhooks land (``gather``) before the next round.
-        A round that fails is logged and the loop goes on."""
-        while True:
+    def run_forever(
+        self,
+        interval: float,
+        sleep: Callable[[float], object] = time.sleep,
+        *,
+        stop: Callable[[], bool] = lambda: False,
+        after_pass: Callable[[int], object] | None = None,
+    ) -> None:
+        """The worker process: a round whenever one is due (``next_round_at``); between
+        them it sleeps until then, ``interval`` at most (events may arrive meanwhile). A
+        round that handled nothing, or failed (logged; the loop goes on), is followed by
+        ``interval`` of sleep. ``after_pass`` hears how much each pass handled (0: none
+        was due, or an idle round); ``stop`` ends the loop (benchmarks, tests)."""
+        while not stop():
+            handled = 0
+            wait = interval
             try:
-                if self.run_once():
-                    continue
+                at = self.next_round_at()
+                now = self.service.clock()
+                if at is not None and at <= now:
+                    handled = self.run_once()
+                elif at is not None:
+                    wait = min(interval, (at - now).total_seconds())
             except Exception:  # noqa: BLE001 - a worker must survive to try again
                 log.exception("worker round failed")
-            sleep(interval)
-            self.gather(sleep=sleep)
+            if after_pass is not None:
+                after_pass(handled)
+            if not handled:
+                sleep(wait)
 
 
 def job_runner(app: Flask) -> JobRunner:

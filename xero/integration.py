@@ -46,10 +46,17 @@ class XeroIntegration:
     counter: CallCounter = field(default_factory=CallCounter)
 
     def api(self, db: Session, refused: str | None = None) -> XeroApi:
-        """An API for the connected organisation (refreshing the token if it must)."""
+        """An API for the connected organisation (refreshing the token if it must), for
+        background work: it leaves the members' reserve of the minute alone."""
         tenant_id, access_token = tokens.access_token(
             db, self.oauth, self.box, self.clock(), refused=refused
         )
+        return self._api_for(tenant_id, access_token, ratelimit.background_budget(self.per_minute))
+
+    def member_api(self, db: Session) -> XeroApi:
+        """An API for a call a member is waiting on (``xero.sync.online_links``): it may use
+        the whole minute, the members' reserve included."""
+        tenant_id, access_token = tokens.access_token(db, self.oauth, self.box, self.clock())
         return self._api_for(tenant_id, access_token, self.per_minute)
 
     def _api_for(self, tenant_id: str, access_token: str, per_minute: int) -> XeroApi:
@@ -66,8 +73,13 @@ class XeroIntegration:
         with self.session_factory() as db, db.begin():
             wait = ratelimit.take_call(db, tenant_id, self.clock(), per_minute, self.per_day)
         if wait > 0:
-            if per_minute < self.per_minute:
+            if per_minute < ratelimit.background_budget(self.per_minute):
                 raise RateLimited(wait, "follow-up share of the minute", whole_organisation=False)
+            if per_minute < self.per_minute:
+                # Only background work stops here: members still have their reserve.
+                raise RateLimited(
+                    wait, "minute, less the members' reserve", whole_organisation=False
+                )
             raise RateLimited(wait, "minute")
         self.counter(method)
 

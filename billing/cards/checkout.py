@@ -82,20 +82,32 @@ class PaymentOptions:
     xero_url: str
     #: Xero is offered but the invoice's online link is not known yet.
     xero_pending: bool = False
+    #: The link is not stored yet but can be fetched the moment the member asks (the
+    #: invoice is in Xero): the portal's own "pay via Xero" address fetches it.
+    xero_on_demand: bool = False
 
     @property
     def any(self) -> bool:
-        return self.card or bool(self.xero_url)
+        return self.card or bool(self.xero_url) or self.xero_on_demand
 
 
 def payment_options(
-    settings: PaymentSettings, keys: StripeKeys, invoice: Invoice, online_invoice_url: str
+    settings: PaymentSettings,
+    keys: StripeKeys,
+    invoice: Invoice,
+    online_invoice_url: str,
+    *,
+    fetchable: bool = False,
 ) -> PaymentOptions:
+    """How ``invoice`` can be paid now. ``fetchable``: its online link, not stored yet, can
+    be fetched when the member asks (the invoice is in Xero)."""
     if invoice.state is not InvoiceStatus.AWAITING_PAYMENT or invoice.amount_due <= 0:
         return PaymentOptions(card=False, xero_url="")
     card = bool(settings.offer_card) and keys.can_charge
     xero_url = online_invoice_url if settings.offer_xero_online else ""
     pending = bool(settings.offer_xero_online) and not online_invoice_url
+    if pending and fetchable:
+        return PaymentOptions(card=card, xero_url="", xero_on_demand=True)
     if pending and not settings.xero_only_with_link:
         # Offered even before the link is stored: the page says it is on its way.
         return PaymentOptions(card=card, xero_url="", xero_pending=True)

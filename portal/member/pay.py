@@ -38,6 +38,7 @@ from portal.member import bp
 from portal.stripe_setup import stripe_gateway, stripe_keys
 from portal.views import found
 from xero.models import XeroInvoiceLink
+from xero.sync import online_links
 
 PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
 
@@ -58,7 +59,11 @@ def _options(invoice: Invoice) -> PaymentOptions:
     # one "on its way" either.
     safe = outside_link(stored)
     options = card_checkout.payment_options(
-        card_settings.payment_settings(db), stripe_keys(db), invoice, safe
+        card_settings.payment_settings(db),
+        stripe_keys(db),
+        invoice,
+        safe,
+        fetchable=not stored and link is not None and bool(link.xero_invoice_id),
     )
     return replace(options, xero_pending=False) if stored and not safe else options
 
@@ -111,6 +116,35 @@ def pay(invoice_id: int):
         stripe_js_url=current_app.config["STRIPE_JS_URL"],
         today=date.today(),
     )
+
+
+@bp.get("/invoices/<int:invoice_id>/pay/xero")
+def pay_xero(invoice_id: int):
+    """To Xero's online invoice; its link, when not stored yet, is fetched now, from the calls
+    a minute kept for members (``xero.sync.online_links``). A GET, being a link to follow
+    (a form posted here could not be redirected to Xero under the page's form-action)."""
+    invoice = _own_invoice(invoice_id)
+    back = redirect(url_for("member.invoice", invoice_id=invoice.id))
+    options = _options(invoice)
+    if options.xero_url:
+        return redirect(options.xero_url)
+    if not options.xero_on_demand:
+        if options.xero_pending:
+            flash("The online payment link for this invoice is on its way.", "info")
+        else:
+            flash(f"Invoice {invoice.number} cannot be paid online via Xero.", "info")
+        return back
+    db = get_db()
+    url = outside_link(
+        online_links.fetch_for_member(current_app.extensions["xero"], db, invoice.id)
+    )
+    if url:
+        return redirect(url)
+    flash(
+        "The online payment link for this invoice is on its way. Please try again in a minute.",
+        "info",
+    )
+    return back
 
 
 def _card_invoice(invoice_id: int) -> Invoice:

@@ -4,6 +4,7 @@ The signature (x-xero-signature, HMAC-SHA256 of the raw body with XERO_WEBHOOK_K
 the answer: 401 for a bad one, 200 with an empty body and no cookies for a good one, within
 Xero's 5 seconds. Invoice events are stored once each in the inbox; the job runner re-reads
 each invoice from Xero (xero.sync.inbound.events), never trusting the event for more than its id.
+Events about invoices the portal holds as paid are stored held (``events.hold_until``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import logging
 from flask import Response, current_app, request
 
 from billing import inbox
+from portal.clock import now
 from portal.db import get_db
 from portal.request_body import BodyTooLarge, read_body
 from portal.webhooks import bp
+from xero.sync.inbound import events as inbound_events
 from xero.sync.inbound import webhook
 
 log = logging.getLogger(__name__)
@@ -70,7 +73,12 @@ def xero_events() -> Response:
     for event in events:
         if event.category in CATEGORIES:
             stored += inbox.store_event(
-                db, "xero", event.event_id, event.kind, json.dumps(event.raw, sort_keys=True)
+                db,
+                "xero",
+                event.event_id,
+                event.kind,
+                json.dumps(event.raw, sort_keys=True),
+                not_before=inbound_events.hold_until(db, event.category, event.resource_id, now()),
             )
     if stored:
         log.info("xero webhook: %d new of %d events", stored, len(events))

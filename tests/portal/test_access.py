@@ -63,6 +63,7 @@ ROUTES = {
     "member.invoice": MEMBER,
     "member.payments": MEMBER,
     "member.pay": MEMBER,
+    "member.pay_xero": MEMBER_ACTION,  # a redirect: to Xero, or back to the invoice
     "member.pay_setup": MEMBER_ACTION,
     "member.pay_card": MEMBER_ACTION,
     "member.pay_check": MEMBER_ACTION,

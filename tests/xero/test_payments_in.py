@@ -7,11 +7,13 @@ from decimal import Decimal
 
 import pytest
 
+from billing import inbox
 from billing.invoices.model import Payment
 from tests.xero.builders import create_contact, create_invoice
 from tests.xero.payments_env import PaymentEnv
 from xero.api.client import XeroApi
 from xero.models import JobStatus
+from xero.sync.inbound import events
 
 
 @pytest.fixture
@@ -272,3 +274,42 @@ def test_the_job_runner_pulls_every_five_minutes(env, calls):
     env.advance(301)
     runner.run_once()
     assert [m for m, _ in calls].count("get_invoices") == 2
+
+
+def test_xero_echoing_a_card_payment_is_read_with_the_next_news(env, portal_webhooks, calls):
+    echoed = env.issue_in_xero()
+    news = env.issue_in_xero()
+    env.handle_webhooks()  # the invoices' own CREATE events
+    env.card_payment(echoed)  # in full: paid in the portal by its own payment
+    env.drain_all()  # the push: Xero's webhook for it comes back
+    assert env.sandbox.webhooks.wait(5)
+    [echo] = [e for e in env.events() if e.status == "pending"]
+    assert echo.next_attempt_at - echo.received_at >= events.ECHO_HOLD - timedelta(seconds=1)
+    before_hold_ends = echo.next_attempt_at - timedelta(seconds=1)
+    assert inbox.process_due(env.Session, env.handlers, now=lambda: before_hold_ends) == 0
+
+    env.pay_in_xero(news, "89.82")  # news: a payment made in Xero, read at once
+    assert env.sandbox.webhooks.wait(5)
+    calls.clear()
+    assert inbox.process_due(env.Session, env.handlers, now=env.service.clock) == 1
+
+    # One read for both: the echo rode along with the news.
+    reads = [kw["i_ds"] for method, kw in calls if method == "get_invoices"]
+    assert len(reads) == 1 and len(reads[0]) == 2
+    assert {e.status for e in env.events()} == {"done"}
+    assert env.invoice(news).status == "paid"
+    assert [p.source for p in env.payments(echoed)] == ["portal"]
+
+
+def test_an_event_for_an_invoice_paid_by_a_card_payment_not_sent_yet_is_read_at_once(
+    env, portal_webhooks
+):
+    """Paid by card in the portal, the payment not in Xero yet, and paid again in Xero: news
+    (a double payment), not an echo, so it is not held."""
+    invoice_id = env.issue_in_xero()
+    env.handle_webhooks()
+    env.card_payment(invoice_id)  # in full; its PAYMENT job has not run
+    env.pay_in_xero(invoice_id, "89.82")
+    assert env.sandbox.webhooks.wait(5)
+    [event] = [e for e in env.events() if e.status == "pending"]
+    assert (event.next_attempt_at - event.received_at).total_seconds() < 1

@@ -143,7 +143,7 @@ def portal_notes(contact):
     return [h.details for h in contact.history if h.changes == "Note" and "portal" in h.details]
 
 
-def test_created_and_linked_contacts_get_a_history_note_from_the_portal(env):
+def test_linked_contacts_get_a_history_note_and_created_ones_only_xeros_own(env):
     linked = env.add_xero_contact("Stark Offices")
     created_id = env.add_customer(name="Wayne Desks", ledger_code="WAYNE")
     env.issue(created_id)
@@ -152,8 +152,10 @@ def test_created_and_linked_contacts_get_a_history_note_from_the_portal(env):
     env.worker().drain()
 
     [created] = [c for c in env.xero_contacts() if c.name == "Wayne Desks"]
-    [note] = portal_notes(created)
-    assert "Created from portal customer Wayne Desks with code WAYNE" in note
+    assert portal_notes(created) == []  # Xero's history records the creation itself:
+    assert [h.changes for h in created.history] == ["Created"]
+    notes = [j for j in env.jobs() if j.kind == JobKind.CONTACT_NOTE]
+    assert [j.object_id for j in notes] != [created_id] and len(notes) == 1
     [note] = portal_notes(env.xero_contact(linked))
     assert "Linked to portal customer Stark Offices" in note
     assert all(j.status == JobStatus.DONE for j in env.jobs())
@@ -168,8 +170,8 @@ def test_a_contact_update_adds_a_history_note(env):
 
     [contact] = env.xero_contacts()
     notes = portal_notes(contact)
-    assert len(notes) == 2
-    assert "set from portal customer Pied Piper Inc" in notes[1]
+    assert len(notes) == 1  # the update's; the creation is in Xero's own history
+    assert "set from portal customer Pied Piper Inc" in notes[0]
 
 
 def test_a_contact_carrying_the_code_the_portal_assigns_is_linked_and_the_code_kept(env):

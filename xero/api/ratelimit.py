@@ -25,8 +25,26 @@ PER_DAY = 5000
 FOLLOW_UP_SHARE = 2 / 3
 
 
+#: Calls a minute that background work (the worker, the poller, admin pages) never uses, so
+#: a member who asks to pay via Xero before the invoice's online link was fetched gets it
+#: at once (``xero.sync.online_links``), even while month end spends the rest of the minute.
+#: Members may use the rest of the minute too; the reserve is what they always find.
+MEMBER_RESERVE = 3
+
+
 def follow_up_budget(per_minute: int) -> int:
     return int(per_minute * FOLLOW_UP_SHARE)
+
+
+def member_reserve(per_minute: int) -> int:
+    """The calls a minute kept for members: ``MEMBER_RESERVE``, or none for a budget too
+    small to spare any (under 20 a minute)."""
+    return min(MEMBER_RESERVE, per_minute // 20)
+
+
+def background_budget(per_minute: int) -> int:
+    """What background work may spend of the minute: all but the members' reserve."""
+    return per_minute - member_reserve(per_minute)
 
 
 MINUTE = timedelta(minutes=1)

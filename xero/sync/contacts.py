@@ -40,19 +40,24 @@ class ContactOutcome:
     error: XeroError | None = None
     #: What the portal did to the Xero contact, for its history note ("" for nothing).
     change: str = ""
+    #: The portal created the contact just now: Xero's own history records the creation
+    #: (with the portal's app as its author), so no note of the portal's is added.
+    created: bool = False
 
 
 def note_changes(
     db: Session, customers: Sequence[Customer], outcomes: dict[int, ContactOutcome], now: datetime
 ) -> None:
-    """Queue a history note on each Xero contact the portal created, linked or updated."""
+    """Queue a history note on each Xero contact the portal linked or updated. Contacts it
+    created get none: Xero's history already says so, and at month end those notes would
+    be hundreds of one-call jobs holding the online invoice links back."""
     from xero.models import JobKind
     from xero.sync.outbox import enqueue
 
     stamp = now.strftime("%Y-%m-%d %H:%M UTC")
     for customer in customers:
         outcome = outcomes.get(customer.id)
-        if outcome is not None and outcome.change and outcome.contact_id:
+        if outcome is not None and outcome.change and outcome.contact_id and not outcome.created:
             enqueue(
                 db,
                 JobKind.CONTACT_NOTE,
@@ -207,6 +212,7 @@ def _create(api: XeroPort, customers: list[Customer], key: str) -> dict[int, Con
         outcomes[customer.id] = ContactOutcome(
             contact.contact_id,
             change=f"Created from portal customer {customer.name} with code {customer.ledger_code}",
+            created=True,
         )
     if refused:
         # Another worker may have created the same customer's contact since our look-up

@@ -288,16 +288,25 @@ def one_call_each(jobs: Sequence[SyncJob], carry_out: Callable[[SyncJob], None])
 
 
 def fetch_online_links(db: Session, api: XeroPort, jobs: Sequence[SyncJob]) -> Results:
+    """Each invoice's online link, one call each. A member may have had it fetched on demand
+    meanwhile (``online_links``): each row is locked and re-read before it is written, and
+    a link already stored is kept."""
+    from xero.sync.online_links import store_link
+
     links = _links(db, [j.object_id for j in jobs])
     outside_transaction(db)
+    fetched: dict[int, str] = {}
 
     def fetch(job: SyncJob) -> None:
         link = links.get(job.object_id)
         if link is None or not link.xero_invoice_id or link.online_invoice_url:
             return
-        link.online_invoice_url = api.online_invoice_url(link.xero_invoice_id)
+        fetched[job.object_id] = api.online_invoice_url(link.xero_invoice_id)
 
-    return one_call_each(jobs, fetch)
+    results = one_call_each(jobs, fetch)
+    for invoice_id, url in fetched.items():
+        store_link(db, invoice_id, url)
+    return results
 
 
 def email_invoices(db: Session, api: XeroPort, jobs: Sequence[SyncJob]) -> Results:

@@ -1,12 +1,20 @@
 """Xero's webhook events, handled from the inbox: an event re-reads the invoice it names,
 and with it the invoices of every other Xero event waiting, 50 per call (hundreds of "Pay
 now" webhooks cost a few calls, not two each).
+
+Events about invoices the portal already holds as paid by its own payments, each in Xero
+already or being written there, are not urgent: nobody waits on them to pay, and they are
+Xero echoing the portal's own payment back (every payment the portal writes makes Xero send
+one). They are stored held for
+``ECHO_HOLD`` and read along with the next event that is read anyway, or on their own once
+the hold ends: a change they announce (a payment deleted in Xero) is applied that much
+later, never lost.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select
@@ -15,14 +23,18 @@ from sqlalchemy.orm import Session
 from billing import inbox, jobs
 from billing.db import outside_transaction
 from billing.inbox import EventStatus, InboundEvent
+from billing.invoices.model import Invoice, InvoiceStatus, Payment, PaymentSource
 from xero.api.current_connection import latest_connection
 from xero.api.errors import XeroError
 from xero.models import (
     ConnectionStatus,
+    JobKind,
+    JobStatus,
+    SyncJob,
     XeroConnection,
 )
 from xero.sync.inbound.reading import _reread
-from xero.sync.inbound.rules import PortalPushInProgress
+from xero.sync.inbound.rules import PortalPushInProgress, _links
 
 if TYPE_CHECKING:
     from xero.integration import XeroIntegration
@@ -35,6 +47,45 @@ PROVIDER = "xero"
 
 #: Other stored Xero events whose invoices one event's handler reads along with its own.
 EVENTS_PER_READ = 500
+
+#: How long an event about an invoice the portal holds as paid may wait for a read that is
+#: made anyway (see the module's docstring).
+ECHO_HOLD = timedelta(seconds=10)
+
+
+def hold_until(db: Session, category: str, resource_id: str, now: datetime) -> datetime | None:
+    """When a just received event may wait until (None: handle it at once): an event about
+    an invoice the portal holds as paid, by its own payments only, each of them in Xero
+    already or being written there now, waits ``ECHO_HOLD``: it is Xero echoing them. (A
+    payment made in Xero, or one of the portal's not sent yet, makes the event news: an
+    invoice paid twice, say, is read at once.)"""
+    if category.upper() != "INVOICE" or not resource_id:
+        return None
+    link = _links(db, [resource_id]).get(resource_id.lower())
+    if link is None:
+        return None
+    status = db.scalar(select(Invoice.status).where(Invoice.id == link.invoice_id))
+    if status != InvoiceStatus.PAID:
+        return None
+    payments = db.scalars(
+        select(Payment).where(Payment.invoice_id == link.invoice_id, Payment.reversed_at.is_(None))
+    ).all()
+    if any(p.source != PaymentSource.PORTAL for p in payments):
+        return None
+    unsent = [p.id for p in payments if not p.xero_payment_id]
+    if unsent:
+        being_sent = set(
+            db.scalars(
+                select(SyncJob.object_id).where(
+                    SyncJob.kind == JobKind.PAYMENT,
+                    SyncJob.status == JobStatus.RUNNING,
+                    SyncJob.object_id.in_(unsent),
+                )
+            )
+        )
+        if set(unsent) - being_sent:
+            return None
+    return now + ECHO_HOLD
 
 
 def _event_invoice(connection: XeroConnection | None, data: dict[str, Any]) -> str | None:
@@ -110,8 +161,9 @@ def _release(db: Session, event_ids: list[int]) -> None:
 def _other_events(
     db: Session, connection: XeroConnection | None, event_id: int, moment: datetime
 ) -> dict[int, tuple[str | None, bool]]:
-    """Xero events due or being handled, but this one: event id -> (invoice to re-read,
-    whether claimed here). Due ones are claimed for the read."""
+    """Xero events due, held (``hold_until``: never tried yet, waiting for a read) or being
+    handled, but this one: event id -> (invoice to re-read, whether claimed here). Due and
+    held ones are claimed for the read."""
     found: dict[int, tuple[str | None, bool]] = {}
     rows = jobs.lock(
         db,
@@ -122,7 +174,7 @@ def _other_events(
             or_(
                 and_(
                     InboundEvent.status == EventStatus.PENDING,
-                    InboundEvent.next_attempt_at <= moment,
+                    or_(InboundEvent.next_attempt_at <= moment, InboundEvent.attempts == 0),
                 ),
                 InboundEvent.status == EventStatus.RUNNING,
             ),
