@@ -10,7 +10,7 @@ from sqlalchemy import CheckConstraint, Index, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from billing import events
-from billing.db import Base, UTCDateTime, utcnow
+from billing.db import Base, UTCDateTime, trigram_indexes, utcnow
 from billing.errors import BillingError, NotFound
 
 
@@ -23,6 +23,7 @@ class Customer(Base):
     __table_args__ = (
         CheckConstraint("payment_terms_days BETWEEN 0 AND 365", name="terms_in_range"),
         Index("uq_customers_ledger_code", "ledger_code", unique=True),
+        *trigram_indexes("customers", "name"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import DateTime, MetaData, Numeric, TypeDecorator
+from sqlalchemy import DateTime, Index, MetaData, Numeric, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -68,6 +68,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
+
+
+def trigram_indexes(table: str, *columns: str) -> list[Index]:
+    """PostgreSQL trigram (pg_trgm) indexes, so that a search for text anywhere in these
+    columns (``ILIKE '%...%'``) reads an index instead of every row. SQLite has no such
+    index and gets none (a B-tree cannot serve a match in the middle of a value)."""
+    return [
+        Index(
+            f"ix_{table}_{column}_trgm",
+            column,
+            postgresql_using="gin",
+            postgresql_ops={column: "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql")
+        for column in columns
+    ]
 
 
 def utcnow() -> datetime:

@@ -1,17 +1,19 @@
 """Read models for pages: invoice lists, balances and the admin summary.
 
-Every list is one query (plus one count), whatever the number of invoices: customers are
-joined in, amounts are columns, nothing is loaded per row.
+Every list is one query (plus one count, or on the long admin lists two index probes),
+whatever the number of invoices: customers are joined in, amounts are columns, nothing is
+loaded per row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, case, extract, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, exists, extract, func, or_, select, tuple_
 from sqlalchemy.orm import Session, contains_eager, lazyload
 
 from billing.customers import Customer
@@ -47,6 +49,73 @@ def paginate(db: Session, stmt: Select[Any], page: int, per_page: int) -> Page:
     return Page(items=items, page=page, per_page=per_page, total=total)
 
 
+@dataclass
+class KeysetPage:
+    """A page of a long list, newest first, reached by "newer" and "older" links that name
+    the row next to them (keyset paging): every page costs the same, the last as the first,
+    and no page counts the whole list."""
+
+    items: list[Any]
+    #: Row ids for the links: ``after=newer`` shows the rows just newer than this page,
+    #: ``before=older`` the rows just older; None when there are none.
+    newer: int | None
+    older: int | None
+
+
+def keyset_page(
+    db: Session,
+    stmt: Select[Any],
+    key: tuple[Any, ...],
+    id_of: Any,
+    *,
+    before: int | None,
+    after: int | None,
+    per_page: int,
+    rows_of: Callable[[Select[Any]], list[Any]] | None = None,
+) -> KeysetPage:
+    """One page of ``stmt`` ordered newest first by ``key`` (whose last column is the row id).
+
+    ``before``/``after`` name a row by id; the page holds the rows just older/newer than
+    it (its key read in a subquery, so the link carries only an id). ``id_of`` gives an
+    item's id; ``rows_of`` runs a query (default: its first column's objects). The page is
+    the query itself with LIMIT per_page + 1 (the extra row says whether there are more),
+    and one EXISTS for the other direction; an index on ``key`` serves all of it.
+    """
+    table_key = tuple_(*key)
+    fetch = rows_of or (lambda query: list(db.scalars(query)))
+
+    def key_of(row_id: int) -> Any:
+        return tuple_(*(select(c).where(key[-1] == row_id).scalar_subquery() for c in key))
+
+    def any_where(clause: ColumnElement[bool]) -> bool:
+        probe = stmt.where(clause).order_by(None).limit(1).subquery()
+        return bool(db.scalar(select(exists(probe))))
+
+    if after is not None:
+        # Oldest first from the cursor up, then turned round: the rows just newer than it.
+        query = stmt.where(table_key > key_of(after)).order_by(*key)
+        rows = fetch(query.limit(per_page + 1))
+        items = rows[:per_page][::-1]
+        more_newer, more_older = len(rows) > per_page, bool(items)
+        if items:
+            more_older = any_where(table_key < key_of(id_of(items[-1])))
+    else:
+        query = stmt.order_by(*(c.desc() for c in key))
+        if before is not None:
+            query = query.where(table_key < key_of(before))
+        rows = fetch(query.limit(per_page + 1))
+        items = rows[:per_page]
+        more_older = len(rows) > per_page
+        more_newer = before is not None and bool(items)
+        if more_newer:
+            more_newer = any_where(table_key > key_of(id_of(items[0])))
+    return KeysetPage(
+        items,
+        newer=id_of(items[0]) if more_newer else None,
+        older=id_of(items[-1]) if more_older else None,
+    )
+
+
 def invoice_list(
     *, customer_id: int | None = None, statuses: tuple[InvoiceStatus, ...] = (), search: str = ""
 ) -> Select[Invoice]:
@@ -71,15 +140,23 @@ def invoice_list(
         stmt = stmt.where(Invoice.status != InvoiceStatus.DELETED)
     if search:
         # autoescape: what an admin types is matched literally, never as a LIKE wildcard.
+        # Each match is on one table's column, so that PostgreSQL's trigram indexes serve
+        # them (a match on the joined customer's name could not use its index).
+        text = search.strip()
         stmt = stmt.where(
             or_(
-                *(
-                    column.icontains(search.strip(), autoescape=True)
-                    for column in (Invoice.number, Customer.name, Invoice.reference)
-                )
+                Invoice.number.icontains(text, autoescape=True),
+                Invoice.reference.icontains(text, autoescape=True),
+                Invoice.customer_id.in_(
+                    select(Customer.id).where(Customer.name.icontains(text, autoescape=True))
+                ),
             )
         )
     return stmt
+
+
+#: The admin invoice list's order, newest first (index ix_invoices_created).
+NEWEST_INVOICES = (Invoice.created_at, Invoice.id)
 
 
 def awaiting_payment(customer_id: int | None = None) -> Select[Invoice]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 from datetime import datetime
 
 from argon2 import PasswordHasher
@@ -108,7 +109,11 @@ def create_user(
 def verify_dummy_password() -> None:
     """Spend the same time as a real check, so unknown emails cannot be told apart by timing."""
     with contextlib.suppress(VerificationError):
-        _hasher.verify(_DUMMY_HASH, "not the password")
+        _hasher.verify(_dummy_hash(), "not the password")
 
 
-_DUMMY_HASH = _hasher.hash("dummy password for timing")
+@functools.cache
+def _dummy_hash() -> str:
+    # Made on first use, not at import: a hash costs every process (each gunicorn worker)
+    # most of a second at start-up otherwise.
+    return _hasher.hash("dummy password for timing")

@@ -55,6 +55,9 @@ XERO_SANDBOX_PORT = 5001
 XERO_WORKER_THREAD = False
 # Seconds the worker waits when nothing is due.
 XERO_WORKER_INTERVAL = 2
+# Days the sync log keeps jobs that reached Xero; the worker then deletes them (stopped
+# jobs stay until an admin retries or ignores them; the audit log is kept).
+SYNC_LOG_RETENTION_DAYS = 90
 
 # Card payments with Stripe (see README "Card payments"). Keys saved on the admin's payment
 # settings page win; these are the fallbacks, typically set from the environment.

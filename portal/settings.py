@@ -48,7 +48,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # The demo is served over plain http on 127.0.0.1.
         settings["SESSION_COOKIE_SECURE"] = False
         settings["REMEMBER_COOKIE_SECURE"] = False
-    for name in ("INVITATION_LINK_HOURS", "MAX_CONTENT_LENGTH"):
+    for name in ("INVITATION_LINK_HOURS", "MAX_CONTENT_LENGTH", "SYNC_LOG_RETENTION_DAYS"):
         if int(settings[name]) < 1:
             raise ConfigError(f"{name} must be at least 1, not {settings[name]!r}.")
     if not settings["SECRET_KEY"]:

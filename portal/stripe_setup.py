@@ -5,13 +5,17 @@ the worker runs without a request and so keeps the app to read keys and settings
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from billing.cards import payment_settings as card_settings
 from billing.cards import stripe_events
-from billing.cards.gateways.stripe_gateway import StripeGateway
 from billing.cards.payment_settings import StripeKeys
+
+if TYPE_CHECKING:
+    from billing.cards.gateways.stripe_gateway import StripeGateway
 
 
 def init_app(app: Flask) -> None:
@@ -33,4 +37,8 @@ def stripe_keys(db: Session, app: Flask | None = None) -> StripeKeys:
 def stripe_gateway(db: Session, app: Flask | None = None) -> StripeGateway:
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     keys = stripe_keys(db, app)
+    # Imported here: the stripe library (and its aiohttp) costs every process a second at
+    # start-up, and most requests never reach Stripe.
+    from billing.cards.gateways.stripe_gateway import StripeGateway
+
     return StripeGateway(keys.secret_key, api_base=app.config.get("STRIPE_API_BASE") or "")

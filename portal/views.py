@@ -6,7 +6,7 @@ import re
 
 from flask import abort, current_app, request
 
-from billing.statements import Page, paginate
+from billing.statements import KeysetPage, Page, keyset_page, paginate
 from portal.converters import MAX_ID
 from portal.db import rollback_request
 
@@ -33,6 +33,20 @@ def page_arg() -> int:
 
 def paginated(db, stmt) -> Page:
     return paginate(db, stmt, page_arg(), current_app.config["PAGE_SIZE"])
+
+
+def keyset_paginated(db, stmt, key, id_of=lambda item: item.id, **options) -> KeysetPage:
+    """A long admin list's page: ``?before=ID`` (older) or ``?after=ID`` (newer)."""
+    return keyset_page(
+        db,
+        stmt,
+        key,
+        id_of,
+        before=id_arg("before"),
+        after=id_arg("after"),
+        per_page=current_app.config["PAGE_SIZE"],
+        **options,
+    )
 
 
 def id_arg(name: str) -> int | None:

@@ -20,12 +20,14 @@ from billing.db import utcnow
 from billing.inbox import EventStatus, InboundEvent
 from xero.admin.ledger_check import LedgerCheckRunner
 from xero.integration import XeroIntegration
+from xero.sync import retention
 from xero.sync.inbound import events, poller
 from xero.sync.worker import drain
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PULL_EVERY = timedelta(minutes=5)
+SWEEP_EVERY = timedelta(hours=1)
 
 
 class JobRunner:
@@ -36,6 +38,7 @@ class JobRunner:
         *,
         pull: Callable[[], int] | None = None,
         pull_every: timedelta = DEFAULT_PULL_EVERY,
+        keep_done_jobs: timedelta | None = None,
     ):
         self.service = service
         #: Who handles each provider's stored webhook events: the app's (``job_runner``).
@@ -48,6 +51,9 @@ class JobRunner:
         self.pull = pull
         self.pull_every = pull_every
         self._next_pull: datetime | None = None
+        #: How long done sync jobs stay in the log (None: for ever); swept once an hour.
+        self.keep_done_jobs = keep_done_jobs
+        self._next_sweep: datetime | None = None
 
     def run_once(self) -> int:
         """One round of each kind of work; returns how much was handled (0: idle)."""
@@ -60,7 +66,18 @@ class JobRunner:
         if self.pull is not None and (self._next_pull is None or now >= self._next_pull):
             self._next_pull = now + self.pull_every
             handled += self.pull()
+        # Not counted as work handled: deleting old rows is no reason for another round.
+        self.sweep_if_due(now)
         return handled
+
+    def sweep_if_due(self, now: datetime) -> int:
+        """Once an hour, delete done sync jobs older than ``keep_done_jobs``."""
+        if self.keep_done_jobs is None or (self._next_sweep is not None and now < self._next_sweep):
+            return 0
+        self._next_sweep = now + SWEEP_EVERY
+        return retention.prune_done_jobs(
+            self.service.session_factory, now=now, keep=self.keep_done_jobs
+        )
 
     def gather(
         self,
@@ -115,7 +132,12 @@ def job_runner(app: Flask) -> JobRunner:
     service = app.extensions["xero"]
     handlers = app.extensions["inbox_handlers"]
     events.register(handlers, service)  # stored Xero webhook events re-read their invoice
-    return JobRunner(service, handlers, pull=poller.puller(service))
+    return JobRunner(
+        service,
+        handlers,
+        pull=poller.puller(service),
+        keep_done_jobs=timedelta(days=app.config["SYNC_LOG_RETENTION_DAYS"]),
+    )
 
 
 def start_worker_thread(app: Flask) -> None:

@@ -155,6 +155,8 @@ class SyncJob(Base):
     __table_args__ = (
         Index("ix_xero_sync_jobs_due", "status", "next_attempt_at"),
         Index("ix_xero_sync_jobs_object", "kind", "object_id"),
+        # The sync log's filtered pages, newest first, and the worker's retention sweep.
+        Index("ix_xero_sync_jobs_status_id", "status", "id"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         CheckConstraint(f"status IN ({_JOB_STATUS_SQL})", name="status_known"),
     )

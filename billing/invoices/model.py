@@ -16,7 +16,7 @@ from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Numeric, String
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from billing.db import ZERO, Base, Money, UnitPrice, UTCDateTime, utcnow
+from billing.db import ZERO, Base, Money, UnitPrice, UTCDateTime, trigram_indexes, utcnow
 from billing.errors import IllegalTransition
 from billing.tax import LineAmountType
 
@@ -55,6 +55,11 @@ class Invoice(Base):
         # Issued invoices always carry a number; drafts get one when they are issued.
         CheckConstraint("status IN ('draft', 'deleted') OR number IS NOT NULL", name="numbered"),
         Index("ix_invoices_customer_status", "customer_id", "status", "due_date"),
+        # The admin list's order (newest first) and its keyset pages; read backwards.
+        Index("ix_invoices_created", "created_at", "id"),
+        # The dashboard reads only drafts and invoices awaiting payment.
+        Index("ix_invoices_status", "status", "currency"),
+        *trigram_indexes("invoices", "number", "reference"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -126,6 +131,8 @@ class InvoiceLine(Base):
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
         CheckConstraint("line_amount >= 0 AND tax_amount >= 0", name="amounts_not_negative"),
+        # Every invoice page, the Xero push and the ledger check read one invoice's lines.
+        Index("ix_invoice_lines_invoice", "invoice_id", "position"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -162,6 +169,8 @@ class Payment(Base):
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("amount_refunded >= 0 AND amount_refunded <= amount", name="refund_range"),
         CheckConstraint("source IN ('portal', 'xero')", name="source_known"),
+        # Money received is a range of payment dates.
+        Index("ix_payments_paid_on", "paid_on"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -20,12 +20,12 @@ from billing.invoices.operations import (
     void_invoice,
 )
 from billing.services import Service, search_services
-from billing.statements import invoice_list
+from billing.statements import NEWEST_INVOICES, invoice_list
 from billing.tax import LineAmountType
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, InvoiceForm, IssuedInvoiceForm
 from portal.db import get_db, rollback_request
-from portal.views import form_status, found, id_arg, paginated
+from portal.views import form_status, found, id_arg, keyset_paginated
 from xero.settings import ledger_rules
 
 BLANK_ROWS = 2
@@ -46,10 +46,10 @@ def invoices():
     query = request.args.get("q", "")[:100]
     stmt = invoice_list(
         customer_id=id_arg("customer_id"), statuses=LIST_FILTERS[status], search=query
-    ).order_by(Invoice.created_at.desc(), Invoice.id.desc())
+    )
     return render_template(
         "admin/invoices.html",
-        page=paginated(get_db(), stmt),
+        page=keyset_paginated(get_db(), stmt, NEWEST_INVOICES),
         status=status,
         query=query,
         today=date.today(),

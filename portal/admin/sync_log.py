@@ -8,7 +8,7 @@ from flask_login import current_user
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm
 from portal.db import get_db
-from portal.views import page_arg
+from portal.views import id_arg
 from xero.admin import sync_log as sync_jobs
 from xero.admin.sync_log import KIND_LABELS, STATUS_LABELS, JobNotFound, LogFilter, SyncLogError
 from xero.models import JobKind
@@ -52,7 +52,13 @@ def sync_log():
         log_filter = LogFilter(raw)
     except ValueError:
         abort(400, "Unknown filter.")
-    page = sync_jobs.job_page(get_db(), log_filter, page_arg(), current_app.config["PAGE_SIZE"])
+    page = sync_jobs.job_page(
+        get_db(),
+        log_filter,
+        before=id_arg("before"),
+        after=id_arg("after"),
+        per_page=current_app.config["PAGE_SIZE"],
+    )
     return render_template(
         "admin/sync_log.html", page=page, log_filter=log_filter, filters=FILTER_LABELS
     )

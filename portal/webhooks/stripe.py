@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 
-import stripe
 from flask import jsonify, request
 
 from billing import inbox
@@ -32,6 +31,8 @@ MAX_BODY = 512 * 1024
 
 @bp.post("/stripe")
 def stripe_webhook():
+    import stripe  # here, not at start-up: see portal.stripe_setup.stripe_gateway
+
     try:
         raw = read_body(MAX_BODY)
     except BodyTooLarge:

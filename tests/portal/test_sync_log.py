@@ -208,8 +208,9 @@ def test_filters(admin_client, one_of_each, query, expected):
 
 def test_unknown_filter_or_page_is_refused(admin_client):
     assert admin_client.get("/admin/sync-log?filter=everything").status_code == 400
-    assert admin_client.get("/admin/sync-log?page=0").status_code == 404
-    assert admin_client.get("/admin/sync-log?page=x").status_code == 404
+    assert admin_client.get("/admin/sync-log?before=0").status_code == 404
+    assert admin_client.get(f"/admin/sync-log?after={2**63}").status_code == 404
+    assert admin_client.get("/admin/sync-log?before=x").status_code == 400
 
 
 @pytest.fixture
@@ -232,11 +233,18 @@ def test_pages_newest_first(admin_client, app, many_jobs):
     first = admin_client.get("/admin/sync-log?filter=failing")
     newest = sorted((j.id for j in many_jobs), reverse=True)
     assert listed(first) == set(newest[:per_page])
-    assert "Page 1 of 2 (30 in all)" in text(first)
-    assert 'href="/admin/sync-log?page=2&amp;filter=failing"' in first.get_data(as_text=True)
-    second = admin_client.get("/admin/sync-log?filter=failing&page=2")
+    last_shown, first_of_second = newest[per_page - 1], newest[per_page]
+    html = first.get_data(as_text=True)
+    assert f'href="/admin/sync-log?before={last_shown}&amp;filter=failing"' in html
+    assert "Newer" not in text(first)
+    second = admin_client.get(f"/admin/sync-log?before={last_shown}&filter=failing")
     assert listed(second) == set(newest[per_page:])
-    beyond = admin_client.get("/admin/sync-log?filter=failing&page=5")
+    assert "Older" not in text(second)
+    back = f'href="/admin/sync-log?after={first_of_second}&amp;filter=failing"'
+    assert back in second.get_data(as_text=True)
+    again = admin_client.get(f"/admin/sync-log?after={first_of_second}&filter=failing")
+    assert listed(again) == set(newest[:per_page])
+    beyond = admin_client.get(f"/admin/sync-log?before={newest[-1]}&filter=failing")
     assert beyond.status_code == 200 and listed(beyond) == set()
 
 
@@ -249,12 +257,17 @@ def test_a_page_is_one_query(db, many_jobs):
     connection = db.connection()
     event.listen(connection, "before_cursor_execute", count)
     try:
-        page = sync_log.job_page(db, sync_log.LogFilter.ALL, 1, 25)
+        page = sync_log.job_page(db, sync_log.LogFilter.ALL, per_page=25)
         labels = [row.object_label for row in page.items]
+        first_page_statements = len(statements)
+        older = sync_log.job_page(db, sync_log.LogFilter.ALL, before=page.older, per_page=25)
     finally:
         event.remove(connection, "before_cursor_execute", count)
-    assert len(statements) == 1, statements
-    assert page.total == 30 and len(labels) == 25
+    assert first_page_statements == 1, statements
+    # A later page also asks whether there is anything newer (one EXISTS), nothing more.
+    assert len(statements) == 3, statements
+    assert len(labels) == 25 and page.older is not None and page.newer is None
+    assert len(older.items) == 5 and older.newer == older.items[0].job.id and older.older is None
     assert all(label.startswith(("Invoice INV-", "Company ")) for label in labels)
 
 

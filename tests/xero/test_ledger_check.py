@@ -1,6 +1,7 @@
 """The ledger check finds every way the portal and Xero can disagree, and only those."""
 
 import dataclasses
+import threading
 from datetime import date
 from decimal import Decimal
 
@@ -266,3 +267,33 @@ def test_a_run_fails_when_xero_cannot_be_read(env):
     run = run_of(env, run_id)
     assert run.status == "failed" and run.active is None
     assert run.error
+
+
+def test_two_workers_at_once_never_carry_out_the_same_chunk(env):
+    """Both try every chunk; the conditional UPDATE of the lease lets one through each time
+    (on PostgreSQL the second UPDATE waits for the first and then finds the lease taken)."""
+    synced(env, 6)
+    run_id = start(env)
+    barrier = threading.Barrier(2)
+    done: list[int] = []
+
+    def work():
+        check = runner(env)
+        barrier.wait()
+        chunks = 0
+        for _ in range(10_000):
+            chunks += check.run_once()
+            if run_of(env, run_id).finished:
+                break
+        done.append(chunks)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    run = run_of(env, run_id)
+    assert (run.status, run.checked) == ("done", 6)
+    # Three chunks of invoices, one that finds none left, one of contacts: each done once.
+    assert sum(done) == 5
+    assert findings(env, run_id).ok

@@ -19,7 +19,7 @@ from billing.customers import Customer
 from billing.db import utcnow
 from billing.invoices.model import Invoice, Payment
 from billing.payments.overpayments import Overpayment
-from billing.statements import Page
+from billing.statements import KeysetPage, keyset_page
 from xero.models import (
     AuditEntry,
     JobKind,
@@ -181,7 +181,6 @@ def _rows() -> Select[*tuple[Any, ...]]:
             payment.reference,
             payment.gateway_charge_id,
             payment.gateway_payment_id,
-            func.count().over().label("total"),
         )
         .outerjoin(
             overpayment,
@@ -208,23 +207,30 @@ def _rows() -> Select[*tuple[Any, ...]]:
     )
 
 
-def job_page(db: Session, log_filter: LogFilter, page: int, per_page: int) -> Page:
-    """One page of the log, newest first, in one query (the total rides along as a window
-    count, so there is no separate COUNT and no query per row)."""
+def job_page(
+    db: Session,
+    log_filter: LogFilter,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    per_page: int,
+) -> KeysetPage:
+    """One page of the log, newest first, in one query (and one EXISTS for the way back):
+    keyset pages by job id, so no page counts or skips over every job ever written."""
     stmt = _rows()
     clause = _filter_clause(log_filter)
     if clause is not None:
         stmt = stmt.where(clause)
-    stmt = stmt.order_by(SyncJob.id.desc()).limit(per_page).offset((page - 1) * per_page)
-    rows = db.execute(stmt).all()
-    if rows:
-        total = rows[0].total
-    else:
-        # Past the last page: nothing to show, but the pager still needs the total.
-        count = select(func.count(SyncJob.id))
-        total = db.scalar(count.where(clause) if clause is not None else count) or 0
-    items = [_row(r) for r in rows]
-    return Page(items=items, page=page, per_page=per_page, total=total)
+    return keyset_page(
+        db,
+        stmt,
+        (SyncJob.id,),
+        lambda row: row.job.id,
+        before=before,
+        after=after,
+        per_page=per_page,
+        rows_of=lambda query: [_row(r) for r in db.execute(query)],
+    )
 
 
 def job_row(db: Session, job_id: int) -> JobRow:
@@ -255,6 +261,9 @@ def health(db: Session) -> SyncHealth:
                 func.sum(case((SyncJob.status == JobStatus.NEEDS_ATTENTION, 1), else_=0)), 0
             ),
         )
+        # Only these two statuses count (index ix_xero_sync_jobs_due): done jobs, nearly
+        # all of them, are never read.
+        .where(SyncJob.status.in_((JobStatus.PENDING, JobStatus.NEEDS_ATTENTION)))
     ).one()
     return SyncHealth(failing=int(failing), needs_attention=int(attention))
 
