@@ -8,7 +8,8 @@ transaction ends only where a unit of work ends, and each of those places owns i
   unless an exception escaped its view or the view called ``portal.db.rollback_request()``;
 - a CLI command (``portal.cli``), at its end;
 - a job runner, once per job or batch, with the job's outcome (the outbox worker, the
-  inbox, and the Xero event batching that claims other inbox events);
+  inbox, the Xero event batching that claims other inbox events, and the ledger check's
+  runner, once per chunk with the run's progress);
 - token rotation (``xero.api.tokens``): a refresh token Xero rotated is saved at once, whatever
   becomes of the work that needed it.
 

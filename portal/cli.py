@@ -157,23 +157,60 @@ billing_cli = AppGroup("billing", help="Checks on the books.")
 @billing_cli.command("reconcile")
 @click.option("--check", is_flag=True, required=True, help="Compare only; change nothing.")
 def reconcile(check: bool) -> None:
-    """Compare every synced invoice with Xero; list mismatches; exit 1 if there are any."""
-    from portal.xero_setup import xero_integration
-    from xero.admin.ledger_check import check_ledgers
-    from xero.api.errors import XeroError
+    """Compare every synced invoice with Xero; list mismatches; exit 1 if there are any.
 
+    Queues a ledger-check run (or joins the one under way) and carries it out here, chunk
+    by chunk, with the same runner as the background worker (which may share the work);
+    waits in this process when Xero's rate budget is spent."""
+    import time
+
+    from portal.xero_setup import xero_integration
+    from xero.admin.ledger_check import LedgerCheckRunner, result_of, start_run
+    from xero.models import LedgerCheckRun, LedgerCheckStatus
+
+    service = xero_integration()
     db = get_db()
-    try:
-        result = check_ledgers(db, xero_integration().api(db))
-    except XeroError as error:
-        raise click.ClickException(f"Xero could not be read: {error}") from None
+    started = start_run(db, None, service.clock())
+    db.commit()
+    run_id = started.id
+    click.echo(f"Ledger check {run_id}: {started.total} invoices to check.")
+    runner = LedgerCheckRunner(
+        service.session_factory, service.ledger_check_api, clock=service.clock
+    )
+    shown = -1
+    while True:
+        did = runner.run_once()
+        with service.session_factory() as session:
+            run = session.get(LedgerCheckRun, run_id)
+        assert run is not None
+        if run.finished:
+            break
+        if run.checked != shown:
+            shown = run.checked
+            click.echo(f"checked {run.checked} of {run.total}")
+        if not did:
+            wait = 1.0
+            if run.locked_until is not None:
+                wait = (run.locked_until - service.clock()).total_seconds()
+            time.sleep(min(max(wait, 0.05), 5.0))
+    if run.status == LedgerCheckStatus.FAILED:
+        raise click.ClickException(f"Xero could not be read: {run.error}")
+    result = result_of(db, run)
     for violation in result.portal_violations:
         click.echo(f"portal books: {violation}")
     for mismatch in result.mismatches:
         click.echo(str(mismatch))
+    for missing in result.not_in_xero:
+        click.echo(f"{missing.invoice_number}: issued but never reached Xero")
+    for unknown in result.unknown_in_xero:
+        click.echo(f"{unknown.invoice_number}: in Xero ({unknown.xero}), unknown to the portal")
     if result.portal_violations:
         click.echo(f"{len(result.portal_violations)} invoices disagree with their own payments.")
-    click.echo(f"{result.checked} synced invoices checked, {len(result.mismatches)} mismatches.")
+    click.echo(
+        f"{result.checked} invoices checked, {len(result.mismatches)} mismatches, "
+        f"{len(result.not_in_xero)} never reached Xero, "
+        f"{len(result.unknown_in_xero)} unknown to the portal."
+    )
     if not result.ok:
         raise SystemExit(1)
 

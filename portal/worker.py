@@ -1,7 +1,8 @@
 """The background worker, where billing and xero are put together: one loop handles stored
 webhook events (billing.inbox: Stripe's by billing.cards.stripe_events, Xero's by
-xero.sync.inbound.events), carries out sync jobs (xero.sync.worker), and polls Xero for changes
-on schedule. ``flask xero worker``, the demo's worker thread and the benchmarks run this."""
+xero.sync.inbound.events), carries out sync jobs (xero.sync.worker), a chunk of the ledger
+check under way (xero.admin.ledger_check), and polls Xero for changes on schedule.
+``flask xero worker``, the demo's worker thread and the benchmarks run this."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy import func, select
 from billing import inbox
 from billing.inbox import InboundEvent
 from billing.jobs import PENDING, RUNNING
+from xero.admin.ledger_check import LedgerCheckRunner
 from xero.integration import XeroIntegration
 from xero.models import SyncJob
 from xero.sync import retention
@@ -60,6 +62,10 @@ class JobRunner:
         #: Who handles each provider's stored webhook events: the app's (``job_runner``).
         self.handlers = handlers
         self.worker = service.worker()
+        #: The ledger check runs a chunk a round, after the sync jobs (``xero.admin.ledger_check``).
+        self.ledger_check = LedgerCheckRunner(
+            service.session_factory, service.ledger_check_api, clock=service.clock
+        )
         self.pull = pull
         self.pull_every = pull_every
         self.linger = linger
@@ -77,6 +83,7 @@ class JobRunner:
             limit=inbox.ROUND_LIMIT,
         )
         handled += self.worker.run_once()
+        handled += self.ledger_check.run_once()
         now = self.service.clock()
         if self.pull is not None and (self._next_pull is None or now >= self._next_pull):
             self._next_pull = now + self.pull_every
@@ -109,6 +116,9 @@ class JobRunner:
             ]
         times = [m + self.linger for m in moments if m is not None]
         times += [m for m in expired if m is not None]
+        ledger_check = self.ledger_check.due_at()
+        if ledger_check is not None:
+            times.append(ledger_check)
         if self.pull is not None:
             times.append(self._next_pull or self.service.clock())
         return min(times, default=None)

@@ -59,6 +59,12 @@ class XeroIntegration:
         tenant_id, access_token = tokens.access_token(db, self.oauth, self.box, self.clock())
         return self._api_for(tenant_id, access_token, self.per_minute)
 
+    def ledger_check_api(self, db: Session) -> XeroApi:
+        """An API held to the ledger check's share of the minute's budget."""
+        api = self.api(db)
+        budget = ratelimit.ledger_check_budget(self.per_minute)
+        return self._api_for(api.tenant_id, api.access_token, budget)
+
     def _api_for(self, tenant_id: str, access_token: str, per_minute: int) -> XeroApi:
         return XeroApi(
             self.oauth.endpoints.accounting_url,

@@ -259,3 +259,88 @@ class TrialCleanup(Base):
     xero_voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Voided in the portal too: the clean-up is over.
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LedgerCheckStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+_LEDGER_STATUS_SQL = ", ".join(f"'{s.value}'" for s in LedgerCheckStatus)
+
+
+class LedgerCheckRun(Base):
+    """One run of the ledger check (``xero.admin.ledger_check``), carried out in the
+    background a chunk at a time; its progress and its findings are kept, so a run survives
+    a restart of the worker and its results can be read later."""
+
+    __tablename__ = "ledger_check_runs"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_LEDGER_STATUS_SQL})", name="status_known"),
+        CheckConstraint("checked >= 0 AND total >= 0", name="counts_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), default=LedgerCheckStatus.QUEUED)
+    #: True while queued or running, NULL after: unique, so at most one run is under way
+    #: (NULLs never clash), whatever two admins or a CLI start at once.
+    active: Mapped[bool | None] = mapped_column(unique=True, default=True)
+    #: Who started it from the page (NULL: the command line).
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Invoices to check (issued or linked to Xero when the run was queued) and done so far.
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    checked: Mapped[int] = mapped_column(Integer, default=0)
+    #: The last invoice id checked: the next chunk is the 50 invoices after it.
+    cursor: Mapped[int] = mapped_column(Integer, default=0)
+    #: After the invoices, Xero's invoices of linked contacts: the last customer id done,
+    #: and the page of the current 50 customers' invoices to read next.
+    contact_cursor: Mapped[int] = mapped_column(Integer, default=0)
+    contact_page: Mapped[int] = mapped_column(Integer, default=1)
+    #: Every invoice checked: Xero's invoices of linked contacts are being read.
+    invoices_done: Mapped[bool] = mapped_column(default=False)
+    #: Held by a worker for a chunk until then, or waiting for Xero's rate budget until
+    #: then: nobody takes the run before.
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Calls Xero did not answer, in a row (the run fails after a few).
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+    started_by = relationship("User")
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (LedgerCheckStatus.DONE, LedgerCheckStatus.FAILED)
+
+
+class FindingKind(enum.StrEnum):
+    #: A synced invoice that Xero has otherwise (status, money, payments, or not at all).
+    MISMATCH = "mismatch"
+    #: The portal's own books disagreeing with themselves (billing.invoices.invariants).
+    PORTAL = "portal"
+    #: An issued invoice that never reached Xero.
+    NOT_IN_XERO = "not_in_xero"
+    #: An invoice in Xero, for a contact linked to a customer, that the portal does not know.
+    UNKNOWN_IN_XERO = "unknown_in_xero"
+
+
+class LedgerCheckFinding(Base):
+    """One thing a ledger-check run found."""
+
+    __tablename__ = "ledger_check_findings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("ledger_check_runs.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    #: The portal's invoice (NULL for an invoice only Xero has).
+    invoice_id: Mapped[int | None] = mapped_column(Integer)
+    invoice_number: Mapped[str] = mapped_column(String(255), default="")
+    what: Mapped[str] = mapped_column(Text)
+    portal: Mapped[str] = mapped_column(Text, default="")
+    xero: Mapped[str] = mapped_column(Text, default="")

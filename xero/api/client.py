@@ -252,6 +252,19 @@ class XeroApi:
         )
         return [sdk.invoice(x) for x in answer.invoices or []]
 
+    def get_invoices_of_contacts(
+        self, contact_ids: Sequence[str], page: int, page_size: int
+    ) -> list[XeroInvoice]:
+        answer = self._send(
+            self.accounting.get_invoices,
+            contact_i_ds=list(contact_ids),
+            where='Type=="ACCREC"',
+            page=page,
+            page_size=page_size,
+            summary_only=True,
+        )
+        return [sdk.invoice(x) for x in answer.invoices or []]
+
     def online_invoice_url(self, xero_invoice_id: str) -> str:
         answer = self._send(self.accounting.get_online_invoice, xero_invoice_id)
         online = (answer.online_invoices or [None])[0]

@@ -97,6 +97,13 @@ class XeroPort(Protocol):
         """One page of invoice summaries."""
         ...
 
+    def get_invoices_of_contacts(
+        self, contact_ids: Sequence[str], page: int, page_size: int
+    ) -> list[XeroInvoice]:
+        """One page of the sales invoice summaries of these contacts (GET /Invoices with
+        ``ContactIDs``)."""
+        ...
+
     def online_invoice_url(self, xero_invoice_id: str) -> str: ...
 
     def email_invoice(self, xero_invoice_id: str, *, idempotency_key: str) -> None: ...
