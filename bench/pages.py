@@ -40,11 +40,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
+import requests
 from sqlalchemy import event
 
 from bench import pages_data, pages_http
@@ -120,12 +122,17 @@ class Measured:
 
 
 @dataclass
-class SizeResult:
+class Served:
+    """One size's working database, served by its gunicorn, with its signed-in clients."""
+
     size: Size
     database_url: str
     cached: bool
     prepare_s: float
-    gunicorn_start_s: float
+    server: pages_http.Gunicorn
+    sessions: dict[str, requests.Session]
+    #: page name -> (path, statements, KiB of HTML), from the in-process app.
+    counted: dict[str, tuple[str, int, float]]
     pages: dict[str, Measured] = field(default_factory=dict)
     rps: dict[str, float] = field(default_factory=dict)
     load_errors: int = 0
@@ -202,68 +209,83 @@ def find_paths(app: InProcess) -> dict[str, str]:
     return {"older": older, "deep": deep}
 
 
-# -- one size --------------------------------------------------------------------------------
+# -- one size, then both ----------------------------------------------------------------
 
 
-def measure_size(
-    size: Size, base_url: str | None, workdir: Path, log: Callable[[str], None]
-) -> SizeResult:
+def serve(
+    size: Size, base_url: str | None, workdir: Path, exits: ExitStack, log: Callable[[str], None]
+) -> Served:
+    """Prepare ``size``'s working copy, count each page's statements in process, and serve
+    it with gunicorn, signed in as the admin and as the measured member."""
     started = time.perf_counter()
     url, cached = pages_data.prepare(size, base_url, log)
+    exits.callback(pages_data.drop_working_copy, size, base_url)
     prepare_s = time.perf_counter() - started
     marks = pages_data.landmarks(url, size)
     env_settings = pages_http.settings(url, secrets.token_urlsafe(32))
-    server = pages_http.start_gunicorn(env_settings, workdir / f"gunicorn-{size.name}.log")
+    app = InProcess(env_settings)
     try:
-        result = SizeResult(size, url, cached, prepare_s, server.start_s)
-        app = InProcess(env_settings)
-        try:
-            app.sign_in("admin", marks.admin_email)
-            app.sign_in("member", marks.member_email)
-            found = find_paths(app)
-            queries: dict[str, tuple[str, int, float]] = {}
-            for page in PAGES:
-                path = page.path(marks, found)
-                status, html, statements = app.get(page.role, path)
-                if status != 200:
-                    raise WrongResult(f"[{size.name}] {page.name} {path} answered {status}")
-                queries[page.name] = (path, statements, len(html.encode()) / 1024)
-        finally:
-            app.close()
-
-        sessions = {
-            "": pages_http.requests.Session(),
-            "admin": pages_http.sign_in(server.url, marks.admin_email, PASSWORD),
-            "member": pages_http.sign_in(server.url, marks.member_email, PASSWORD),
-        }
+        app.sign_in("admin", marks.admin_email)
+        app.sign_in("member", marks.member_email)
+        found = find_paths(app)
+        counted: dict[str, tuple[str, int, float]] = {}
         for page in PAGES:
-            path, statements, kib = queries[page.name]
-            timing = pages_http.time_page(sessions[page.role], server.url + path, REQUESTS, WARM_UP)
-            if timing.status != 200:
-                raise WrongResult(
-                    f"[{size.name}] {page.name} {path} answered {timing.status} through gunicorn"
-                )
-            result.pages[page.name] = Measured(
-                path, statements, timing.median_ms, timing.p90_ms, round(kib, 1)
-            )
-        log(f"  [{size.name}] {len(PAGES)} pages timed")
-
-        if size is pages_data.L:
-            roles = {page.name: page.role for page in PAGES}
-            for name in LOADED:
-                role = roles[name]
-                cookies = sessions[role].cookies if role else None
-                measured = pages_http.load(
-                    server.url + result.pages[name].path, cookies, LOAD_THREADS, LOAD_S
-                )
-                result.rps[name] = round(measured.per_second, 1)
-                result.load_errors += measured.errors
-            log(f"  [{size.name}] throughput measured")
-        result.worker_peak_rss_mib = server.worker_peak_rss_mib()
-        return result
+            path = page.path(marks, found)
+            status, html, statements = app.get(page.role, path)
+            if status != 200:
+                raise WrongResult(f"[{size.name}] {page.name} {path} answered {status}")
+            counted[page.name] = (path, statements, len(html.encode()) / 1024)
     finally:
-        server.stop()
-        pages_data.drop_working_copy(size, base_url)
+        app.close()
+    server = pages_http.start_gunicorn(env_settings, workdir / f"gunicorn-{size.name}.log")
+    exits.callback(server.stop)
+    sessions = {
+        "": requests.Session(),
+        "admin": pages_http.sign_in(server.url, marks.admin_email, PASSWORD),
+        "member": pages_http.sign_in(server.url, marks.member_email, PASSWORD),
+    }
+    log(f"  [{size.name}] served in {server.start_s:.1f} s; statements counted")
+    return Served(size, url, cached, prepare_s, server, sessions, counted)
+
+
+def time_pages(both: list[Served]) -> None:
+    """Each page's latency at every size, the sizes taking turns request by request: on a
+    machine others share, a busy moment then slows S and L alike instead of one of them."""
+    for page in PAGES:
+        for served in both:
+            path = served.counted[page.name][0]
+            for _ in range(WARM_UP):
+                pages_http.get(served.sessions[page.role], served.server.url + path)
+        times: list[list[float]] = [[] for _ in both]
+        statuses: list[set[int]] = [set() for _ in both]
+        for _ in range(REQUESTS):
+            for n, served in enumerate(both):
+                path = served.counted[page.name][0]
+                ms, status = pages_http.get(served.sessions[page.role], served.server.url + path)
+                times[n].append(ms)
+                statuses[n].add(status)
+        for n, served in enumerate(both):
+            path, statements, kib = served.counted[page.name]
+            if statuses[n] != {200}:
+                raise WrongResult(
+                    f"[{served.size.name}] {page.name} {path} answered {sorted(statuses[n])} "
+                    "through gunicorn"
+                )
+            median, p90 = pages_http.median_and_p90(times[n])
+            served.pages[page.name] = Measured(path, statements, median, p90, round(kib, 1))
+
+
+def load_pages(served: Served, log: Callable[[str], None]) -> None:
+    roles = {page.name: page.role for page in PAGES}
+    for name in LOADED:
+        role = roles[name]
+        cookies = served.sessions[role].cookies if role else None
+        measured = pages_http.load(
+            served.server.url + served.pages[name].path, cookies, LOAD_THREADS, LOAD_S
+        )
+        served.rps[name] = round(measured.per_second, 1)
+        served.load_errors += measured.errors
+    log(f"  [{served.size.name}] throughput measured")
 
 
 # -- summary ---------------------------------------------------------------------------------
@@ -326,7 +348,7 @@ def met(ok: bool | None) -> str:
     return "n/a" if ok is None else ("met" if ok else "NOT MET")
 
 
-def table(small: SizeResult, large: SizeResult) -> str:
+def table(small: Served, large: Served) -> str:
     header = (
         f"{'page':<24} {'queries S':>9} {'L':>5} {'median S ms':>11} {'L':>8} {'L/S':>6} "
         f"{'p90 L ms':>8} {'KiB S':>6} {'L':>6}  path at L"
@@ -357,9 +379,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     wall = time.perf_counter()
     try:
-        with tempfile.TemporaryDirectory(prefix="bench-pages-") as tmp:
-            small = measure_size(pages_data.S, base_url, Path(tmp), log)
-            large = measure_size(pages_data.L, base_url, Path(tmp), log)
+        with tempfile.TemporaryDirectory(prefix="bench-pages-") as tmp, ExitStack() as exits:
+            small = serve(pages_data.S, base_url, Path(tmp), exits, log)
+            large = serve(pages_data.L, base_url, Path(tmp), exits, log)
+            time_pages([small, large])
+            log(f"  {len(PAGES)} pages timed at both sizes")
+            # S's gunicorn stays up but idle: it takes no CPU from L's.
+            load_pages(large, log)
+            large.worker_peak_rss_mib = large.server.worker_peak_rss_mib()
     except WrongResult as error:
         print(f"WRONG RESULT, so no figures: {error}", file=sys.stderr, flush=True)
         return 1
@@ -413,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         "queries_s": {name: m.queries for name, m in small.pages.items()},
         "queries_l": {name: m.queries for name, m in large.pages.items()},
         "kib_l": {name: m.kib for name, m in large.pages.items()},
-        "gunicorn_start_s": round(large.gunicorn_start_s, 2),
+        "gunicorn_start_s": round(large.server.start_s, 2),
         "gunicorn_worker_peak_rss_mib_l": large.worker_peak_rss_mib,
         "bench_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "dataset_cached": {"s": small.cached, "l": large.cached},

@@ -181,33 +181,18 @@ def sign_in(base_url: str, email: str, password: str) -> requests.Session:
     return session
 
 
-@dataclass
-class Timing:
-    median_ms: float
-    p90_ms: float
-    status: int
-    bytes: int
+def get(session: requests.Session, url: str) -> tuple[float, int]:
+    """One GET: (milliseconds until the whole body was read, status)."""
+    started = time.perf_counter()
+    answer = session.get(url, allow_redirects=False, timeout=120)
+    _ = answer.content
+    return (time.perf_counter() - started) * 1000, answer.status_code
 
 
-def time_page(session: requests.Session, url: str, requests_n: int, warm_up: int) -> Timing:
-    """Median latency of ``requests_n`` sequential GETs after ``warm_up`` untimed ones."""
-    status, size = 0, 0
-    for _ in range(warm_up):
-        answer = session.get(url, allow_redirects=False, timeout=120)
-        status, size = answer.status_code, len(answer.content)
-    times = []
-    for _ in range(requests_n):
-        started = time.perf_counter()
-        answer = session.get(url, allow_redirects=False, timeout=120)
-        times.append((time.perf_counter() - started) * 1000)
-        status, size = answer.status_code, len(answer.content)
-    times.sort()
-    return Timing(
-        round(statistics.median(times), 2),
-        round(times[min(len(times) - 1, int(len(times) * 0.9))], 2),
-        status,
-        size,
-    )
+def median_and_p90(times_ms: list[float]) -> tuple[float, float]:
+    ordered = sorted(times_ms)
+    p90 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
+    return round(statistics.median(ordered), 2), round(p90, 2)
 
 
 @dataclass

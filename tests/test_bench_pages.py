@@ -105,3 +105,15 @@ def test_the_older_link_of_a_keyset_pager_has_no_page_count():
 def test_no_older_link_on_the_last_page():
     assert pages_http.older_link('<a href="/admin/invoices?page=7">&larr; Previous</a>') is None
     assert pages_http.older_link('<a href="/admin/invoices?after=5">&larr; Newer</a>') is None
+
+
+def test_a_tiny_dataset_holds_what_the_builder_claims(fresh_database_url):
+    """The builder at a tiny size: the outbox wrote one job per invoice, per portal payment
+    and per customer, all marked done, and the measured member can be found."""
+    tiny = pages_data.Size("tiny", customers=3, invoices=12, payments=5)
+    url = fresh_database_url("bench_pages")
+    pages_data.build(url, tiny, log=lambda _line: None)
+    assert pages_data.check(url, tiny) == []
+    marks = pages_data.landmarks(url, tiny)
+    assert marks.member_email == pages_data.member_email(tiny.measured_customer)
+    assert marks.customer_name == pages_data.customer_name(tiny.measured_customer)
