@@ -74,11 +74,14 @@ def hold_until(db: Session, category: str, resource_id: str, now: datetime) -> d
         return None
     unsent = [p.id for p in payments if not p.xero_payment_id]
     if unsent:
+        # Done counts too: on PostgreSQL the worker may commit between the read of the
+        # payments above and this one (READ COMMITTED: each statement sees the latest
+        # commit), and then the job is done and the payment in Xero.
         being_sent = set(
             db.scalars(
                 select(SyncJob.object_id).where(
                     SyncJob.kind == JobKind.PAYMENT,
-                    SyncJob.status == JobStatus.RUNNING,
+                    SyncJob.status.in_((JobStatus.RUNNING, JobStatus.DONE)),
                     SyncJob.object_id.in_(unsent),
                 )
             )
