@@ -32,7 +32,7 @@ from billing.invoices.operations import get_invoice
 from billing.money import parse_decimal
 from billing.statements import MEMBER_VISIBLE
 from portal.access import current_customer_id
-from portal.db import get_db, rollback_request
+from portal.db import get_db, rollback_request, writes_on_get
 from portal.formatting import outside_link
 from portal.member import bp
 from portal.stripe_setup import stripe_gateway, stripe_keys
@@ -119,6 +119,7 @@ def pay(invoice_id: int):
 
 
 @bp.get("/invoices/<int:invoice_id>/pay/xero")
+@writes_on_get  # claims the link's job and stores the link Xero gives
 def pay_xero(invoice_id: int):
     """To Xero's online invoice; its link, when not stored yet, is fetched now, from the calls
     a minute kept for members (``xero.sync.online_links``). A GET, being a link to follow
