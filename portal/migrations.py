@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.config import Config
+from typing import TYPE_CHECKING
 
 from portal.resources import resource_dir
+
+# Alembic (with Mako and Pygments) takes a quarter of a second to import: only the
+# commands that migrate need it, not every process that builds the app.
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = resource_dir("migrations")
 
 
 def alembic_config(url: str | None = None, connection=None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url:
@@ -38,12 +44,18 @@ def _run(operation, url: str | None, revision: str, connection) -> None:
 
 
 def upgrade(url: str | None = None, revision: str = "head", connection=None) -> None:
+    from alembic import command
+
     _run(command.upgrade, url, revision, connection)
 
 
 def downgrade(url: str | None = None, revision: str = "-1", connection=None) -> None:
+    from alembic import command
+
     _run(command.downgrade, url, revision, connection)
 
 
 def current(url: str) -> None:
+    from alembic import command
+
     command.current(alembic_config(url), verbose=True)

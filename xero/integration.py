@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,12 +14,15 @@ from sqlalchemy.orm import Session
 from billing.db import utcnow
 from billing.encryption import SecretBox
 from xero.api import ratelimit, tokens
-from xero.api.client import DEFAULT_TIMEOUT, XeroApi
 from xero.api.errors import RateLimited
+from xero.api.port import DEFAULT_TIMEOUT
 from xero.api.tokens import OAuthApp
 from xero.models import TaxRateMapping, XeroSettings
 from xero.sync.invoices import TenantSettings
 from xero.sync.worker import Connected, SyncWorker, WorkerConfig
+
+if TYPE_CHECKING:
+    from xero.api.client import XeroApi
 
 
 @dataclass
@@ -66,6 +69,10 @@ class XeroIntegration:
         return self._api_for(api.tenant_id, api.access_token, budget)
 
     def _api_for(self, tenant_id: str, access_token: str, per_minute: int) -> XeroApi:
+        # Here, not at import: xero-python's accounting module takes a quarter of a second
+        # to import, and most requests (every member page) never call Xero.
+        from xero.api.client import XeroApi
+
         return XeroApi(
             self.oauth.endpoints.accounting_url,
             access_token,

@@ -34,6 +34,7 @@ from xero_python.exceptions import ApiException
 from billing.links import is_safe_outside_link, origin_of
 from xero.api import sdk_models as sdk
 from xero.api.errors import AuthLost, NotFound, RateLimited, Retryable, ValidationFailed
+from xero.api.port import DEFAULT_TIMEOUT
 from xero.api.records import (
     BrandingTheme,
     ContactDetails,
@@ -49,8 +50,6 @@ from xero.api.records import (
     XeroTaxRateRecord,
 )
 
-#: (connect, read) seconds. Reads of big pages can take Xero a while.
-DEFAULT_TIMEOUT = (5, 30)
 WRITE_METHODS = {"PUT", "POST", "DELETE"}
 
 

@@ -30,6 +30,9 @@ from xero.api.records import (
     XeroTaxRateRecord,
 )
 
+#: (connect, read) seconds. Reads of big pages can take Xero a while.
+DEFAULT_TIMEOUT = (5, 30)
+
 
 class XeroPort(Protocol):
     """One organisation's Accounting API."""

@@ -11,26 +11,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import urllib3
 from authlib.common.security import generate_token
-from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.requests_client import OAuth2Session
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from xero_python.exceptions import ApiException
-from xero_python.identity import IdentityApi
 
 from billing.db import utcnow
 from billing.encryption import SecretBox
-from xero.api.client import make_api_client
 from xero.api.current_connection import active_connection as active_connection
 from xero.api.endpoints import SCOPES, XeroEndpoints
 from xero.api.errors import AuthLost, IdentityCallFailed, NotConnected, Retryable
 from xero.api.records import GrantedTenant
 from xero.models import ConnectionStatus, XeroConnection
+
+# authlib's OAuth client and xero-python's identity and accounting modules take about half
+# a second to import; they are imported where the portal talks to Xero's identity service
+# (connecting, refreshing a token), so that a process serving members starts without them.
+if TYPE_CHECKING:
+    from authlib.integrations.requests_client import OAuth2Session
+    from xero_python.identity import IdentityApi
 
 HTTP_TIMEOUT = 15
 #: Refresh a little before expiry, so a token never dies in the middle of a batch.
@@ -46,6 +48,8 @@ class OAuthApp:
     endpoints: XeroEndpoints
 
     def session(self, **kwargs: Any) -> OAuth2Session:
+        from authlib.integrations.requests_client import OAuth2Session
+
         return OAuth2Session(
             self.client_id,
             self.client_secret,
@@ -68,6 +72,8 @@ def authorization_request(app: OAuthApp) -> tuple[str, str, str]:
 
 def exchange_code(app: OAuthApp, callback_url: str, *, state: str, verifier: str) -> dict[str, Any]:
     """Trade the callback's code for tokens; a forged or reused ``state`` is refused."""
+    from authlib.integrations.base_client.errors import OAuthError
+
     session = app.session(state=state)
     try:
         return dict(
@@ -85,10 +91,16 @@ def exchange_code(app: OAuthApp, callback_url: str, *, state: str, verifier: str
 
 
 def _identity(app: OAuthApp, access_token: str) -> IdentityApi:
+    from xero_python.identity import IdentityApi
+
+    from xero.api.client import make_api_client
+
     return IdentityApi(make_api_client(access_token), base_url=app.endpoints.identity_url)
 
 
 def _identity_failure(error: Exception) -> IdentityCallFailed:
+    from xero_python.exceptions import ApiException
+
     if isinstance(error, ApiException):
         status = error.status if isinstance(error.status, int) else None
         return IdentityCallFailed(status, type(error).__name__)
@@ -98,6 +110,8 @@ def _identity_failure(error: Exception) -> IdentityCallFailed:
 def list_connections(app: OAuthApp, access_token: str) -> list[GrantedTenant]:
     """The organisations this consent granted (practices are left out). Raises AuthLost
     when Xero refuses the token, IdentityCallFailed for any other failure."""
+    from xero_python.exceptions import ApiException
+
     try:
         found = _identity(app, access_token).get_connections(_request_timeout=HTTP_TIMEOUT)
     except ApiException as error:
@@ -131,6 +145,8 @@ def store_tokens(
 
 
 def refresh(app: OAuthApp, refresh_token: str) -> dict[str, Any]:
+    from authlib.integrations.base_client.errors import OAuthError
+
     try:
         return dict(
             app.session().refresh_token(
@@ -160,6 +176,8 @@ def revoke(app: OAuthApp, refresh_token: str) -> None:
 def delete_connection(app: OAuthApp, access_token: str, connection_id: str) -> None:
     """Disconnect the app from one organisation. Raises IdentityCallFailed (status 404 when
     Xero no longer has the connection)."""
+    from xero_python.exceptions import ApiException
+
     try:
         _identity(app, access_token).delete_connection(connection_id, _request_timeout=HTTP_TIMEOUT)
     except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:

@@ -37,7 +37,6 @@ from billing.invoices.locking import lock_invoice
 from billing.invoices.model import Invoice, InvoiceStatus, Payment, PaymentSource
 from billing.invoices.operations import void_invoice
 from billing.payments.operations import record_refund, reverse_payment
-from xero.api.client import XeroApi
 from xero.api.errors import (
     AuthLost,
     NotConnected,
@@ -46,6 +45,7 @@ from xero.api.errors import (
     ValidationFailed,
     XeroError,
 )
+from xero.api.port import XeroPort
 from xero.models import JobKind, JobStatus, SyncJob, TrialCleanup, XeroInvoiceLink
 from xero.sync.invoices import Results, change_status
 from xero.sync.outbox import enqueue
@@ -117,7 +117,7 @@ def card_payments(invoice: Invoice) -> list[Payment]:
 # -- the worker's side ---------------------------------------------------------------------
 
 
-def carry_out(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datetime) -> Results:
+def carry_out(db: Session, api: XeroPort, jobs: Sequence[SyncJob], now: datetime) -> Results:
     """The TRIAL_CLEANUP jobs of one batch, one invoice at a time."""
     results: Results = {}
     for index, job in enumerate(jobs):
@@ -138,7 +138,7 @@ def carry_out(db: Session, api: XeroApi, jobs: Sequence[SyncJob], now: datetime)
     return results
 
 
-def _clean_up(db: Session, api: XeroApi, job: SyncJob, now: datetime) -> None:
+def _clean_up(db: Session, api: XeroPort, job: SyncJob, now: datetime) -> None:
     invoice_id = job.object_id
     cleanup = cleanup_of(db, invoice_id)
     if cleanup is None or cleanup.finished_at is not None:
@@ -230,7 +230,7 @@ def _invoice_waiting_for_xero(db: Session, invoice_id: int) -> bool:
 
 
 def _delete_xero_payments(
-    db: Session, api: XeroApi, cleanup: TrialCleanup, invoice_id: int, key: str, now: datetime
+    db: Session, api: XeroPort, cleanup: TrialCleanup, invoice_id: int, key: str, now: datetime
 ) -> None:
     if _in_flight(db, invoice_id):
         raise StillInFlight("A payment of this invoice is being written to Xero; waiting.")
@@ -259,7 +259,7 @@ def _delete_xero_payments(
 
 
 def _void_in_xero(
-    db: Session, api: XeroApi, cleanup: TrialCleanup, job: SyncJob, now: datetime
+    db: Session, api: XeroPort, cleanup: TrialCleanup, job: SyncJob, now: datetime
 ) -> None:
     """What the VOID_INVOICE job does, keyed on this job (one Idempotency-Key per clean-up)."""
     error = change_status(db, api, [job], "VOIDED", now).get(job.id)

@@ -24,7 +24,6 @@ from billing import jobs as queue
 from billing.customers import Customer
 from billing.db import outside_transaction, utcnow
 from billing.invoices.model import Invoice
-from xero.api.client import XeroApi
 from xero.api.errors import (
     AuthLost,
     NotConnected,
@@ -34,6 +33,7 @@ from xero.api.errors import (
     XeroError,
 )
 from xero.api.idempotency import idempotency_key
+from xero.api.port import XeroPort
 from xero.models import ConnectionStatus, JobKind, JobStatus, SyncAttempt, SyncJob, XeroConnection
 from xero.sync import contacts
 from xero.sync.invoices import (
@@ -88,11 +88,11 @@ class WorkerConfig:
 class Connected:
     """What a batch needs: an API for the organisation and its settings."""
 
-    api: XeroApi
+    api: XeroPort
     settings: TenantSettings
     #: The same organisation for the DEFERRED kinds: calls that carry no money, held to a
     #: smaller share of the minute's budget (``ratelimit.FOLLOW_UP_SHARE``).
-    follow_up_api: XeroApi | None = None
+    follow_up_api: XeroPort | None = None
     #: Called when Xero refused the access token before its expiry: refreshes at once, or
     #: raises AuthLost having marked the connection reconnect_needed.
     access_refused: Callable[[Session], object] | None = None
@@ -337,7 +337,9 @@ class SyncWorker:
             return carry_out(db, api, jobs, now)
         raise ValueError(f"unknown job kind {kind}")
 
-    def _contacts(self, db: Session, api: XeroApi, jobs: list[SyncJob], *, rename: bool) -> Results:
+    def _contacts(
+        self, db: Session, api: XeroPort, jobs: list[SyncJob], *, rename: bool
+    ) -> Results:
         customers = {
             c.id: c
             for c in db.scalars(
@@ -358,7 +360,7 @@ class SyncWorker:
             results[job.id] = outcome.error if outcome is not None else None
         return results
 
-    def _notes(self, db: Session, api: XeroApi, jobs: list[SyncJob]) -> Results:
+    def _notes(self, db: Session, api: XeroPort, jobs: list[SyncJob]) -> Results:
         customers = {
             c.id: c
             for c in db.scalars(
