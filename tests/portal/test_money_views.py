@@ -57,13 +57,18 @@ def test_money_received_by_month_is_net_and_has_empty_months(db, desk):
     reverse_payment(db, reversed_)
     old = make_invoice(db, customer, [(desk, "1")], issue_date=date(2025, 1, 1))
     pay(db, old, "7.00", date(2025, 1, 2))  # outside the 12 months
+    # Days of one month add up (the sums are per day in SQL, per month in Python).
+    pay(db, make_invoice(db, customer, [(desk, "1")]), "30.00", date(2026, 11, 20))
+    pay(db, make_invoice(db, customer, [(desk, "1")]), "0.01", date(2026, 11, 26))
+    pay(db, make_invoice(db, customer, [(desk, "1")]), "1.00", date(2026, 11, 27))  # tomorrow
 
     [(currency, months)] = money_received(db, today).items()
     assert currency == "GBP"
     assert len(months) == 12
     assert (months[0].year, months[0].month) == (2025, 12)
     assert (months[-1].year, months[-1].month) == (2026, 11)
-    assert months[-1].amount == Decimal("100.00")  # 120 - 20 refunded; the reversed 50 is out
+    # 120 - 20 refunded, + 30 + 0.01; the reversed 50 is out, and so is tomorrow's 1.00.
+    assert months[-1].amount == Decimal("130.01")
     assert months[-2].amount == Decimal("100.00")
     assert sum(m.amount for m in months[:-2]) == 0
 
