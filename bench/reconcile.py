@@ -19,7 +19,8 @@ when a reminder run makes members pay at once:
   payment in Xero and posts Xero's signed INVOICE webhook to the portal's real
   ``POST /webhooks/xero`` in the background.
 
-The portal app (its webhook endpoints), the sandbox and the runner share one SQLite file.
+The portal's webhook endpoints are served by gunicorn (2 workers, processes of their own, as
+in production); they, the sandbox and the runner share one SQLite file.
 With ``BENCH_NEIGHBOUR=1`` a CPU-bound process (a busy loop in another interpreter) shares
 the machine from the runner's start until the books are settled; the JSON line says so
 (``"neighbour"``), with the load average when the run began.
@@ -63,6 +64,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import func, select, update
 
+from bench import pages_http
 from bench.wiring import PortalOnSandbox
 from billing.cards import stripe_events
 from billing.cards.gateways import Charge, GatewayNotFound, PaymentIntent, to_minor_units
@@ -77,7 +79,7 @@ from xero.admin.ledger_check import check_ledgers
 from xero.models import JobStatus, SyncJob, XeroInvoiceLink, XeroSettings
 from xero.sync.inbound import events as xero_events
 from xero.sync.inbound import poller
-from xero_sandbox import paynow, serve_in_thread
+from xero_sandbox import paynow
 
 SCENARIO = "reconcile_500"
 PAYMENTS = 500
@@ -251,29 +253,27 @@ class Bench:
 
 
 def set_up(workdir: Path) -> Bench:
-    from portal import create_app
-
     env = PortalOnSandbox(workdir, rate_limited=False)
     with env.Session() as db, db.begin():
         db.execute(update(XeroSettings).values(payments_account="090"))
-    app = create_app(
+    # The webhook endpoints in processes of their own, as production serves them: in this
+    # process they would take the runner's interpreter lock for every request.
+    server = pages_http.start_gunicorn(
         {
-            "SECRET_KEY": "bench-reconcile-secret-key-0123456789",
-            "DATABASE_URL": env.database_url,
+            **pages_http.settings(env.database_url, "bench-reconcile-secret-key-0123456789"),
             "XERO_WEBHOOK_KEY": WEBHOOK_KEY,
             "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
-            "XERO_WORKER_THREAD": False,
-        }
+        },
+        workdir / "gunicorn.log",
     )
-    portal_url, stop_portal = serve_in_thread(app)
     stripe = StandInStripe(random.Random(SEED))
     # The bench's runner has handlers of its own: Stripe's events are read from the stand-in
     # (the app's handlers, wired to the real Stripe adapter, are not run here).
     stripe_events.register(env.handlers, lambda db: stripe)
     xero_events.register(env.handlers, env.service)
-    env.sandbox.webhook_url = f"{portal_url}/webhooks/xero"
+    env.sandbox.webhook_url = f"{server.url}/webhooks/xero"
     env.sandbox.webhook_key = WEBHOOK_KEY
-    return Bench(env, portal_url, stop_portal, stripe)
+    return Bench(env, server.url, server.stop, stripe)
 
 
 def issue_and_sync(bench: Bench, rng: random.Random) -> None:
