@@ -23,10 +23,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import DateTime, Index, MetaData, Numeric, TypeDecorator
+from sqlalchemy import Boolean, ColumnElement, DateTime, Index, MetaData, Numeric, TypeDecorator
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
 #: Constraint names are fixed so that Alembic migrations can name what they alter or drop
 #: identically on SQLite and PostgreSQL.
@@ -83,6 +87,40 @@ def trigram_indexes(table: str, *columns: str) -> list[Index]:
         ).ddl_if(dialect="postgresql")
         for column in columns
     ]
+
+
+class ContainsText(ColumnElement[bool]):
+    """``column`` holds ``text`` anywhere, case aside, with ``text`` matched literally (LIKE's
+    wildcards escaped): ILIKE on PostgreSQL, as its trigram indexes serve. On SQLite plain
+    LIKE, which already ignores case for ASCII letters only, exactly as SQLite's lower()
+    does, so it matches the same rows as ``lower(column) LIKE lower(text)`` while being
+    about three times cheaper per row (the search reads every invoice there).
+
+    Both forms are built here as ordinary expressions, so their bound values are part of the
+    statement's cache key; the compiler renders one of them."""
+
+    inherit_cache = True
+    type = Boolean()
+    # A predicate already: SQLite gets no "= 1" after it.
+    _is_implicitly_boolean = True
+    _traverse_internals = [
+        ("insensitive", InternalTraversal.dp_clauseelement),
+        ("ascii_folding", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: QueryableAttribute[Any], text: str):
+        self.insensitive = column.icontains(text, autoescape=True)
+        self.ascii_folding = column.contains(text, autoescape=True)
+
+
+@compiles(ContainsText)
+def _contains_text(element: ContainsText, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.insensitive, **kw)
+
+
+@compiles(ContainsText, "sqlite")
+def _contains_text_sqlite(element: ContainsText, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.ascii_folding, **kw)
 
 
 def utcnow() -> datetime:

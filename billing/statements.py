@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Select, exists, func, or_, select, tuple_,
 from sqlalchemy.orm import Session, contains_eager, lazyload
 
 from billing.customers import Customer
+from billing.db import ContainsText
 from billing.invoices.model import Invoice, InvoiceStatus, Payment
 
 MEMBER_VISIBLE = (InvoiceStatus.AWAITING_PAYMENT, InvoiceStatus.PAID, InvoiceStatus.VOIDED)
@@ -146,14 +147,11 @@ def invoice_list(
         text = search.strip()
         matching = union_all(
             select(Invoice.id).where(
-                or_(
-                    Invoice.number.icontains(text, autoescape=True),
-                    Invoice.reference.icontains(text, autoescape=True),
-                )
+                or_(ContainsText(Invoice.number, text), ContainsText(Invoice.reference, text))
             ),
             select(Invoice.id).where(
                 Invoice.customer_id.in_(
-                    select(Customer.id).where(Customer.name.icontains(text, autoescape=True))
+                    select(Customer.id).where(ContainsText(Customer.name, text))
                 )
             ),
         )

@@ -51,3 +51,17 @@ def test_customers_search_matches_what_was_typed_literally(
     html = page.get_data(as_text=True)
     assert literal in html
     assert lookalike not in html
+
+
+def test_invoices_search_ignores_case_and_each_search_uses_its_own_text(db):
+    # billing.db.ContainsText renders ILIKE on PostgreSQL and plain LIKE on SQLite: both
+    # ignore the case of ASCII letters. The same statement shape runs twice with different
+    # text: a cached statement must not keep the first search's text.
+    acme = make_invoice(db, CustomerFactory(name="ACME Studios Ltd"))
+    beta = make_invoice(db, CustomerFactory(name="Beta Works"))
+    beta.reference = "Desk for BETA"
+    db.flush()
+    for typed, wanted in (("acme studios", [acme.id]), ("beta", [beta.id]), ("FOR b", [beta.id]), ("ltd", [acme.id])):
+        found = db.scalars(invoice_list(search=typed)).unique().all()
+        assert [i.id for i in found] == wanted, typed
+    assert db.scalars(invoice_list(search=acme.number.lower())).unique().all() == [acme]
