@@ -35,13 +35,19 @@ SWEEP_EVERY = timedelta(hours=1)
 #: everything else waiting: a burst that lands within this is one batch (one read of its
 #: invoices from Xero, one write of its card payments), whatever the machine's speed.
 DEFAULT_LINGER = timedelta(seconds=1)
+#: A burst is over once nothing new has arrived for this long: its round begins then rather
+#: than a whole linger after its first event (but never sooner than a linger after the last
+#: round began, so rounds, and calls to Xero, stay at least a linger apart).
+DEFAULT_QUIET = timedelta(seconds=0.25)
 
 
 class JobRunner:
     """Rounds of the portal's background work, paced by what waits rather than by timing.
 
-    A round begins when the oldest waiting webhook event or sync job has waited ``linger``
-    (or the poll is due), and then takes everything that is due: all of it, up to each
+    A round begins when the oldest waiting webhook event or sync job has waited ``linger``,
+    or sooner once nothing new has arrived for ``quiet`` (a burst is over), but never less
+    than ``linger`` after the last round began (or when the poll is due), and then takes
+    everything that is due: all of it, up to each
     queue's batch size, however recently it arrived. Whatever arrives during a round waits
     for the next one, which begins ``linger`` after the first of those arrived, or at once
     when the round took longer than that. So rounds begin at least ``linger`` apart: a slow
@@ -57,6 +63,7 @@ class JobRunner:
         pull_every: timedelta = DEFAULT_PULL_EVERY,
         keep_done_jobs: timedelta | None = None,
         linger: timedelta = DEFAULT_LINGER,
+        quiet: timedelta = DEFAULT_QUIET,
     ):
         self.service = service
         #: Who handles each provider's stored webhook events: the app's (``job_runner``).
@@ -69,6 +76,8 @@ class JobRunner:
         self.pull = pull
         self.pull_every = pull_every
         self.linger = linger
+        self.quiet = quiet
+        self._round_began: datetime | None = None
         self._next_pull: datetime | None = None
         #: How long done sync jobs stay in the log (None: for ever); swept once an hour.
         self.keep_done_jobs = keep_done_jobs
@@ -76,6 +85,7 @@ class JobRunner:
 
     def run_once(self) -> int:
         """One round of each kind of work; returns how much was handled (0: idle)."""
+        self._round_began = self.service.clock()
         handled = inbox.process_due(
             self.service.session_factory,
             self.handlers,
@@ -103,24 +113,44 @@ class JobRunner:
 
     def next_round_at(self) -> datetime | None:
         """When the next round should begin (None: nothing waits): ``linger`` after the
-        oldest pending event or job became due, at once for one whose claim expired (its
-        worker died), and when the poll falls due."""
+        oldest pending event or job became due, or ``quiet`` after the newest of those due by
+        then, whichever is sooner, but not before ``linger`` after the last round began;
+        at once for one whose claim expired (its worker died), and when the poll falls due."""
+        now = self.service.clock()
         with self.service.session_factory() as db:
-            moments = [
-                db.scalar(select(func.min(model.next_attempt_at)).where(model.status == PENDING))
+            waiting = [
+                db.execute(
+                    select(
+                        func.min(model.next_attempt_at),
+                        # Due, or due within a linger (arriving): later ones (a retry's
+                        # backoff, an echo held) are not part of this burst.
+                        func.max(model.next_attempt_at).filter(
+                            model.next_attempt_at <= now + self.linger
+                        ),
+                    ).where(model.status == PENDING)
+                ).one()
                 for model in (InboundEvent, SyncJob)
             ]
             expired = [
                 db.scalar(select(func.min(model.locked_until)).where(model.status == RUNNING))
                 for model in (InboundEvent, SyncJob)
             ]
-        times = [m + self.linger for m in moments if m is not None]
+        times = []
+        for oldest, newest in waiting:
+            if oldest is None:
+                continue
+            at = oldest + self.linger
+            if newest is not None:
+                at = min(at, newest + self.quiet)
+            if self._round_began is not None:
+                at = max(at, self._round_began + self.linger)
+            times.append(at)
         times += [m for m in expired if m is not None]
         ledger_check = self.ledger_check.due_at()
         if ledger_check is not None:
             times.append(ledger_check)
         if self.pull is not None:
-            times.append(self._next_pull or self.service.clock())
+            times.append(self._next_pull or now)
         return min(times, default=None)
 
     def drain(self, max_rounds: int = 10_000) -> int:

@@ -61,7 +61,12 @@ def test_invoices_search_ignores_case_and_each_search_uses_its_own_text(db):
     beta = make_invoice(db, CustomerFactory(name="Beta Works"))
     beta.reference = "Desk for BETA"
     db.flush()
-    for typed, wanted in (("acme studios", [acme.id]), ("beta", [beta.id]), ("FOR b", [beta.id]), ("ltd", [acme.id])):
+    for typed, wanted in (
+        ("acme studios", [acme.id]),
+        ("beta", [beta.id]),
+        ("FOR b", [beta.id]),
+        ("ltd", [acme.id]),
+    ):
         found = db.scalars(invoice_list(search=typed)).unique().all()
         assert [i.id for i in found] == wanted, typed
     assert db.scalars(invoice_list(search=acme.number.lower())).unique().all() == [acme]

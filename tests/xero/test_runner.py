@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from billing import inbox
 from billing.inbox import InboundEvent
-from portal.worker import DEFAULT_LINGER, JobRunner
+from portal.worker import DEFAULT_LINGER, DEFAULT_QUIET, JobRunner
 from xero.models import JobKind, JobStatus, SyncJob
 
 LINGER_S = DEFAULT_LINGER.total_seconds()
@@ -46,11 +46,14 @@ def test_run_forever_waits_for_the_linger_then_works_until_idle(env, monkeypatch
         sleeps.append(seconds)
         env.advance(seconds)
 
-    runner.run_forever(interval=7, sleep=sleep, stop=lambda: len(sleeps) >= 3)
+    runner.run_forever(interval=7, sleep=sleep, stop=lambda: len(sleeps) >= 4)
 
     assert 0 < sleeps[0] <= LINGER_S  # the job waits for the linger, not the interval
     assert sleeps[1] == 7  # after the failed round
-    assert sleeps[2] == 7  # idle: nothing waits any more
+    # The invoice's follow-up (its online link), queued by the round, waits until a linger
+    # after that round began: rounds stay a linger apart.
+    assert 0 < sleeps[2] <= LINGER_S
+    assert sleeps[3] == 7  # idle: nothing waits any more
     assert len(env.xero_invoices()) == 1
     assert len(rounds) >= 2  # the failed round, the work (and its online-link follow-up)
 
@@ -154,3 +157,42 @@ def test_rounds_begin_a_linger_apart_however_events_trickle_in(env, round_s):
     assert len(began) <= 6 / max(LINGER_S, round_s) + 2
     if round_s > LINGER_S:
         assert len(began) < 6 / LINGER_S and max(batches) > 10
+
+
+def test_a_burst_is_taken_once_it_is_over_but_rounds_stay_a_linger_apart(env):
+    customer = env.add_customer(name="Acme")
+    for _ in range(3):
+        env.issue(customer)
+    t0 = env.clock()
+    # A burst: three jobs 0.1 s apart. It is over (quiet) 0.25 s after the last.
+    arrivals = [t0 + timedelta(seconds=s) for s in (0.0, 0.1, 0.2)]
+    _invoice_jobs_due_at(env, arrivals)
+    runner = JobRunner(env.service, env.handlers)
+
+    assert runner.next_round_at() == arrivals[-1] + DEFAULT_QUIET < t0 + DEFAULT_LINGER
+    env.advance((arrivals[-1] + DEFAULT_QUIET - t0).total_seconds())
+    began = env.clock()
+    before = env.service.counter.by_method.get("update_or_create_invoices", 0)
+    runner.run_once()
+    assert env.service.counter.by_method["update_or_create_invoices"] - before == 1
+
+    # The next burst lands just after that round: however quiet it is, its round begins a
+    # linger after the last one began, not sooner.
+    env.issue(customer)
+    _invoice_jobs_due_at_latest(env, env.clock())
+    at = runner.next_round_at()
+    assert at is not None
+    assert env.clock() + DEFAULT_QUIET < began + DEFAULT_LINGER <= at
+    # (a few microseconds later at most: the round's own follow-up jobs wait a linger too)
+    assert at - (began + DEFAULT_LINGER) < timedelta(milliseconds=50)
+
+
+def _invoice_jobs_due_at_latest(env, moment) -> None:
+    with env.Session() as db, db.begin():
+        job = db.scalars(
+            select(SyncJob)
+            .where(SyncJob.kind == JobKind.INVOICE, SyncJob.status == JobStatus.PENDING)
+            .order_by(SyncJob.id.desc())
+        ).first()
+        assert job is not None
+        job.next_attempt_at = moment
