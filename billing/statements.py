@@ -88,20 +88,24 @@ def keyset_page(
     def key_of(row_id: int) -> Any:
         return tuple_(*(select(c).where(key[-1] == row_id).scalar_subquery() for c in key))
 
-    def any_where(clause: ColumnElement[bool]) -> bool:
-        probe = stmt.where(clause).order_by(None).limit(1).subquery()
+    newest_first, oldest_first = [c.desc() for c in key], list(key)
+
+    def any_where(clause: ColumnElement[bool], order: list[Any]) -> bool:
+        # Ordered along the key's index, the probe reads the one row next to the page; left
+        # unordered, SQLite's planner (given statistics) may walk every customer instead.
+        probe = stmt.where(clause).order_by(*order).limit(1).subquery()
         return bool(db.scalar(select(exists(probe))))
 
     if after is not None:
         # Oldest first from the cursor up, then turned round: the rows just newer than it.
-        query = stmt.where(table_key > key_of(after)).order_by(*key)
+        query = stmt.where(table_key > key_of(after)).order_by(*oldest_first)
         rows = fetch(query.limit(per_page + 1))
         items = rows[:per_page][::-1]
         more_newer, more_older = len(rows) > per_page, bool(items)
         if items:
-            more_older = any_where(table_key < key_of(id_of(items[-1])))
+            more_older = any_where(table_key < key_of(id_of(items[-1])), newest_first)
     else:
-        query = stmt.order_by(*(c.desc() for c in key))
+        query = stmt.order_by(*newest_first)
         if before is not None:
             query = query.where(table_key < key_of(before))
         rows = fetch(query.limit(per_page + 1))
@@ -109,7 +113,7 @@ def keyset_page(
         more_older = len(rows) > per_page
         more_newer = before is not None and bool(items)
         if more_newer:
-            more_newer = any_where(table_key > key_of(id_of(items[0])))
+            more_newer = any_where(table_key > key_of(id_of(items[0])), oldest_first)
     return KeysetPage(
         items,
         newer=id_of(items[0]) if more_newer else None,
