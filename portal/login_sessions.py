@@ -12,6 +12,7 @@ from hashlib import sha512
 
 from flask import Flask, request, session
 from flask_login import login_user
+from sqlalchemy.orm import joinedload
 
 from billing.users import User
 from portal.db import get_db
@@ -38,7 +39,10 @@ def client_address() -> str:
 
 
 def _load_user(user_id: str) -> User | None:
-    user = get_db().get(User, int(user_id)) if user_id.isdigit() and len(user_id) < 19 else None
+    if not user_id.isdigit() or len(user_id) >= 19:
+        return None
+    # A member's company heads every member page: loaded with the login, not after it.
+    user = get_db().get(User, int(user_id), options=[joinedload(User.customer)])
     if user is None or not user.active:
         return None
     if session.get(VERSION_KEY) != user.session_version:
