@@ -51,12 +51,10 @@ from urllib.parse import quote_plus
 
 import requests
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from bench import pages_data, pages_http
 from bench.pages_data import PASSWORD, Landmarks, Size
-from billing.db import refresh_planner_statistics
 
 SCENARIO = "pages_20k"
 REQUESTS = 20
@@ -219,22 +217,13 @@ def find_paths(app: InProcess) -> dict[str, str]:
 # -- one size, then both ----------------------------------------------------------------
 
 
-def settle(url: str) -> None:
-    """Bring the working copy's statistics to where a server that took these rows over
-    months would have them (not in ``pages_data``: its source is the cache key of the built
-    datasets). PostgreSQL: VACUUM ANALYZE, as autovacuum would long since have done; without
-    it the trigram (GIN) indexes still hold every row in their pending list, which each
-    search reads through (18 ms instead of 0.2 ms at L), and the planner has no statistics.
-    SQLite: the worker's hourly refresh of the planner's statistics (``JobRunner``)."""
-    if url.startswith("sqlite"):
-        engine = create_engine(url, poolclass=NullPool)
-        try:
-            with Session(engine) as db:
-                refresh_planner_statistics(db)
-                db.commit()
-        finally:
-            engine.dispose()
-        return
+def settle_postgres(url: str) -> None:
+    """VACUUM ANALYZE the working copy, as autovacuum would long since have done on a server
+    that took these rows over months: without it the trigram (GIN) indexes still hold every
+    row in their pending list, which each search reads through (18 ms instead of 0.2 ms at
+    L), and the planner has no statistics. (Not in ``pages_data``: its source is the cache
+    key of the built datasets.) SQLite's copies get none: nothing in production would
+    give SQLite statistics, and its plans are written to be right without them."""
     engine = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with engine.connect() as connection:
@@ -250,7 +239,8 @@ def serve(
     it with gunicorn, signed in as the admin and as the measured member."""
     started = time.perf_counter()
     url, cached = pages_data.prepare(size, base_url, log)
-    settle(url)
+    if base_url is not None:
+        settle_postgres(url)
     exits.callback(pages_data.drop_working_copy, size, base_url)
     prepare_s = time.perf_counter() - started
     marks = pages_data.landmarks(url, size)

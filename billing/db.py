@@ -25,16 +25,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    ColumnElement,
-    DateTime,
-    Index,
-    MetaData,
-    Numeric,
-    TypeDecorator,
-    text,
-)
+from sqlalchemy import Boolean, ColumnElement, DateTime, Index, MetaData, Numeric, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session
@@ -148,22 +139,3 @@ def outside_transaction(db: Session) -> None:
     SQLite the write lock is free for the rate limiter's own transaction.
     """
     db.commit()
-
-
-#: Index entries ANALYZE reads per index on SQLite: statistics close enough for the planner,
-#: at a cost that stays a few milliseconds however large the tables grow.
-ANALYSIS_LIMIT = 1000
-
-
-def refresh_planner_statistics(db: Session) -> None:
-    """Give SQLite's query planner statistics of the tables as they are now (flushes, does
-    not commit). Without them it guesses, and guesses wrong as tables grow: it reads a
-    member's balance through ix_invoices_owed (every invoice awaiting payment, 0.6 ms at
-    20,000 invoices) instead of the customer's own index (0.004 ms). SQLite's advice for
-    long-running applications is to do this every few hours (``PRAGMA optimize``; ANALYZE
-    itself here, as SQLite before 3.46 only analyses tables this connection queried).
-    PostgreSQL's autovacuum keeps its own statistics: nothing to do there."""
-    if db.get_bind().dialect.name != "sqlite":
-        return
-    db.execute(text(f"PRAGMA analysis_limit = {ANALYSIS_LIMIT}"))
-    db.execute(text("ANALYZE"))

@@ -16,7 +16,6 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from billing import inbox
-from billing.db import refresh_planner_statistics
 from billing.inbox import InboundEvent
 from billing.jobs import PENDING, RUNNING
 from xero.admin.ledger_check import LedgerCheckRunner
@@ -80,8 +79,7 @@ class JobRunner:
         self.quiet = quiet
         self._round_began: datetime | None = None
         self._next_pull: datetime | None = None
-        #: How long done sync jobs stay in the log (None: for ever); swept once an hour, when
-        #: the planner's statistics are refreshed too.
+        #: How long done sync jobs stay in the log (None: for ever); swept once an hour.
         self.keep_done_jobs = keep_done_jobs
         self._next_sweep: datetime | None = None
 
@@ -105,21 +103,13 @@ class JobRunner:
         return handled
 
     def sweep_if_due(self, now: datetime) -> int:
-        """Once an hour, delete done sync jobs older than ``keep_done_jobs`` (returns how
-        many), then refresh the database's planner statistics (SQLite's, which nothing else
-        keeps up to date)."""
-        if self._next_sweep is not None and now < self._next_sweep:
+        """Once an hour, delete done sync jobs older than ``keep_done_jobs``."""
+        if self.keep_done_jobs is None or (self._next_sweep is not None and now < self._next_sweep):
             return 0
         self._next_sweep = now + SWEEP_EVERY
-        pruned = 0
-        if self.keep_done_jobs is not None:
-            pruned = retention.prune_done_jobs(
-                self.service.session_factory, now=now, keep=self.keep_done_jobs
-            )
-        with self.service.session_factory() as db:
-            refresh_planner_statistics(db)
-            db.commit()  # the job runner's boundary
-        return pruned
+        return retention.prune_done_jobs(
+            self.service.session_factory, now=now, keep=self.keep_done_jobs
+        )
 
     def next_round_at(self) -> datetime | None:
         """When the next round should begin (None: nothing waits): ``linger`` after the
