@@ -9,7 +9,7 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, func, select
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from billing.db import Base, UTCDateTime, utcnow
@@ -34,6 +34,8 @@ class User(Base):
             "(role = 'admin' AND customer_id IS NULL)",
             name="member_has_customer",
         ),
+        # Sign-in finds the login by its e-mail whatever its case (find_by_email).
+        Index("ix_users_email_lower", func.lower(text("email"))),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

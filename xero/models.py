@@ -13,6 +13,8 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -110,6 +112,10 @@ class XeroInvoiceLink(Base):
     """A local invoice's Xero twin."""
 
     __tablename__ = "xero_invoice_links"
+    __table_args__ = (
+        # Xero's invoice ids are matched whatever their case (each webhook and poll).
+        Index("ix_xero_invoice_links_xero_id_lower", func.lower(text("xero_invoice_id"))),
+    )
 
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), primary_key=True)
     xero_invoice_id: Mapped[str | None] = mapped_column(String(36), unique=True)

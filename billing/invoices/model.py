@@ -12,7 +12,18 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Numeric, String, Text, false
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    false,
+    func,
+    text,
+)
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -54,7 +65,17 @@ class Invoice(Base):
         CheckConstraint("due_date >= issue_date", name="due_after_issue"),
         # Issued invoices always carry a number; drafts get one when they are issued.
         CheckConstraint("status IN ('draft', 'deleted') OR number IS NOT NULL", name="numbered"),
-        Index("ix_invoices_customer_status", "customer_id", "status", "due_date"),
+        # A customer's lists by status and due date, and what it owes read from the index
+        # alone (statements.balance).
+        Index(
+            "ix_invoices_customer_status",
+            "customer_id",
+            "status",
+            "due_date",
+            "currency",
+            "total",
+            "amount_paid",
+        ),
         # The admin list's order (newest first) and its keyset pages; read backwards.
         Index("ix_invoices_created", "created_at", "id"),
         # The dashboard's totals of drafts and invoices awaiting payment, read from the index
@@ -191,6 +212,9 @@ class Payment(Base):
             "amount_refunded",
             "invoice_id",
         ),
+        # Xero's payment ids are matched whatever their case (every payment a webhook or
+        # the poller reads is looked up by it).
+        Index("ix_payments_xero_payment_id_lower", func.lower(text("xero_payment_id"))),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
