@@ -9,6 +9,7 @@ from billing.invoices.numbering import InvoiceNumberSequence
 from billing.login_throttle import LoginFailure
 from billing.payments.overpayments import Overpayment
 from billing.recovery_codes import RecoveryCode
+from billing.recurring.model import Membership, MembershipCharge
 from billing.services import Service, TaxRate
 from billing.users import User
 
@@ -23,6 +24,8 @@ __all__ = [
     "InvoiceLine",
     "InvoiceNumberSequence",
     "LoginFailure",
+    "Membership",
+    "MembershipCharge",
     "Overpayment",
     "Payment",
     "RecoveryCode",

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from billing.db import Base, UnitPrice, UTCDateTime, utcnow
 from billing.errors import BillingError, NotFound, ServiceUnavailable
 from billing.money import MAX_AMOUNT, check_currency
+from billing.recurring.periods import Cycle, Proration, Timing
 
 
 class ServiceCodeTaken(BillingError):
@@ -63,6 +64,15 @@ class Service(Base):
         CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
         # The code identifies the service (on invoices, in Xero): DESK-1 and desk-1 are one.
         Index("uq_services_code_lower", func.lower(text("code")), unique=True),
+        CheckConstraint(
+            "cycle IS NULL OR cycle IN ('weekly', 'monthly', 'quarterly', 'yearly')",
+            name="cycle_known",
+        ),
+        CheckConstraint("timing IN ('advance', 'arrears')", name="timing_known"),
+        CheckConstraint("prorate_start IN ('none', 'by_day')", name="prorate_start_known"),
+        CheckConstraint("prorate_end IN ('none', 'by_day')", name="prorate_end_known"),
+        CheckConstraint("minimum_term_periods >= 0", name="minimum_term_not_negative"),
+        CheckConstraint("notice_days >= 0", name="notice_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -77,8 +87,29 @@ class Service(Base):
     #: Archived services stay on old invoices but cannot be put on new ones.
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: A plan (desk, office, virtual office) is billed every period of its cycle to each
+    #: customer with a membership of it; None: a one-off service.
+    cycle: Mapped[str | None] = mapped_column(String(10))
+    #: Billed in advance (on a period's first day) or in arrears (once it is over).
+    timing: Mapped[str] = mapped_column(String(10), default=Timing.ADVANCE)
+    #: A membership starting or ending inside a period pays its days (by_day) or all of it.
+    prorate_start: Mapped[str] = mapped_column(String(10), default=Proration.BY_DAY)
+    prorate_end: Mapped[str] = mapped_column(String(10), default=Proration.BY_DAY)
+    #: Periods a membership is billed for at least, unless an admin overrides it.
+    minimum_term_periods: Mapped[int] = mapped_column(default=0)
+    #: Days between giving notice and the earliest end.
+    notice_days: Mapped[int] = mapped_column(default=0)
 
     tax_rate: Mapped[TaxRate] = relationship(lazy="joined")
+
+    @property
+    def is_plan(self) -> bool:
+        return self.cycle is not None
+
+    @property
+    def period_name(self) -> str:
+        """"month" for a monthly plan ("" for a one-off service)."""
+        return Cycle(self.cycle).period_name if self.cycle else ""
 
 
 @dataclass
@@ -90,9 +121,39 @@ class ServiceDetails:
     sales_account_code: str
     tax_rate_id: int
     description: str = ""
+    #: A plan's terms (``cycle`` None: a one-off service, and the rest are left as they are).
+    cycle: str | None = None
+    timing: str = Timing.ADVANCE
+    prorate_start: str = Proration.BY_DAY
+    prorate_end: str = Proration.BY_DAY
+    minimum_term_periods: int = 0
+    notice_days: int = 0
+
+
+#: Longest minimum term and notice an admin can set: ten years of monthly periods, a year.
+MAX_MINIMUM_TERM = 120
+MAX_NOTICE_DAYS = 366
+
+
+def _check_plan(details: ServiceDetails) -> None:
+    if details.cycle is None:
+        return
+    for value, kind, what in (
+        (details.cycle, Cycle, "billing cycle"),
+        (details.timing, Timing, "billing timing"),
+        (details.prorate_start, Proration, "proration of a start"),
+        (details.prorate_end, Proration, "proration of an end"),
+    ):
+        if value not in {member.value for member in kind}:
+            raise BillingError(f"Choose one of the listed options for the {what}.")
+    if not 0 <= details.minimum_term_periods <= MAX_MINIMUM_TERM:
+        raise BillingError(f"The minimum term is 0 to {MAX_MINIMUM_TERM} periods.")
+    if not 0 <= details.notice_days <= MAX_NOTICE_DAYS:
+        raise BillingError(f"The notice period is 0 to {MAX_NOTICE_DAYS} days.")
 
 
 def _check(db: Session, details: ServiceDetails, service_id: int | None) -> None:
+    _check_plan(details)
     if details.unit_price < 0:
         raise BillingError("Unit price cannot be negative.")
     if details.unit_price > MAX_AMOUNT:
@@ -131,6 +192,14 @@ def create_service(db: Session, details: ServiceDetails) -> Service:
 
 def update_service(db: Session, service: Service, details: ServiceDetails) -> Service:
     _check(db, details, service.id)
+    if details.cycle != service.cycle:
+        from billing.recurring.model import Membership
+
+        if db.scalar(select(exists().where(Membership.service_id == service.id))):
+            raise BillingError(
+                "Customers have memberships of this plan, so its billing cycle cannot change: "
+                "make a new plan and move them to it."
+            )
     for key, value in details.__dict__.items():
         setattr(service, key, value)
     _flush_unique(db, _code_taken(details.code), service)
@@ -183,6 +252,17 @@ def search_services(
             )
         )
     return stmt
+
+
+def active_plans(db: Session) -> list[Service]:
+    """Services members can be put on: active, with a billing cycle."""
+    return list(
+        db.scalars(
+            select(Service)
+            .where(Service.active.is_(True), Service.cycle.is_not(None))
+            .order_by(Service.name)
+        )
+    )
 
 
 def active_tax_rates(db: Session) -> list[TaxRate]:

@@ -58,6 +58,8 @@ XERO_WORKER_INTERVAL = 2
 # Days the sync log keeps jobs that reached Xero; the worker then deletes them (stopped
 # jobs stay until an admin retries or ignores them; the audit log is kept).
 SYNC_LOG_RETENTION_DAYS = 90
+# Day of the month (1 to 28) on which monthly, quarterly and yearly plans' periods begin.
+BILLING_DAY = 1
 
 # Card payments with Stripe (see README "Card payments"). Keys saved on the admin's payment
 # settings page win; these are the fallbacks, typically set from the environment.

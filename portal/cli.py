@@ -5,6 +5,8 @@ A command is a unit of work like a request: it commits once, at its end.
 
 from __future__ import annotations
 
+from datetime import date
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -151,7 +153,7 @@ def xero_worker(once: bool) -> None:
     worker.run_forever(current_app.config["XERO_WORKER_INTERVAL"])
 
 
-billing_cli = AppGroup("billing", help="Checks on the books.")
+billing_cli = AppGroup("billing", help="Billing runs and checks on the books.")
 
 
 @billing_cli.command("reconcile")
@@ -212,6 +214,85 @@ def reconcile(check: bool) -> None:
         f"{len(result.unknown_in_xero)} unknown to the portal."
     )
     if not result.ok:
+        raise SystemExit(1)
+
+
+def _counted(n: int, thing: str) -> str:
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date such as 2026-12-01.") from None
+
+
+@billing_cli.command("run")
+@click.option("--date", "billing_date", required=True, help="The billing date, YYYY-MM-DD.")
+@click.option("--dry-run", is_flag=True, help="Show what would be invoiced; save nothing.")
+def billing_run(billing_date: str, dry_run: bool) -> None:
+    """Invoice every membership period due by the billing date: one invoice per customer
+    (and currency), issued and sent to Xero by the worker. Running it again, or after a
+    crash, invoices nothing twice."""
+    from billing.money import format_money
+    from billing.recurring import run as billing
+
+    day = _day(billing_date)
+    billing_day = current_app.config["BILLING_DAY"]
+    try:
+        billing.check_billing_date(day, date.today(), billing_day)
+    except BillingError as error:
+        raise click.ClickException(str(error)) from None
+    if dry_run:
+        shown = billing.preview(get_db(), day, billing_day=billing_day)
+        for bill in shown.bills:
+            totals = bill.totals
+            click.echo(
+                f"{bill.customer.name}: {_counted(len(bill.lines), 'line')}, "
+                f"{format_money(totals.total, bill.currency)} "
+                f"(tax {format_money(totals.total_tax, bill.currency)})"
+            )
+            for line in bill.lines:
+                click.echo(
+                    f"  {line.description}: {line.quantity.normalize():f} x {line.unit_price}"
+                    f" = {format_money(line.totals.line_amount, bill.currency)}"
+                )
+            for warning in bill.warnings:
+                click.echo(f"  warning: {warning}")
+        for (currency, rate), tax in shown.tax_by_currency_and_rate().items():
+            click.echo(f"tax {rate}: {format_money(tax, currency)}")
+        grand = ", ".join(
+            format_money(total, currency) for currency, total in shown.totals_by_currency().items()
+        )
+        click.echo(
+            f"Dry run for {day:%d %b %Y}: {_counted(len(shown.bills), 'invoice')}, "
+            f"{grand or 'nothing to invoice'}; "
+            "nothing was saved."
+        )
+        return
+    db = get_db()
+    db.commit()  # the run commits each customer's invoices in a transaction of its own
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"billed {done} of {total} customers")
+
+    report = billing.run(
+        current_app.extensions["db_session_factory"],
+        day,
+        prefix=current_app.config["INVOICE_PREFIX"],
+        today=date.today(),
+        billing_day=billing_day,
+        progress=progress,
+    )
+    for customer_id, reason in report.failures:
+        click.echo(f"customer {customer_id} not billed: {reason}")
+    click.echo(
+        f"Billing run for {day:%d %b %Y}: {_counted(len(report.invoices), 'invoice')} issued "
+        f"for {_counted(report.total - len(report.failures), 'customer')}, "
+        f"{len(report.failures)} not billed."
+    )
+    if report.failures:
         raise SystemExit(1)
 
 

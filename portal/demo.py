@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from billing.customers import CustomerDetails, create_customer
 from billing.invoices.operations import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.payments.operations import record_payment
+from billing.recurring.memberships import MembershipDetails, start_membership
+from billing.recurring.periods import Cycle
 from billing.services import ServiceDetails, TaxRate, create_service
 from billing.tax import LineAmountType
 from billing.users import Role, User, create_user
@@ -50,7 +52,7 @@ def seed_demo(db: Session, today: date | None = None, prefix: str = "INV-") -> b
         db, email=DEMO_LOGINS[0][1], name="Alex Admin", password=DEMO_LOGINS[0][2], role=Role.ADMIN
     )
 
-    def service(code, name, price, rate="Standard rate", description=""):
+    def service(code, name, price, rate="Standard rate", description="", cycle=None):
         return create_service(
             db,
             ServiceDetails(
@@ -61,13 +63,15 @@ def seed_demo(db: Session, today: date | None = None, prefix: str = "INV-") -> b
                 currency="GBP",
                 sales_account_code="200",
                 tax_rate_id=rates[rate].id,
+                cycle=cycle,
             ),
         )
 
     hot_desk = service("DESK-HOT", "Hot desk (day)", "18.50", description="One day, any desk")
     fixed = service("DESK-FIXED", "Fixed desk (month)", "320.00")
     room = service("ROOM-HOUR", "Meeting room (hour)", "24.9500")
-    service("MAIL", "Mail handling (month)", "15.00", "Reduced rate")
+    mail = service("MAIL", "Mail handling (month)", "15.00", "Reduced rate", cycle=Cycle.MONTHLY)
+    resident = service("DESK-RES", "Resident desk", "280.00", cycle=Cycle.MONTHLY)
     service("COFFEE", "Coffee plan (month)", "12.00", "Zero rated")
 
     bright = create_customer(
@@ -151,4 +155,14 @@ def seed_demo(db: Session, today: date | None = None, prefix: str = "INV-") -> b
         reference="BACS 99120",
     )
     invoice(north, 0, [(room, "1")], issue=False, reference="Draft for December")
+    # Memberships for the billing run (`flask billing run --date ... --dry-run` shows them).
+    start_membership(
+        db,
+        bright.id,
+        MembershipDetails(resident.id, starts_on=today, quantity=Decimal(2), note="Desks 4 and 5"),
+        today=today,
+    )
+    start_membership(
+        db, north.id, MembershipDetails(mail.id, starts_on=today - timedelta(days=20)), today=today
+    )
     return True

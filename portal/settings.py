@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Config
 
+from billing.recurring.periods import MAX_BILLING_DAY
 from portal.resources import resource_dir
 
 DEFAULTS_FILE = resource_dir("config") / "defaults.py"
@@ -51,6 +52,11 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     for name in ("INVITATION_LINK_HOURS", "MAX_CONTENT_LENGTH", "SYNC_LOG_RETENTION_DAYS"):
         if int(settings[name]) < 1:
             raise ConfigError(f"{name} must be at least 1, not {settings[name]!r}.")
+    if not 1 <= int(settings["BILLING_DAY"]) <= MAX_BILLING_DAY:
+        raise ConfigError(
+            f"BILLING_DAY must be 1 to {MAX_BILLING_DAY} (every month has it), "
+            f"not {settings['BILLING_DAY']!r}."
+        )
     if not settings["SECRET_KEY"]:
         raise ConfigError(
             "SECRET_KEY is not set. Set it to a long random string (for example the output of "

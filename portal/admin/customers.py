@@ -1,4 +1,5 @@
 from datetime import date
+from decimal import Decimal
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -14,10 +15,17 @@ from billing.customers import (
     update_customer,
 )
 from billing.errors import BillingError
+from billing.recurring.memberships import (
+    MembershipDetails,
+    memberships_of,
+    next_invoice,
+    start_membership,
+)
+from billing.services import active_plans
 from billing.statements import invoice_list
 from billing.users import Role, create_user
 from portal.admin import bp
-from portal.admin.forms import CustomerForm, MemberForm
+from portal.admin.forms import CustomerForm, MemberForm, MembershipForm
 from portal.db import get_db, rollback_request
 from portal.views import form_status, found, paginated
 
@@ -74,7 +82,15 @@ def edit_customer(customer_id: int):
     return _save(form, lambda d: update_customer(get_db(), customer, d), customer=customer)
 
 
-def _customer_page(customer, member_form, status=200):
+def _membership_form() -> MembershipForm:
+    form = MembershipForm()
+    form.service_id.choices = [(plan.id, plan.name) for plan in active_plans(get_db())]
+    if not form.is_submitted():
+        form.starts_on.data = date.today()
+    return form
+
+
+def _customer_page(customer, member_form, status=200, membership_form=None):
     from billing.invoices.model import Invoice
 
     stmt = invoice_list(customer_id=customer.id).order_by(
@@ -86,6 +102,11 @@ def _customer_page(customer, member_form, status=200):
         page=paginated(get_db(), stmt),
         owed=amounts_owed(get_db(), [customer.id]).get(customer.id, {}),
         member_form=member_form,
+        memberships=[
+            (m, next_invoice(m, current_app.config["BILLING_DAY"]))
+            for m in memberships_of(get_db(), customer.id)
+        ],
+        membership_form=membership_form or _membership_form(),
         today=date.today(),
     ), status
 
@@ -93,6 +114,39 @@ def _customer_page(customer, member_form, status=200):
 @bp.get("/customers/<int:customer_id>")
 def customer(customer_id: int):
     return _customer_page(found(get_customer, customer_id), MemberForm())
+
+
+@bp.post("/customers/<int:customer_id>/memberships")
+def add_membership(customer_id: int):
+    customer = found(get_customer, customer_id)
+    form = _membership_form()
+    if form.validate_on_submit():
+        try:
+            membership = start_membership(
+                get_db(),
+                customer.id,
+                MembershipDetails(
+                    service_id=form.service_id.data,
+                    starts_on=form.starts_on.data,
+                    ends_on=form.ends_on.data,
+                    quantity=form.quantity.decimal or Decimal(1),
+                    price=form.price.decimal,
+                    discount_percent=form.discount_percent.decimal,
+                    note=form.note.data or "",
+                ),
+                today=date.today(),
+            )
+        except BillingError as error:
+            form.form_errors.append(str(error))
+        else:
+            flash(
+                f"{customer.name} is on {membership.service.name} from "
+                f"{membership.starts_on:%d %b %Y}; the billing run invoices it.",
+                "success",
+            )
+            return redirect(url_for("admin.customer", customer_id=customer.id))
+    rollback_request()  # no membership half-made
+    return _customer_page(customer, MemberForm(), 422, membership_form=form)
 
 
 @bp.post("/customers/<int:customer_id>/members")

@@ -29,6 +29,8 @@ from wtforms.validators import (
 
 from billing.invoices.operations import MAX_LINES
 from billing.money import MAX_QUANTITY
+from billing.recurring.periods import Cycle, Proration, Timing
+from billing.services import MAX_MINIMUM_TERM, MAX_NOTICE_DAYS
 from billing.tax import LineAmountType
 from billing.users import MIN_PASSWORD_LENGTH
 from portal.fields import DecimalText
@@ -64,6 +66,52 @@ class ServiceForm(FlaskForm):
         filters=[strip],
     )
     tax_rate_id = SelectField("Tax rate", coerce=int, validators=[InputRequired()])
+    # A plan's terms: billed to every member on it each period (One-off: invoiced by hand).
+    cycle = SelectField(
+        "Billing",
+        choices=[
+            ("", "One-off (invoiced by hand)"),
+            (Cycle.WEEKLY.value, "Weekly plan"),
+            (Cycle.MONTHLY.value, "Monthly plan"),
+            (Cycle.QUARTERLY.value, "Quarterly plan"),
+            (Cycle.YEARLY.value, "Yearly plan"),
+        ],
+        default="",
+    )
+    timing = SelectField(
+        "Invoiced",
+        choices=[
+            (Timing.ADVANCE.value, "In advance (on the period's first day)"),
+            (Timing.ARREARS.value, "In arrears (once the period is over)"),
+        ],
+        default=Timing.ADVANCE.value,
+    )
+    prorate_start = SelectField(
+        "Starting mid-period",
+        choices=[
+            (Proration.BY_DAY.value, "Pays the days left"),
+            (Proration.NONE.value, "Pays the whole period"),
+        ],
+        default=Proration.BY_DAY.value,
+    )
+    prorate_end = SelectField(
+        "Ending mid-period",
+        choices=[
+            (Proration.BY_DAY.value, "Pays the days used"),
+            (Proration.NONE.value, "Pays the whole period"),
+        ],
+        default=Proration.BY_DAY.value,
+    )
+    minimum_term_periods = IntegerField(
+        "Minimum term (periods)",
+        default=0,
+        validators=[Optional(), NumberRange(min=0, max=MAX_MINIMUM_TERM)],
+    )
+    notice_days = IntegerField(
+        "Notice (days)",
+        default=0,
+        validators=[Optional(), NumberRange(min=0, max=MAX_NOTICE_DAYS)],
+    )
 
 
 class CustomerForm(FlaskForm):
@@ -97,6 +145,26 @@ class MemberForm(FlaskForm):
         "Initial password",
         validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
     )
+
+
+class MembershipForm(FlaskForm):
+    service_id = SelectField("Plan", coerce=int, validators=[InputRequired()])
+    starts_on = DateField("Starts on", validators=[InputRequired()])
+    ends_on = DateField("Last day (optional)", validators=[Optional()])
+    quantity = DecimalText(
+        "Quantity",
+        validators=[InputRequired()],
+        places=4,
+        minimum=Decimal(0),
+        exclusive_minimum=True,
+        maximum=MAX_QUANTITY,
+        default="1",
+    )
+    price = DecimalText("Price instead of the plan's (optional)", places=4)
+    discount_percent = DecimalText(
+        "Discount % (optional)", places=2, minimum=Decimal(0), maximum=Decimal(100)
+    )
+    note = StringField("Note on each invoice line", validators=[Length(max=500)], filters=[strip])
 
 
 class CountedFieldList(FieldList):

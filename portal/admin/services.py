@@ -38,6 +38,8 @@ def services():
 
 def _form(service=None) -> ServiceForm:
     form = ServiceForm(obj=service)
+    if form.cycle.data is None:
+        form.cycle.data = ""  # a one-off service's cycle (None) is the "One-off" choice
     form.tax_rate_id.choices = [(r.id, r.label) for r in active_tax_rates(get_db())]
     if service is None and not form.is_submitted():
         form.currency.data = current_app.config["DEFAULT_CURRENCY"]
@@ -97,6 +99,12 @@ def _details(form: ServiceForm) -> ServiceDetails:
         currency=form.currency.data.upper(),
         sales_account_code=form.sales_account_code.data,
         tax_rate_id=form.tax_rate_id.data,
+        cycle=form.cycle.data or None,
+        timing=form.timing.data,
+        prorate_start=form.prorate_start.data,
+        prorate_end=form.prorate_end.data,
+        minimum_term_periods=form.minimum_term_periods.data or 0,
+        notice_days=form.notice_days.data or 0,
     )
 
 

@@ -41,6 +41,7 @@ ROUTES = {
     "admin.customer": ADMIN,
     "admin.edit_customer": ADMIN,
     "admin.add_member": ADMIN,
+    "admin.add_membership": ADMIN,
     "admin.invoices": ADMIN,
     "admin.new_invoice": ADMIN,
     "admin.invoice": ADMIN,

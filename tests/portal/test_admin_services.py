@@ -325,3 +325,81 @@ def test_markup_in_tax_rate_name_is_escaped(db, admin_client):
     page = admin_client.get("/admin/tax-rates").get_data(as_text=True)
     assert db.scalar(select(TaxRate.name)) == MARKUP
     assert MARKUP not in page and "&lt;script&gt;" in page
+
+
+# --- plans ----------------------------------------------------------------------------------
+
+
+def test_a_service_becomes_a_monthly_plan_with_its_terms(db, admin_client, vat):
+    response = admin_client.post_form(
+        "/admin/services/new",
+        service_form(
+            vat,
+            cycle="monthly",
+            timing="arrears",
+            prorate_start="none",
+            prorate_end="by_day",
+            minimum_term_periods="3",
+            notice_days="30",
+        ),
+    )
+    assert response.status_code == 302, text(response)
+    plan = db.scalar(select(Service).where(Service.code == "DESK-HOT"))
+    assert (
+        plan.cycle,
+        plan.timing,
+        plan.prorate_start,
+        plan.prorate_end,
+        plan.minimum_term_periods,
+        plan.notice_days,
+    ) == ("monthly", "arrears", "none", "by_day", 3, 30)
+    assert plan.is_plan
+    # The edit form shows it as it is.
+    page = admin_client.get(f"/admin/services/{plan.id}/edit").get_data(as_text=True)
+    assert re.search(r'<option selected value="monthly">|<option value="monthly" selected', page)
+
+
+def test_a_service_left_one_off_is_no_plan(db, admin_client, vat):
+    response = admin_client.post_form("/admin/services/new", service_form(vat))
+    assert response.status_code == 302, text(response)
+    service = db.scalar(select(Service).where(Service.code == "DESK-HOT"))
+    assert service.cycle is None and not service.is_plan
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"cycle": "daily"}, "cycle", "Not a valid choice"),
+        (
+            {"cycle": "monthly", "minimum_term_periods": "-1"},
+            "minimum_term_periods",
+            "Number must be between 0 and 120",
+        ),
+        ({"cycle": "monthly", "notice_days": "9" * 30}, "notice_days", "between 0 and 366"),
+        ({"cycle": "monthly", "timing": "whenever"}, "timing", "Not a valid choice"),
+    ],
+)
+def test_bad_plan_terms_are_refused_and_nothing_saved(
+    db, admin_client, vat, changes, field, message
+):
+    response = admin_client.post_form("/admin/services/new", service_form(vat, **changes))
+    assert response.status_code == 422
+    assert message in " ".join(field_errors(response, field))
+    assert db.scalar(select(Service).where(Service.code == "DESK-HOT")) is None
+
+
+def test_a_plan_with_memberships_keeps_its_cycle(db, admin_client, vat):
+    from datetime import date
+
+    from billing.recurring.model import Membership
+
+    plan = ServiceFactory(code="DESK-RES", cycle="monthly", tax_rate=vat)
+    db.add(Membership(customer=CustomerFactory(), service=plan, starts_on=date(2026, 11, 1)))
+    db.commit()
+    response = admin_client.post_form(
+        f"/admin/services/{plan.id}/edit", service_form(vat, code="DESK-RES", cycle="")
+    )
+    assert response.status_code == 422
+    assert "cannot change" in text(response)
+    db.expire_all()
+    assert db.get(Service, plan.id).cycle == "monthly"

@@ -1,0 +1,95 @@
+"""Two billing runs for one customer at once, on two real connections: one invoice, each
+period charged once. On PostgreSQL the second run waits on the first's lock of the
+customer's memberships and then finds nothing due; on SQLite (one writer, taken at BEGIN)
+the runs can only follow each other."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from billing.customers import CustomerDetails, create_customer
+from billing.invoices.model import Invoice
+from billing.recurring.model import Membership, MembershipCharge
+from billing.recurring.periods import Cycle
+from billing.recurring.run import bill_customer, run
+from portal import migrations
+from portal.db import make_engine
+from tests.billing.test_money_races import _wait_until_blocked
+from tests.factories import add_service, domain_session
+
+ON_POSTGRES = bool(os.environ.get("TEST_DATABASE_URL"))
+DECEMBER_1 = date(2026, 12, 1)
+
+
+@pytest.fixture(scope="module")
+def engine(fresh_database_url):
+    url = fresh_database_url("billing_run_races")
+    migrations.upgrade(url)
+    engine = make_engine(url, pool_size=4) if not url.startswith("sqlite") else make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def _customer_on_a_plan(engine) -> int:
+    with domain_session(engine) as db, db.begin():
+        desk = add_service(db, unit_price=Decimal("200"), cycle=Cycle.MONTHLY)
+        customer = create_customer(db, CustomerDetails(name="Twice & Co"))
+        db.add(
+            Membership(customer_id=customer.id, service_id=desk.id, starts_on=date(2026, 11, 17))
+        )
+        return customer.id
+
+
+def _books(engine, customer_id: int) -> tuple[int, list[date]]:
+    with domain_session(engine) as db:
+        invoices = db.scalar(
+            select(func.count()).select_from(Invoice).where(Invoice.customer_id == customer_id)
+        )
+        periods = db.scalars(
+            select(MembershipCharge.period_start)
+            .join(Membership)
+            .where(Membership.customer_id == customer_id)
+            .order_by(MembershipCharge.period_start)
+        ).all()
+        return invoices, list(periods)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="row locks across connections: PostgreSQL only")
+def test_a_second_run_waits_for_the_first_and_then_bills_nothing(engine):
+    customer_id = _customer_on_a_plan(engine)
+    first = domain_session(engine, expire_on_commit=False)
+    second = domain_session(engine)
+    pid = second.execute(select(func.pg_backend_pid())).scalar_one()
+    [issued] = bill_customer(first, customer_id, DECEMBER_1, prefix="RACE-")
+    with ThreadPoolExecutor(1) as pool:
+        later = pool.submit(bill_customer, second, customer_id, DECEMBER_1, prefix="RACE-")
+        _wait_until_blocked(engine, pid, later)
+        first.commit()
+        assert later.result() == []
+    second.commit()
+    first.close()
+    second.close()
+    assert _books(engine, customer_id) == (1, [date(2026, 11, 1), date(2026, 12, 1)])
+    # 17 to 30 November, 200 x 14 / 30 = 93.33, and December's 200.00; 20% tax per line.
+    assert (issued.subtotal, issued.total_tax, issued.total) == (
+        Decimal("293.33"),
+        Decimal("58.67"),
+        Decimal("352.00"),
+    )
+
+
+def test_runs_one_after_the_other_bill_once(engine):
+    customer_id = _customer_on_a_plan(engine)
+
+    def factory():
+        return domain_session(engine)
+
+    reports = [run(factory, DECEMBER_1, prefix="SEQ-", today=DECEMBER_1) for _ in range(2)]
+    assert _books(engine, customer_id) == (1, [date(2026, 11, 1), date(2026, 12, 1)])
+    assert reports[1].invoices == []
