@@ -10,7 +10,6 @@ Revises: 0017
 import sqlalchemy as sa
 from alembic import op
 
-import billing.db
 
 revision = "0018"
 down_revision = "0017"
@@ -66,7 +65,7 @@ def upgrade() -> None:
         sa.Column("discount_percent", sa.Numeric(precision=5, scale=2), nullable=True),
         sa.Column("note", sa.Text(), nullable=False),
         sa.Column("end_override_reason", sa.Text(), nullable=False),
-        sa.Column("created_at", billing.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "discount_percent IS NULL OR (discount_percent >= 0 AND discount_percent <= 100)",
             name=op.f("ck_memberships_discount_percent"),

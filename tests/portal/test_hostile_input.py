@@ -126,6 +126,22 @@ def _member(db, admin):
     }
 
 
+def _membership(db, admin):
+    from datetime import date
+
+    customer = factories.CustomerFactory()
+    plan = factories.ServiceFactory(tax_rate=factories.TaxRateFactory(), cycle="monthly")
+    return f"/admin/customers/{customer.id}/memberships", {
+        "service_id": str(plan.id),
+        "starts_on": date.today().isoformat(),
+        "ends_on": "",
+        "quantity": "1",
+        "price": "250",
+        "discount_percent": "10",
+        "note": "Desk 4",
+    }
+
+
 def _invoice(db, admin):
     customer = factories.CustomerFactory()
     service = factories.ServiceFactory(tax_rate=factories.TaxRateFactory())
@@ -240,6 +256,7 @@ POSTS: dict[str, Post | FormLevelOnly] = {
     "portal.admin.forms.ServiceForm": Post(_service),
     "portal.admin.forms.CustomerForm": Post(_customer),
     "portal.admin.forms.MemberForm": Post(_member),
+    "portal.admin.forms.MembershipForm": Post(_membership),
     "portal.admin.forms.InvoiceForm": Post(_invoice),
     "portal.admin.forms.IssuedInvoiceForm": Post(_issued_edit),
     "portal.admin.forms.TaxRateForm": Post(_tax_rate),
@@ -421,6 +438,7 @@ def test_every_text_field_with_a_nul_is_refused_and_nothing_is_stored(
         "portal.admin.forms.ServiceForm",
         "portal.admin.forms.CustomerForm",
         "portal.admin.forms.MemberForm",
+        "portal.admin.forms.MembershipForm",
         "portal.admin.forms.InvoiceForm",
         "portal.admin.forms.TaxRateForm",
         "portal.auth.forms.LoginForm",
