@@ -108,7 +108,7 @@ class Service(Base):
 
     @property
     def period_name(self) -> str:
-        """"month" for a monthly plan ("" for a one-off service)."""
+        """The name of one period: month for a monthly plan (empty for a one-off service)."""
         return Cycle(self.cycle).period_name if self.cycle else ""
 
 
