@@ -60,6 +60,11 @@ XERO_WORKER_INTERVAL = 2
 SYNC_LOG_RETENTION_DAYS = 90
 # Day of the month (1 to 28) on which monthly, quarterly and yearly plans' periods begin.
 BILLING_DAY = 1
+# The worker bills every membership period whose billing date has come, once a day at
+# BILLING_HOUR (0 to 23, UTC). False leaves billing runs to the admin's billing-run page and
+# `flask billing run`.
+BILLING_AUTOMATIC = True
+BILLING_HOUR = 6
 
 # Card payments with Stripe (see README "Card payments"). Keys saved on the admin's payment
 # settings page win; these are the fallbacks, typically set from the environment.

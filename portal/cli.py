@@ -5,6 +5,7 @@ A command is a unit of work like a request: it commits once, at its end.
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 import click
@@ -271,28 +272,36 @@ def billing_run(billing_date: str, dry_run: bool) -> None:
             "nothing was saved."
         )
         return
+    from billing.recurring import runner
+    from portal.clock import now
+
     db = get_db()
-    db.commit()  # the run commits each customer's invoices in a transaction of its own
-
-    def progress(done: int, total: int) -> None:
-        click.echo(f"billed {done} of {total} customers")
-
-    report = billing.run(
+    try:
+        run = runner.start_run(db, day, now=now(), billing_day=billing_day)
+    except runner.NothingDue as nothing:
+        click.echo(str(nothing))
+        return
+    except BillingError as error:
+        raise click.ClickException(str(error)) from None
+    db.commit()  # queued: the page shows it, and a worker may share its chunks
+    billing_runner = runner.BillingRunner(
         current_app.extensions["db_session_factory"],
-        day,
         prefix=current_app.config["INVOICE_PREFIX"],
-        today=date.today(),
         billing_day=billing_day,
-        progress=progress,
     )
-    for customer_id, reason in report.failures:
-        click.echo(f"customer {customer_id} not billed: {reason}")
+    while not run.finished:
+        if not billing_runner.run_once():
+            time.sleep(1)  # a worker holds this chunk: wait for it
+        db.refresh(run)
+        db.commit()  # no transaction (SQLite: no write lock) held between chunks
+        click.echo(f"billed {run.done} of {run.total} customers")
+    for failure in runner.failures_of(db, run):
+        click.echo(f"{failure.customer.name} not billed: {failure.reason}")
     click.echo(
-        f"Billing run for {day:%d %b %Y}: {_counted(len(report.invoices), 'invoice')} issued "
-        f"for {_counted(report.total - len(report.failures), 'customer')}, "
-        f"{len(report.failures)} not billed."
+        f"Billing run {run.id} for {day:%d %b %Y}: {_counted(run.invoices, 'invoice')} issued "
+        f"for {_counted(run.done - run.failed, 'customer')}, {run.failed} not billed."
     )
-    if report.failures:
+    if run.failed:
         raise SystemExit(1)
 
 

@@ -57,6 +57,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             f"BILLING_DAY must be 1 to {MAX_BILLING_DAY} (every month has it), "
             f"not {settings['BILLING_DAY']!r}."
         )
+    if not 0 <= int(settings["BILLING_HOUR"]) <= 23:
+        raise ConfigError(f"BILLING_HOUR must be 0 to 23 (UTC), not {settings['BILLING_HOUR']!r}.")
     if not settings["SECRET_KEY"]:
         raise ConfigError(
             "SECRET_KEY is not set. Set it to a long random string (for example the output of "

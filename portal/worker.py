@@ -1,7 +1,8 @@
 """The background worker, where billing and xero are put together: one loop handles stored
 webhook events (billing.inbox: Stripe's by billing.cards.stripe_events, Xero's by
 xero.sync.inbound.events), carries out sync jobs (xero.sync.worker), a chunk of the ledger
-check under way (xero.admin.ledger_check), and polls Xero for changes on schedule.
+check under way (xero.admin.ledger_check) and of the billing run under way or due
+(billing.recurring.runner), and polls Xero for changes on schedule.
 ``flask xero worker``, the demo's worker thread and the benchmarks run this."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 from billing import inbox
 from billing.inbox import InboundEvent
 from billing.jobs import PENDING, RUNNING
+from billing.recurring.runner import BillingRunner
 from xero.admin.ledger_check import LedgerCheckRunner
 from xero.integration import XeroIntegration
 from xero.models import SyncJob
@@ -64,6 +66,7 @@ class JobRunner:
         keep_done_jobs: timedelta | None = None,
         linger: timedelta = DEFAULT_LINGER,
         quiet: timedelta = DEFAULT_QUIET,
+        billing: BillingRunner | None = None,
     ):
         self.service = service
         #: Who handles each provider's stored webhook events: the app's (``job_runner``).
@@ -73,6 +76,8 @@ class JobRunner:
         self.ledger_check = LedgerCheckRunner(
             service.session_factory, service.ledger_check_api, clock=service.clock
         )
+        #: The billing run: a chunk of customers a round, after the ledger check.
+        self.billing = billing
         self.pull = pull
         self.pull_every = pull_every
         self.linger = linger
@@ -94,6 +99,8 @@ class JobRunner:
         )
         handled += self.worker.run_once()
         handled += self.ledger_check.run_once()
+        if self.billing is not None:
+            handled += self.billing.run_once()
         now = self.service.clock()
         if self.pull is not None and (self._next_pull is None or now >= self._next_pull):
             self._next_pull = now + self.pull_every
@@ -149,6 +156,9 @@ class JobRunner:
         ledger_check = self.ledger_check.due_at()
         if ledger_check is not None:
             times.append(ledger_check)
+        billing = self.billing.due_at() if self.billing is not None else None
+        if billing is not None:
+            times.append(billing)
         if self.pull is not None:
             times.append(self._next_pull or now)
         return min(times, default=None)
@@ -194,11 +204,19 @@ def job_runner(app: Flask) -> JobRunner:
     service = app.extensions["xero"]
     handlers = app.extensions["inbox_handlers"]
     events.register(handlers, service)  # stored Xero webhook events re-read their invoice
+    billing = BillingRunner(
+        service.session_factory,
+        prefix=app.config["INVOICE_PREFIX"],
+        billing_day=app.config["BILLING_DAY"],
+        hour=app.config["BILLING_HOUR"] if app.config["BILLING_AUTOMATIC"] else None,
+        clock=service.clock,
+    )
     return JobRunner(
         service,
         handlers,
         pull=poller.puller(service),
         keep_done_jobs=timedelta(days=app.config["SYNC_LOG_RETENTION_DAYS"]),
+        billing=billing,
     )
 
 

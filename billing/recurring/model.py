@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -10,7 +11,9 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
+    Integer,
     Numeric,
+    String,
     Text,
     UniqueConstraint,
 )
@@ -95,3 +98,69 @@ class MembershipCharge(Base):
 
     membership: Mapped[Membership] = relationship(back_populates="charges")
     invoice = relationship("Invoice")
+
+
+class BillingRunStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+
+
+_RUN_STATUS_SQL = ", ".join(f"'{s.value}'" for s in BillingRunStatus)
+
+
+class BillingRun(Base):
+    """One billing run for a billing date, carried out in the background a chunk of
+    customers at a time (``billing.recurring.runner``); its progress is kept with each
+    customer's invoices, so it survives a restart of the worker and can be read later."""
+
+    __tablename__ = "billing_runs"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_RUN_STATUS_SQL})", name="status_known"),
+        CheckConstraint(
+            "total >= 0 AND done >= 0 AND invoices >= 0 AND failed >= 0",
+            name="counts_not_negative",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    billing_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10), default=BillingRunStatus.QUEUED)
+    #: True while queued or running, NULL after: unique, so at most one run is under way
+    #: (NULLs never clash), whatever two admins, the command line and the worker start.
+    active: Mapped[bool | None] = mapped_column(unique=True, default=True)
+    #: The day of the worker's daily run (NULL: started by someone): one a day.
+    scheduled_for: Mapped[date | None] = mapped_column(Date, unique=True)
+    #: Who started it from the page (NULL: the command line or the schedule).
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Customers with something due when it was queued, and customers done so far.
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    invoices: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    #: The last customer id done: the next chunk begins after it.
+    cursor: Mapped[int] = mapped_column(Integer, default=0)
+    #: Held by a worker for a chunk until then: nobody else takes the run before.
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    started_by = relationship("User")
+
+    @property
+    def finished(self) -> bool:
+        return self.status == BillingRunStatus.DONE
+
+
+class BillingRunFailure(Base):
+    """A customer a run could not bill, and why (nothing of it was kept)."""
+
+    __tablename__ = "billing_run_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("billing_runs.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    reason: Mapped[str] = mapped_column(Text)
+
+    customer = relationship("Customer")

@@ -7,13 +7,14 @@ or bills in arrears and is over by then. Periods missed by earlier runs are caug
 ``MAX_CATCH_UP`` a membership a run). ``preview`` works it all out and saves nothing;
 ``bill_customer`` issues one customer's invoices and records each period it charged
 (``MembershipCharge``, unique per membership and period start), so a second run, a run
-resumed after a crash, or two workers at once never charge a period twice.
+resumed after a crash, or two workers at once never charge a period twice. The run itself,
+customer after customer in the background, is ``billing.recurring.runner``.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -51,6 +52,10 @@ AMOUNTS = LineAmountType.EXCLUSIVE
 
 class RunDateTooFar(BillingError):
     """A billing date more than one period ahead."""
+
+
+class PlanArchived(BillingError):
+    """A due membership's plan is archived: its invoice cannot be issued."""
 
 
 @dataclass(frozen=True)
@@ -177,11 +182,13 @@ def _line(membership: Membership, charge: Charge) -> PlannedLine:
     )
 
 
-def _memberships(db: Session, customer_ids: list[int] | None, lock: bool) -> list[Membership]:
+def _memberships(
+    db: Session, customer_ids: list[int] | None, lock: bool, after: int = 0
+) -> list[Membership]:
     query = (
         select(Membership)
         .join(Membership.service)
-        .where(Service.cycle.is_not(None))
+        .where(Service.cycle.is_not(None), Membership.customer_id > after)
         .options(selectinload(Membership.charges))
         .order_by(Membership.customer_id, Membership.id)
     )
@@ -223,10 +230,13 @@ def preview(db: Session, billing_date: date, *, billing_day: int = 1) -> Preview
     )
 
 
-def customers_due(db: Session, billing_date: date, *, billing_day: int = 1) -> list[int]:
-    """Customers with something to invoice for ``billing_date``: the run's work list."""
+def customers_due(
+    db: Session, billing_date: date, *, billing_day: int = 1, after: int = 0
+) -> list[int]:
+    """Customers (after the customer id ``after``) with something to invoice for
+    ``billing_date``, in id order: the run's work list."""
     seen: dict[int, None] = {}
-    for bill in _bills(_memberships(db, None, False), billing_date, billing_day):
+    for bill in _bills(_memberships(db, None, False, after), billing_date, billing_day):
         seen[bill.customer.id] = None
     return list(seen)
 
@@ -239,6 +249,12 @@ def bill_customer(
     invoices = []
     memberships = _memberships(db, [customer_id], True)
     for bill in _bills(memberships, billing_date, billing_day):
+        archived = sorted({line.service.name for line in bill.lines if not line.service.active})
+        if archived:
+            raise PlanArchived(
+                f"{', '.join(archived)} is archived: its memberships cannot be invoiced. "
+                "Restore the plan in the service library, or end the memberships."
+            )
         draft = create_draft(
             db,
             DraftDetails(
@@ -269,43 +285,3 @@ def bill_customer(
         db.flush()
         invoices.append(invoice)
     return invoices
-
-
-@dataclass
-class RunReport:
-    invoices: list[int] = field(default_factory=list)
-    #: Customer id and the reason its invoice could not be issued.
-    failures: list[tuple[int, str]] = field(default_factory=list)
-    total: int = 0
-
-
-def run(
-    session_factory: Callable[[], Session],
-    billing_date: date,
-    *,
-    prefix: str,
-    today: date,
-    billing_day: int = 1,
-    progress: Callable[[int, int], object] | None = None,
-) -> RunReport:
-    """The run: each customer's invoices in a transaction of its own (a failure stops that
-    customer only, with its reason; a crash loses only the customer under way, and running
-    again carries on where it stopped)."""
-    check_billing_date(billing_date, today, billing_day)
-    with session_factory() as db:
-        customer_ids = customers_due(db, billing_date, billing_day=billing_day)
-    report = RunReport(total=len(customer_ids))
-    for done, customer_id in enumerate(customer_ids, start=1):
-        with session_factory() as db:
-            try:
-                issued = bill_customer(
-                    db, customer_id, billing_date, prefix=prefix, billing_day=billing_day
-                )
-                db.commit()  # the run's boundary: one customer's invoices and periods
-                report.invoices += [invoice.id for invoice in issued]
-            except BillingError as error:
-                db.rollback()
-                report.failures.append((customer_id, str(error)))
-        if progress is not None:
-            progress(done, report.total)
-    return report

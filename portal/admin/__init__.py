@@ -6,6 +6,7 @@ bp = Blueprint("admin", __name__)
 bp.before_request(require_admin)
 
 from portal.admin import (  # noqa: E402,F401
+    billing_run,
     customers,
     home,
     inbox,

@@ -247,3 +247,9 @@ class TaxRateForm(FlaskForm):
     rate_percent = DecimalText(
         "Rate (%)", validators=[InputRequired()], places=4, maximum=Decimal(100)
     )
+
+
+class BillingRunForm(FlaskForm):
+    """Issue the invoices of a billing date (the preview shows them first)."""
+
+    billing_date = DateField("Billing date", validators=[InputRequired()])

@@ -1,28 +1,54 @@
 """The billing run: one invoice per customer with its memberships' due periods, worked out
-by hand; a preview that saves nothing; and a run that never charges a period twice (run
-twice, resumed after a crash)."""
+by hand; a preview that saves nothing; and a run, carried out by the background runner a
+chunk of customers at a time, that never charges a period twice (run twice, resumed after
+a crash), one at a time, and once a day by itself at the billing hour."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
 from billing.invoices.model import Invoice, InvoiceStatus
-from billing.recurring.model import Membership, MembershipCharge
+from billing.recurring import runner as runner_module
+from billing.recurring.model import BillingRun, Membership, MembershipCharge
 from billing.recurring.periods import Cycle, Proration, Timing
-from billing.recurring.run import (
-    RunDateTooFar,
-    bill_customer,
-    check_billing_date,
-    preview,
-    run,
+from billing.recurring.run import RunDateTooFar, bill_customer, check_billing_date, preview
+from billing.recurring.runner import (
+    BillingRunner,
+    NothingDue,
+    RunUnderWay,
+    failures_of,
+    start_run,
 )
 from tests.factories import CustomerFactory, ServiceFactory, TaxRateFactory, make_invoice
 
 DECEMBER_1 = date(2026, 12, 1)
+#: The runs' clock: the morning of 1 December.
+MORNING = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, at: datetime = MORNING):
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def runner(db, clock=None, **options) -> BillingRunner:
+    return BillingRunner(lambda: db, prefix="RUN-", clock=clock or Clock(), **options)
+
+
+def run_date(db, day: date = DECEMBER_1, **options) -> BillingRun:
+    """Queue a run for ``day`` as the page does, and let the worker's runner carry it out."""
+    run = start_run(db, day, now=MORNING)
+    db.commit()
+    runner(db, **options).drain()
+    db.refresh(run)
+    return run
 
 
 @pytest.fixture
@@ -177,31 +203,68 @@ def test_a_run_twice_charges_nothing_twice(db, vat):
     for customer in customers:
         member(db, customer, desk, date(2026, 11, 1))
 
-    first = run(lambda: db, DECEMBER_1, prefix="RUN-", today=DECEMBER_1)
-    second = run(lambda: db, DECEMBER_1, prefix="RUN-", today=DECEMBER_1)
+    first = run_date(db)
 
-    assert (first.total, len(first.invoices), first.failures) == (3, 3, [])
-    assert (second.total, second.invoices, second.failures) == (0, [], [])
+    assert first.finished and first.active is None
+    assert (first.total, first.done, first.invoices, first.failed) == (3, 3, 3, 0)
+    with pytest.raises(NothingDue, match="Nothing is due by 01 Dec 2026"):
+        start_run(db, DECEMBER_1, now=MORNING)
     for customer in customers:
         [invoice] = invoices_of(db, customer)
         assert len(invoice.lines) == 2  # November and December
 
 
-def test_a_run_resumed_after_a_crash_bills_each_customer_once(db, vat):
+def test_a_run_goes_a_chunk_of_customers_at_a_time_and_keeps_its_progress(db, vat):
     desk = plan(vat, unit_price=Decimal("200"))
     customers = [CustomerFactory() for _ in range(3)]
     for customer in customers:
         member(db, customer, desk, date(2026, 12, 1))
+    run = start_run(db, DECEMBER_1, now=MORNING)
+    db.commit()
+    chunks = runner(db, chunk_size=2)
 
-    def crash_after_the_first(done: int, total: int) -> None:
-        if done == 1:
-            raise KeyboardInterrupt  # the process dies after its first customer's commit
+    assert chunks.run_once() == 1
+    db.refresh(run)
+    assert (run.status, run.done, run.total, run.invoices) == ("running", 2, 3, 2)
+    assert run.cursor == customers[1].id and run.locked_until is None
+    assert chunks.run_once() == 1
+    db.refresh(run)
+    assert (run.status, run.done, run.invoices, run.active) == ("done", 3, 3, None)
+    assert chunks.run_once() == 0  # nothing under way, nothing scheduled
 
+
+def test_a_run_resumed_after_a_crash_bills_each_customer_once(db, vat, monkeypatch):
+    desk = plan(vat, unit_price=Decimal("200"))
+    customers = [CustomerFactory() for _ in range(3)]
+    for customer in customers:
+        member(db, customer, desk, date(2026, 12, 1))
+    run = start_run(db, DECEMBER_1, now=MORNING)
+    db.commit()
+    real_bill = runner_module.bill_customer
+    calls = []
+
+    def dies_on_the_second(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the worker dies after its first customer's commit
+        return real_bill(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "bill_customer", dies_on_the_second)
+    clock = Clock()
     with pytest.raises(KeyboardInterrupt):
-        run(lambda: db, DECEMBER_1, prefix="RUN-", today=DECEMBER_1, progress=crash_after_the_first)
-    resumed = run(lambda: db, DECEMBER_1, prefix="RUN-", today=DECEMBER_1)
+        runner(db, clock).run_once()
+    db.rollback()
+    monkeypatch.setattr(runner_module, "bill_customer", real_bill)
+    db.refresh(run)
+    assert (run.done, run.invoices, run.cursor) == (1, 1, customers[0].id)
+    # Another worker leaves the run alone while the dead one's lease lasts...
+    assert runner(db, clock).run_once() == 0
+    # ...and carries on from the next customer once it has run out.
+    clock.at += runner_module.LEASE + timedelta(seconds=1)
+    assert runner(db, clock).drain() == 1
 
-    assert resumed.total == 2 and len(resumed.invoices) == 2
+    db.refresh(run)
+    assert (run.status, run.done, run.invoices) == ("done", 3, 3)
     assert [len(invoices_of(db, customer)) for customer in customers] == [1, 1, 1]
 
 
@@ -212,10 +275,11 @@ def test_a_customer_that_cannot_be_billed_is_reported_and_the_rest_are_billed(db
     member(db, stuck, archived, date(2026, 12, 1))
     member(db, fine, desk, date(2026, 12, 1))
 
-    report = run(lambda: db, DECEMBER_1, prefix="RUN-", today=DECEMBER_1)
+    run = run_date(db)
 
-    assert len(report.invoices) == 1 and [c for c, _ in report.failures] == [stuck.id]
-    assert "archived" in report.failures[0][1]
+    assert (run.done, run.invoices, run.failed) == (2, 1, 1)
+    [failure] = failures_of(db, run)
+    assert failure.customer_id == stuck.id and "archived" in failure.reason
     # Nothing of the stuck customer's was kept half-way.
     assert invoices_of(db, stuck) == []
     assert (
@@ -227,6 +291,56 @@ def test_a_customer_that_cannot_be_billed_is_reported_and_the_rest_are_billed(db
         )
         == 0
     )
+
+
+def test_one_run_at_a_time(db, vat):
+    member(db, CustomerFactory(), plan(vat, unit_price=Decimal("200")), date(2026, 11, 1))
+    run = start_run(db, date(2026, 11, 1), now=MORNING)
+    # The same date again (a second admin, a double click): the run under way.
+    assert start_run(db, date(2026, 11, 1), now=MORNING).id == run.id
+    with pytest.raises(RunUnderWay, match="01 Nov 2026 is under way"):
+        start_run(db, DECEMBER_1, now=MORNING)
+    runner(db).drain()
+    assert start_run(db, DECEMBER_1, now=MORNING).id != run.id
+
+
+def test_the_worker_runs_the_day_once_at_the_billing_hour(db, vat):
+    desk = plan(vat, unit_price=Decimal("200"))
+    first = CustomerFactory()
+    member(db, first, desk, date(2026, 12, 1))
+    clock = Clock(datetime(2026, 12, 1, 5, 59, tzinfo=UTC))
+    worker = runner(db, clock, hour=6)
+
+    assert worker.run_once() == 0 and invoices_of(db, first) == []
+    assert worker.due_at() == datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    clock.at = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    assert worker.drain() == 1
+    [run] = db.scalars(select(BillingRun)).all()
+    assert (run.scheduled_for, run.billing_date, run.invoices) == (DECEMBER_1, DECEMBER_1, 1)
+    assert worker.due_at() == datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
+
+    # Someone starts on the 1st after the day's run: billed by the next day's, not twice
+    # today by another worker (one scheduled run a day).
+    second = CustomerFactory()
+    member(db, second, desk, date(2026, 12, 1))
+    clock.at = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+    assert runner(db, clock, hour=6).run_once() == 0
+    clock.at = datetime(2026, 12, 2, 6, 30, tzinfo=UTC)
+    assert worker.drain() == 1
+    assert [len(invoices_of(db, c)) for c in (first, second)] == [1, 1]
+    assert db.scalar(select(func.count()).select_from(BillingRun)) == 2
+    # A day with nothing due leaves no run behind.
+    clock.at = datetime(2026, 12, 3, 6, 30, tzinfo=UTC)
+    assert worker.drain() == 0
+    assert db.scalar(select(func.count()).select_from(BillingRun)) == 2
+
+
+def test_without_a_billing_hour_the_worker_never_starts_a_run(db, vat):
+    customer = CustomerFactory()
+    member(db, customer, plan(vat, unit_price=Decimal("200")), date(2026, 12, 1))
+    worker = runner(db, Clock(datetime(2026, 12, 1, 23, 0, tzinfo=UTC)), hour=None)
+    assert worker.due_at() is None and worker.drain() == 0
+    assert invoices_of(db, customer) == []
 
 
 def test_a_run_more_than_one_period_ahead_is_refused(db):

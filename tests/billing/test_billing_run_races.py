@@ -1,13 +1,14 @@
 """Two billing runs for one customer at once, on two real connections: one invoice, each
 period charged once. On PostgreSQL the second run waits on the first's lock of the
 customer's memberships and then finds nothing due; on SQLite (one writer, taken at BEGIN)
-the runs can only follow each other."""
+the runs can only follow each other. Two workers carrying out one queued run share it a
+chunk at a time (its lease) and bill each customer once."""
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -15,9 +16,10 @@ from sqlalchemy import func, select
 
 from billing.customers import CustomerDetails, create_customer
 from billing.invoices.model import Invoice
-from billing.recurring.model import Membership, MembershipCharge
+from billing.recurring.model import BillingRun, Membership, MembershipCharge
 from billing.recurring.periods import Cycle
-from billing.recurring.run import bill_customer, run
+from billing.recurring.run import bill_customer
+from billing.recurring.runner import BillingRunner, start_run
 from portal import migrations
 from portal.db import make_engine
 from tests.billing.test_money_races import _wait_until_blocked
@@ -84,12 +86,26 @@ def test_a_second_run_waits_for_the_first_and_then_bills_nothing(engine):
     )
 
 
-def test_runs_one_after_the_other_bill_once(engine):
-    customer_id = _customer_on_a_plan(engine)
+def test_two_workers_share_one_run_and_bill_each_customer_once(engine):
+    customer_ids = [_customer_on_a_plan(engine) for _ in range(6)]
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    with domain_session(engine) as db, db.begin():
+        run_id = start_run(db, DECEMBER_1, now=now).id
 
-    def factory():
-        return domain_session(engine)
+    def worker() -> int:
+        billing = BillingRunner(
+            lambda: domain_session(engine), prefix="TWO-", clock=lambda: now, chunk_size=2
+        )
+        return billing.drain()
 
-    reports = [run(factory, DECEMBER_1, prefix="SEQ-", today=DECEMBER_1) for _ in range(2)]
-    assert _books(engine, customer_id) == (1, [date(2026, 11, 1), date(2026, 12, 1)])
-    assert reports[1].invoices == []
+    with ThreadPoolExecutor(2) as pool:
+        chunks = [job.result() for job in [pool.submit(worker), pool.submit(worker)]]
+
+    # Three chunks of two customers and the one that finds none left: each done by whichever
+    # worker claimed it (one that finds the run held stops), none done twice.
+    assert sum(chunks) == 4
+    with domain_session(engine) as db:
+        run = db.get_one(BillingRun, run_id)
+        assert (run.status, run.done, run.invoices, run.failed) == ("done", 6, 6, 0)
+    for customer_id in customer_ids:
+        assert _books(engine, customer_id) == (1, [date(2026, 11, 1), date(2026, 12, 1)])

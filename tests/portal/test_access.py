@@ -42,6 +42,7 @@ ROUTES = {
     "admin.edit_customer": ADMIN,
     "admin.add_member": ADMIN,
     "admin.add_membership": ADMIN,
+    "admin.billing_run": ADMIN,
     "admin.invoices": ADMIN,
     "admin.new_invoice": ADMIN,
     "admin.invoice": ADMIN,

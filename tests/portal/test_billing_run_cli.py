@@ -3,7 +3,7 @@ outbox, a second run that issues nothing, and dates it refuses."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -59,6 +59,7 @@ def test_a_run_issues_the_invoice_for_xero_and_a_second_issues_nothing(app, db):
 
     first = billing_run(app, "--date", day)
     assert first.exit_code == 0, first.output
+    assert "billed 1 of 1 customers" in first.output
     assert "1 invoice issued for 1 customer, 0 not billed." in first.output
     [invoice] = invoices_of(db, membership)
     assert invoice.state is InvoiceStatus.AWAITING_PAYMENT
@@ -75,7 +76,7 @@ def test_a_run_issues_the_invoice_for_xero_and_a_second_issues_nothing(app, db):
 
     second = billing_run(app, "--date", day)
     assert second.exit_code == 0, second.output
-    assert "0 invoices issued for 0 customers, 0 not billed." in second.output
+    assert f"Nothing is due by {this_period():%d %b %Y}: no invoices to issue." in second.output
     assert len(invoices_of(db, membership)) == 1
 
 
@@ -86,3 +87,30 @@ def test_dates_it_refuses(app, db):
     for bad in ("2026-13-01", "tomorrow", "2026-02-30\x00"):
         result = billing_run(app, "--date", bad)
         assert result.exit_code == 2 and "is not a date such as 2026-12-01" in result.output
+
+
+def test_a_customer_it_cannot_bill_is_named_with_the_reason_and_the_exit_status_says_so(app, db):
+    membership = on_a_plan(db)
+    membership.service.active = False  # an archived plan's invoice cannot be issued
+    db.commit()
+    result = billing_run(app, "--date", this_period().isoformat())
+    assert result.exit_code == 1
+    assert "Desk & Co not billed: " in result.output and "archived" in result.output
+    assert "0 invoices issued for 0 customers, 1 not billed." in result.output
+    assert invoices_of(db, membership) == []
+
+
+def test_a_run_for_another_date_under_way_is_left_alone(app, db):
+    from billing.recurring.runner import start_run
+
+    membership = on_a_plan(db)
+    earlier = period_containing(this_period() - timedelta(days=1), Cycle.MONTHLY).start
+    membership.starts_on = earlier
+    db.commit()
+    under_way = start_run(db, earlier, now=datetime.now(UTC))
+    db.commit()
+    result = billing_run(app, "--date", this_period().isoformat())
+    assert result.exit_code == 1
+    assert f"The billing run for {earlier:%d %b %Y} is under way" in result.output
+    db.refresh(under_way)
+    assert under_way.active and under_way.done == 0

@@ -215,6 +215,19 @@ def _link_contact(db, admin):
     }
 
 
+def _billing_run(db, admin):
+    from datetime import date
+
+    from billing.recurring.model import Membership
+    from billing.recurring.periods import Cycle
+
+    plan = factories.ServiceFactory(tax_rate=factories.TaxRateFactory(), cycle=Cycle.MONTHLY)
+    customer = factories.CustomerFactory()
+    db.add(Membership(customer=customer, service=plan, starts_on=date.today().replace(day=1)))
+    db.commit()
+    return "/admin/billing-run", {"billing_date": date.today().isoformat()}
+
+
 def _login(db, admin):
     return "/login", {"email": admin.email, "password": factories.PASSWORD}
 
@@ -257,6 +270,7 @@ POSTS: dict[str, Post | FormLevelOnly] = {
     "portal.admin.forms.CustomerForm": Post(_customer),
     "portal.admin.forms.MemberForm": Post(_member),
     "portal.admin.forms.MembershipForm": Post(_membership),
+    "portal.admin.forms.BillingRunForm": Post(_billing_run),
     "portal.admin.forms.InvoiceForm": Post(_invoice),
     "portal.admin.forms.IssuedInvoiceForm": Post(_issued_edit),
     "portal.admin.forms.TaxRateForm": Post(_tax_rate),
@@ -439,6 +453,7 @@ def test_every_text_field_with_a_nul_is_refused_and_nothing_is_stored(
         "portal.admin.forms.CustomerForm",
         "portal.admin.forms.MemberForm",
         "portal.admin.forms.MembershipForm",
+        "portal.admin.forms.BillingRunForm",
         "portal.admin.forms.InvoiceForm",
         "portal.admin.forms.TaxRateForm",
         "portal.auth.forms.LoginForm",

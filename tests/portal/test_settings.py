@@ -74,6 +74,10 @@ def test_explicit_overrides_win_over_environment(monkeypatch):
         ("SESSION_COOKIE_SECURE", "2", "SESSION_COOKIE_SECURE must be 1 or 0"),
         ("PAGE_SIZE", "ten", "PAGE_SIZE must be a whole number"),
         ("TRUSTED_PROXY_COUNT", "1.5", "TRUSTED_PROXY_COUNT must be a whole number"),
+        ("BILLING_DAY", "29", "BILLING_DAY must be 1 to 28"),
+        ("BILLING_HOUR", "24", r"BILLING_HOUR must be 0 to 23 \(UTC\), not 24"),
+        ("BILLING_HOUR", "-1", "BILLING_HOUR must be 0 to 23"),
+        ("BILLING_AUTOMATIC", "sometimes", "BILLING_AUTOMATIC must be 1 or 0"),
     ],
 )
 def test_malformed_environment_value_stops_start_up(monkeypatch, name, raw, message):

@@ -3,13 +3,18 @@ everything waiting; failures survived. Time is the env's clock, moved by a fake 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from billing import inbox
 from billing.inbox import InboundEvent
+from billing.invoices.model import Invoice
+from billing.recurring.model import BillingRun, Membership
+from billing.recurring.periods import Cycle, period_containing
+from billing.recurring.runner import BillingRunner
+from billing.services import Service
 from portal.worker import DEFAULT_LINGER, DEFAULT_QUIET, JobRunner
 from xero.models import JobKind, JobStatus, SyncJob
 
@@ -196,3 +201,28 @@ def _invoice_jobs_due_at_latest(env, moment) -> None:
         ).first()
         assert job is not None
         job.next_attempt_at = moment
+
+
+def test_the_days_billing_run_is_a_round_of_the_worker_and_its_invoice_reaches_xero(env):
+    customer_id = env.add_customer(name="Plan & Co")
+    today = env.clock().date()
+    with env.Session() as db, db.begin():
+        db.get_one(Service, env.desk_id).cycle = Cycle.MONTHLY
+        starts = period_containing(today, Cycle.MONTHLY).start
+        db.add(Membership(customer_id=customer_id, service_id=env.desk_id, starts_on=starts))
+    # Billing hour 0: the day's run is due whatever the time of the test.
+    billing = BillingRunner(env.service.session_factory, prefix="DAY-", hour=0, clock=env.clock)
+    runner = JobRunner(env.service, env.handlers, billing=billing)
+    assert runner.next_round_at() <= env.clock()
+
+    runner.drain()
+
+    with env.Session() as db:
+        [run] = db.scalars(select(BillingRun)).all()
+        assert (run.scheduled_for, run.billing_date, run.invoices) == (today, today, 1)
+        invoice = db.scalars(select(Invoice).where(Invoice.customer_id == customer_id)).one()
+        assert invoice.number.startswith("DAY-") and invoice.issue_date == today
+    [pushed] = env.xero_invoices()
+    assert pushed.invoice_number == invoice.number and pushed.status == "AUTHORISED"
+    # The next is the following day's, not another today.
+    assert billing.due_at() == datetime.combine(run.scheduled_for + timedelta(days=1), time(0), UTC)
