@@ -212,11 +212,17 @@ def set_service_active(db: Session, service: Service, active: bool) -> None:
 
 
 def delete_service(db: Session, service: Service) -> None:
-    """Only a service that was never invoiced can go; the rest are archived."""
+    """Only a service that was never invoiced, and that no membership or pending charge
+    names, can go; the rest are archived."""
     from billing.invoices.model import InvoiceLine
+    from billing.recurring.model import Membership, PendingCharge
 
     if db.scalar(select(exists().where(InvoiceLine.service_id == service.id))):
         raise BillingError("This service is on invoices, so it can only be archived.")
+    if db.scalar(select(exists().where(Membership.service_id == service.id))):
+        raise BillingError("Customers have memberships of this plan, so it can only be archived.")
+    if db.scalar(select(exists().where(PendingCharge.service_id == service.id))):
+        raise BillingError("Charges for this service are pending, so it can only be archived.")
     db.delete(service)
     db.flush()
 
@@ -260,6 +266,17 @@ def active_plans(db: Session) -> list[Service]:
         db.scalars(
             select(Service)
             .where(Service.active.is_(True), Service.cycle.is_not(None))
+            .order_by(Service.name)
+        )
+    )
+
+
+def active_one_offs(db: Session) -> list[Service]:
+    """Services a one-off charge can be for: active, without a billing cycle."""
+    return list(
+        db.scalars(
+            select(Service)
+            .where(Service.active.is_(True), Service.cycle.is_(None))
             .order_by(Service.name)
         )
     )

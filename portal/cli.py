@@ -5,6 +5,7 @@ A command is a unit of work like a request: it commits once, at its end.
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import date
 
@@ -303,6 +304,50 @@ def billing_run(billing_date: str, dry_run: bool) -> None:
     )
     if run.failed:
         raise SystemExit(1)
+
+
+charges_cli = AppGroup("charges", help="One-off charges for customers' next invoices.")
+billing_cli.add_command(charges_cli)
+
+#: A charges file larger than this is refused before it is read (about 10,000 rows).
+MAX_IMPORT_BYTES = 4 * 1024 * 1024
+
+
+@charges_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def charges_import(path: str) -> None:
+    """Load pending charges from a CSV file with the columns customer (ledger code or
+    e-mail), service (code), quantity, date (YYYY-MM-DD) and, optionally, description and
+    unit_price. Every row is checked first: with any error nothing is loaded, and each bad
+    row is listed."""
+    from billing.recurring.charges import import_charges
+    from portal.clock import now
+
+    if os.path.getsize(path) > MAX_IMPORT_BYTES:
+        raise click.ClickException(
+            f"{path} is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB: split it."
+        )
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as file:
+            text = file.read()
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path} is not UTF-8 text: save it as CSV UTF-8.") from None
+    db = get_db()
+    report = import_charges(db, text, today=now().date())
+    if report.errors:
+        db.rollback()  # nothing half-loaded
+        for row, what in report.errors:
+            click.echo(f"row {row}: {what}", err=True)
+        raise click.ClickException(
+            f"{_counted(len(report.errors), 'row')} with errors: nothing was loaded."
+        )
+    db.commit()
+    customers = {charge.customer_id for charge in report.added}
+    click.echo(
+        f"{_counted(len(report.added), 'charge')} loaded for "
+        f"{_counted(len(customers), 'customer')}: they go on each customer's next invoice "
+        "from the billing run."
+    )
 
 
 @xero_cli.command("pull")

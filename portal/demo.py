@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from billing.customers import CustomerDetails, create_customer
 from billing.invoices.operations import DraftDetails, DraftLine, create_draft, issue_invoice
 from billing.payments.operations import record_payment
+from billing.recurring.charges import ChargeDetails, add_charge
 from billing.recurring.memberships import MembershipDetails, start_membership
 from billing.recurring.periods import Cycle
 from billing.services import ServiceDetails, TaxRate, create_service
@@ -164,5 +165,17 @@ def seed_demo(db: Session, today: date | None = None, prefix: str = "INV-") -> b
     )
     start_membership(
         db, north.id, MembershipDetails(mail.id, starts_on=today - timedelta(days=20)), today=today
+    )
+    # Meeting-room hours used this month: on Brightdesk's next invoice from the run.
+    add_charge(
+        db,
+        bright.id,
+        ChargeDetails(
+            room.id,
+            charged_on=today - timedelta(days=1),
+            quantity=Decimal(2),
+            description="Meeting room (hour), board meeting",
+        ),
+        today=today,
     )
     return True

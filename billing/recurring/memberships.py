@@ -1,16 +1,17 @@
-"""Putting a customer on a plan, and what a membership's next invoice will be."""
+"""Putting a customer on a plan, ending a membership (with the plan's notice and minimum
+term, or an exception with its reason), and what a membership's next invoice will be."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from billing.customers import get_customer
-from billing.errors import BillingError, InvalidAmount
+from billing.errors import BillingError, InvalidAmount, NotFound
 from billing.money import MAX_AMOUNT, MAX_QUANTITY
 from billing.recurring.model import Membership
 from billing.recurring.periods import Cycle, Period, Timing, next_period, period_containing
@@ -102,3 +103,105 @@ def next_invoice(membership: Membership, billing_day: int = 1) -> NextInvoice | 
         return None
     on = period.start if membership.service.timing == Timing.ADVANCE else period.end
     return NextInvoice(on, period)
+
+
+#: An exception to the notice or the minimum term says why, in at least this many characters.
+MIN_REASON = 5
+
+
+class EndTooSoon(BillingError):
+    """A last day within the plan's notice or minimum term, without an exception."""
+
+
+@dataclass(frozen=True)
+class EndTerms:
+    """When a membership can end: ``earliest`` keeps the plan's notice (from ``today``) and
+    minimum term; ``invoiced_to`` is the last day invoiced already (None: nothing yet)."""
+
+    earliest: date
+    notice_from: date
+    minimum_to: date | None
+    invoiced_to: date | None
+
+
+def end_terms(membership: Membership, today: date, billing_day: int = 1) -> EndTerms:
+    plan = membership.service
+    notice_from = today + timedelta(days=plan.notice_days)
+    minimum_to = None
+    if plan.minimum_term_periods:
+        cycle = Cycle(plan.cycle)
+        period = period_containing(membership.starts_on, cycle, billing_day)
+        for _ in range(plan.minimum_term_periods - 1):
+            period = next_period(period, cycle, billing_day)
+        minimum_to = period.last_day
+    invoiced_to = max(
+        (charge.covered_end - timedelta(days=1) for charge in membership.charges), default=None
+    )
+    earliest = max(d for d in (notice_from, minimum_to, membership.starts_on) if d is not None)
+    return EndTerms(earliest, notice_from, minimum_to, invoiced_to)
+
+
+def get_membership(
+    db: Session, customer_id: int, membership_id: int, *, lock: bool = False
+) -> Membership:
+    """The customer's membership (NotFound for another customer's), locked if asked: an
+    end and a billing run of the customer then go one after the other."""
+    query = select(Membership).where(
+        Membership.id == membership_id, Membership.customer_id == customer_id
+    )
+    if lock:
+        query = query.with_for_update(of=Membership).execution_options(populate_existing=True)
+    membership = db.scalar(query)
+    if membership is None:
+        raise NotFound("No such membership.")
+    return membership
+
+
+def end_membership(
+    db: Session,
+    membership: Membership,
+    last_day: date,
+    *,
+    today: date,
+    exception_reason: str = "",
+    billing_day: int = 1,
+) -> EndTerms:
+    """End ``membership`` (locked by the caller) on ``last_day``; flushes. Refused: a last
+    day before it starts, or before the last day already invoiced (those periods are on an
+    invoice), and one within the plan's notice or minimum term unless ``exception_reason``
+    says why (it is kept on the membership)."""
+    terms = end_terms(membership, today, billing_day)
+    if last_day < membership.starts_on:
+        raise BillingError(
+            f"A membership cannot end before it starts ({membership.starts_on:%d %b %Y})."
+        )
+    if terms.invoiced_to is not None and last_day < terms.invoiced_to:
+        raise BillingError(
+            f"It is invoiced up to {terms.invoiced_to:%d %b %Y}: end it on that day or later "
+            "(voiding an invoice already issued is not done from here)."
+        )
+    reason = exception_reason.strip()
+    if last_day < terms.earliest:
+        if len(reason) < MIN_REASON:
+            raise EndTooSoon(
+                f"The plan's terms allow {terms.earliest:%d %b %Y} at the earliest"
+                f"{_terms_text(membership, terms)}. To end it sooner, give the reason for "
+                "the exception."
+            )
+        if len(reason) > MAX_NOTE:
+            raise BillingError(f"The reason can be at most {MAX_NOTE} characters.")
+        membership.end_override_reason = reason
+    else:
+        membership.end_override_reason = ""
+    membership.ends_on = last_day
+    db.flush()
+    return terms
+
+
+def _terms_text(membership: Membership, terms: EndTerms) -> str:
+    parts = []
+    if membership.service.notice_days:
+        parts.append(f"{membership.service.notice_days} days' notice")
+    if terms.minimum_to is not None:
+        parts.append(f"a minimum term to {terms.minimum_to:%d %b %Y}")
+    return f" ({' and '.join(parts)})" if parts else ""

@@ -164,3 +164,35 @@ class BillingRunFailure(Base):
     reason: Mapped[str] = mapped_column(Text)
 
     customer = relationship("Customer")
+
+
+class PendingCharge(Base):
+    """A one-off charge for a customer (meeting-room hours, printing) waiting for its next
+    invoice from the billing run, as of ``charged_on``; ``invoice_id`` once it is on one
+    (set with the invoice, under the customer's lock: a charge is never invoiced twice)."""
+
+    __tablename__ = "pending_charges"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("unit_price IS NULL OR unit_price >= 0", name="price_not_negative"),
+        Index("ix_pending_charges_customer", "customer_id", "invoice_id", "charged_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), index=True)
+    #: The day of what is charged: it goes on the first invoice of a run on or after it.
+    charged_on: Mapped[date] = mapped_column(Date)
+    quantity: Mapped[Decimal] = mapped_column(Numeric(14, 4, asdecimal=True), default=Decimal(1))
+    #: None: the service's unit price when it is invoiced.
+    unit_price: Mapped[Decimal | None] = mapped_column(UnitPrice())
+    #: The invoice line's text (empty: the service's name).
+    description: Mapped[str] = mapped_column(Text, default="")
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
+    line_position: Mapped[int | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    customer = relationship("Customer", lazy="joined")
+    service = relationship("Service", lazy="joined")
+    invoice = relationship("Invoice")

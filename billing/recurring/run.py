@@ -1,6 +1,7 @@
 """The billing run: for a billing date, one invoice per customer (and currency) with every
-period of its memberships that is due, issued as any invoice is (``create_draft`` and
-``issue_invoice``: the same lines, tax and numbering as one typed by hand).
+period of its memberships that is due and its pending charges dated by then, issued as any
+invoice is (``create_draft`` and ``issue_invoice``: the same lines, tax and numbering as one
+typed by hand).
 
 A period is due when the plan bills in advance and the period has begun by the billing date,
 or bills in arrears and is over by then. Periods missed by earlier runs are caught up (up to
@@ -27,7 +28,7 @@ from billing.db import ZERO
 from billing.errors import BillingError
 from billing.invoices.model import Invoice
 from billing.invoices.operations import DraftDetails, DraftLine, create_draft, issue_invoice
-from billing.recurring.model import Membership, MembershipCharge
+from billing.recurring.model import Membership, MembershipCharge, PendingCharge
 from billing.recurring.periods import (
     UNIT_PRICE_PLACES,
     Charge,
@@ -60,20 +61,22 @@ class PlanArchived(BillingError):
 
 @dataclass(frozen=True)
 class PlannedLine:
-    """One period of one membership, as it will be invoiced."""
+    """One invoice line as it will be invoiced: one period of one membership (``charge``),
+    or one pending charge (``pending_id``)."""
 
-    membership_id: int
     service: Service
     description: str
     quantity: Decimal
     unit_price: Decimal
-    charge: Charge
     totals: LineTotals
+    membership_id: int | None = None
+    charge: Charge | None = None
+    pending_id: int | None = None
 
 
 @dataclass
 class CustomerBill:
-    """One invoice-to-be: a customer's due periods in one currency."""
+    """One invoice-to-be: a customer's due periods and pending charges in one currency."""
 
     customer: Customer
     currency: str
@@ -178,8 +181,23 @@ def _line(membership: Membership, charge: Charge) -> PlannedLine:
         membership.quantity, charge.unit_price, service.tax_rate.rate_percent, AMOUNTS
     )
     return PlannedLine(
-        membership.id, service, text, membership.quantity, charge.unit_price, charge, totals
+        service,
+        text,
+        membership.quantity,
+        charge.unit_price,
+        totals,
+        membership_id=membership.id,
+        charge=charge,
     )
+
+
+def _pending_line(pending: PendingCharge) -> PlannedLine:
+    service = pending.service
+    price = pending.unit_price if pending.unit_price is not None else service.unit_price
+    day = pending.charged_on
+    text = f"{pending.description or service.name}, {day.day} {day:%b %Y}"
+    totals = line_totals(pending.quantity, price, service.tax_rate.rate_percent, AMOUNTS)
+    return PlannedLine(service, text, pending.quantity, price, totals, pending_id=pending.id)
 
 
 def _memberships(
@@ -201,18 +219,49 @@ def _memberships(
     return list(db.scalars(query))
 
 
+def _pending(
+    db: Session, billing_date: date, customer_ids: list[int] | None, lock: bool, after: int = 0
+) -> list[PendingCharge]:
+    query = (
+        select(PendingCharge)
+        .where(
+            PendingCharge.invoice_id.is_(None),
+            PendingCharge.charged_on <= billing_date,
+            PendingCharge.customer_id > after,
+        )
+        .order_by(PendingCharge.customer_id, PendingCharge.charged_on, PendingCharge.id)
+    )
+    if customer_ids is not None:
+        query = query.where(PendingCharge.customer_id.in_(customer_ids))
+    if lock:
+        # A charge another run put on an invoice meanwhile is re-read, and left out.
+        query = query.with_for_update(of=PendingCharge).execution_options(populate_existing=True)
+    return list(db.scalars(query))
+
+
 def _bills(
-    memberships: list[Membership], billing_date: date, billing_day: int
+    memberships: list[Membership],
+    pending: list[PendingCharge],
+    billing_date: date,
+    billing_day: int,
 ) -> Iterator[CustomerBill]:
+    """The invoices-to-be, in customer id order (a run's cursor moves along it)."""
     by_customer: dict[tuple[int, str], CustomerBill] = {}
+
+    def bill_for(customer: Customer, currency: str) -> CustomerBill:
+        key = (customer.id, currency)
+        if key not in by_customer:
+            by_customer[key] = CustomerBill(customer, currency, [])
+        return by_customer[key]
+
     for membership in memberships:
         billed = {charge.period_start for charge in membership.charges}
         for charge in due_charges(membership, billing_date, billed, billing_day):
-            key = (membership.customer_id, membership.service.currency)
-            if key not in by_customer:
-                by_customer[key] = CustomerBill(membership.customer, key[1], [])
-            by_customer[key].lines.append(_line(membership, charge))
-    for bill in by_customer.values():
+            bill = bill_for(membership.customer, membership.service.currency)
+            bill.lines.append(_line(membership, charge))
+    for item in pending:
+        bill_for(item.customer, item.service.currency).lines.append(_pending_line(item))
+    for _key, bill in sorted(by_customer.items()):
         if not bill.customer.xero_contact_id:
             bill.warnings.append("No Xero contact yet: one is created when the invoice syncs.")
         for line in bill.lines:
@@ -225,9 +274,9 @@ def _bills(
 
 def preview(db: Session, billing_date: date, *, billing_day: int = 1) -> Preview:
     """What a run for ``billing_date`` would invoice, saving nothing."""
-    return Preview(
-        billing_date, list(_bills(_memberships(db, None, False), billing_date, billing_day))
-    )
+    memberships = _memberships(db, None, False)
+    pending = _pending(db, billing_date, None, False)
+    return Preview(billing_date, list(_bills(memberships, pending, billing_date, billing_day)))
 
 
 def customers_due(
@@ -235,8 +284,10 @@ def customers_due(
 ) -> list[int]:
     """Customers (after the customer id ``after``) with something to invoice for
     ``billing_date``, in id order: the run's work list."""
+    memberships = _memberships(db, None, False, after)
+    pending = _pending(db, billing_date, None, False, after)
     seen: dict[int, None] = {}
-    for bill in _bills(_memberships(db, None, False, after), billing_date, billing_day):
+    for bill in _bills(memberships, pending, billing_date, billing_day):
         seen[bill.customer.id] = None
     return list(seen)
 
@@ -248,12 +299,14 @@ def bill_customer(
     (flushes, does not commit). Nothing is due any more: an empty list."""
     invoices = []
     memberships = _memberships(db, [customer_id], True)
-    for bill in _bills(memberships, billing_date, billing_day):
+    pending = _pending(db, billing_date, [customer_id], True)
+    pending_by_id = {item.id: item for item in pending}
+    for bill in _bills(memberships, pending, billing_date, billing_day):
         archived = sorted({line.service.name for line in bill.lines if not line.service.active})
         if archived:
             raise PlanArchived(
-                f"{', '.join(archived)} is archived: its memberships cannot be invoiced. "
-                "Restore the plan in the service library, or end the memberships."
+                f"{', '.join(archived)} is archived, so this invoice cannot be issued: restore "
+                "it in the service library, or end its memberships and remove its charges."
             )
         draft = create_draft(
             db,
@@ -270,6 +323,11 @@ def bill_customer(
         )
         invoice = issue_invoice(db, draft, prefix=prefix, today=billing_date)
         for position, line in enumerate(bill.lines, start=1):
+            if line.pending_id is not None:
+                charged = pending_by_id[line.pending_id]
+                charged.invoice_id, charged.line_position = invoice.id, position
+                continue
+            assert line.membership_id is not None and line.charge is not None
             db.add(
                 MembershipCharge(
                     membership_id=line.membership_id,

@@ -7,12 +7,14 @@ bp.before_request(require_admin)
 
 from portal.admin import (  # noqa: E402,F401
     billing_run,
+    charges,
     customers,
     home,
     inbox,
     invoice_accounts,
     invoices,
     member_logins,
+    membership_end,
     needs_attention,
     payment_settings,
     reconcile,

@@ -15,17 +15,18 @@ from billing.customers import (
     update_customer,
 )
 from billing.errors import BillingError
+from billing.recurring.charges import pending_charges_of
 from billing.recurring.memberships import (
     MembershipDetails,
     memberships_of,
     next_invoice,
     start_membership,
 )
-from billing.services import active_plans
+from billing.services import active_one_offs, active_plans
 from billing.statements import invoice_list
 from billing.users import Role, create_user
 from portal.admin import bp
-from portal.admin.forms import CustomerForm, MemberForm, MembershipForm
+from portal.admin.forms import CustomerForm, MemberForm, MembershipForm, PendingChargeForm
 from portal.db import get_db, rollback_request
 from portal.views import form_status, found, paginated
 
@@ -90,7 +91,15 @@ def _membership_form() -> MembershipForm:
     return form
 
 
-def _customer_page(customer, member_form, status=200, membership_form=None):
+def _charge_form() -> PendingChargeForm:
+    form = PendingChargeForm(prefix="charge")
+    form.service_id.choices = [(s.id, s.name) for s in active_one_offs(get_db())]
+    if not form.is_submitted():
+        form.charged_on.data = date.today()
+    return form
+
+
+def _customer_page(customer, member_form, status=200, membership_form=None, charge_form=None):
     from billing.invoices.model import Invoice
 
     stmt = invoice_list(customer_id=customer.id).order_by(
@@ -107,6 +116,8 @@ def _customer_page(customer, member_form, status=200, membership_form=None):
             for m in memberships_of(get_db(), customer.id)
         ],
         membership_form=membership_form or _membership_form(),
+        charges=pending_charges_of(get_db(), customer.id),
+        charge_form=charge_form or _charge_form(),
         today=date.today(),
     ), status
 

@@ -28,7 +28,7 @@ from wtforms.validators import (
 )
 
 from billing.invoices.operations import MAX_LINES
-from billing.money import MAX_QUANTITY
+from billing.money import MAX_AMOUNT, MAX_QUANTITY
 from billing.recurring.periods import Cycle, Proration, Timing
 from billing.services import MAX_MINIMUM_TERM, MAX_NOTICE_DAYS
 from billing.tax import LineAmountType
@@ -167,6 +167,31 @@ class MembershipForm(FlaskForm):
     note = StringField("Note on each invoice line", validators=[Length(max=500)], filters=[strip])
 
 
+class PendingChargeForm(FlaskForm):
+    """Prefixed ``charge-`` where it is used: the customer page has a plan form too."""
+
+    service_id = SelectField("Service", coerce=int, validators=[InputRequired()])
+    charged_on = DateField("Date", validators=[InputRequired()])
+    quantity = DecimalText(
+        "Quantity",
+        validators=[InputRequired()],
+        places=4,
+        minimum=Decimal(0),
+        exclusive_minimum=True,
+        maximum=MAX_QUANTITY,
+        default="1",
+    )
+    unit_price = DecimalText(
+        "Unit price instead of the service's (optional)",
+        places=4,
+        minimum=Decimal(0),
+        maximum=MAX_AMOUNT,
+    )
+    description = StringField(
+        "Description (optional)", validators=[Length(max=500)], filters=[strip]
+    )
+
+
 class CountedFieldList(FieldList):
     """A FieldList that remembers how many entries were posted.
 
@@ -253,3 +278,12 @@ class BillingRunForm(FlaskForm):
     """Issue the invoices of a billing date (the preview shows them first)."""
 
     billing_date = DateField("Billing date", validators=[InputRequired()])
+
+
+class EndMembershipForm(FlaskForm):
+    last_day = DateField("Last day", validators=[InputRequired()])
+    reason = StringField(
+        "Reason for an exception (only to end within the notice or minimum term)",
+        validators=[Length(max=500)],
+        filters=[strip],
+    )

@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 
 from billing.customers import CustomerDetails, create_customer
 from billing.invoices.model import Invoice
-from billing.recurring.model import BillingRun, Membership, MembershipCharge
+from billing.recurring.charges import ChargeDetails, ChargeNotPending, add_charge, remove_charge
+from billing.recurring.model import BillingRun, Membership, MembershipCharge, PendingCharge
 from billing.recurring.periods import Cycle
 from billing.recurring.run import bill_customer
 from billing.recurring.runner import BillingRunner, start_run
@@ -109,3 +110,38 @@ def test_two_workers_share_one_run_and_bill_each_customer_once(engine):
         assert (run.status, run.done, run.invoices, run.failed) == ("done", 6, 6, 0)
     for customer_id in customer_ids:
         assert _books(engine, customer_id) == (1, [date(2026, 11, 1), date(2026, 12, 1)])
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="row locks across connections: PostgreSQL only")
+def test_a_customer_with_charges_only_is_billed_once_by_two_runs_at_once(engine):
+    with domain_session(engine) as db, db.begin():
+        room = add_service(db, unit_price=Decimal("25"))
+        customer_id = create_customer(db, CustomerDetails(name="Charges Twice")).id
+        add_charge(db, customer_id, ChargeDetails(room.id, date(2026, 11, 14)), today=DECEMBER_1)
+    first = domain_session(engine, expire_on_commit=False)
+    second = domain_session(engine)
+    pid = second.execute(select(func.pg_backend_pid())).scalar_one()
+    [issued] = bill_customer(first, customer_id, DECEMBER_1, prefix="RACE-")
+    with ThreadPoolExecutor(1) as pool:
+        # The second waits on the first's lock of the charge, then finds it invoiced.
+        later = pool.submit(bill_customer, second, customer_id, DECEMBER_1, prefix="RACE-")
+        _wait_until_blocked(engine, pid, later)
+        first.commit()
+        assert later.result() == []
+    second.commit()
+    first.close()
+    second.close()
+    with domain_session(engine) as db:
+        [charged] = db.scalars(
+            select(PendingCharge).where(PendingCharge.customer_id == customer_id)
+        ).all()
+        assert charged.invoice_id == issued.id
+        assert (
+            db.scalar(
+                select(func.count()).select_from(Invoice).where(Invoice.customer_id == customer_id)
+            )
+            == 1
+        )
+        # Removing it now is refused: it is on the invoice.
+        with pytest.raises(ChargeNotPending):
+            remove_charge(db, customer_id, charged.id)

@@ -18,6 +18,8 @@ from billing.invoices.model import Invoice
 from billing.invoices.operations import delete_draft
 from billing.payments.operations import record_payment
 from billing.payments.overpayments import Overpayment
+from billing.recurring.charges import ChargeDetails, add_charge
+from billing.recurring.model import Membership
 from tests import factories
 from tests.conftest import login
 from tests.factories import make_invoice
@@ -43,6 +45,9 @@ ROUTES = {
     "admin.add_member": ADMIN,
     "admin.add_membership": ADMIN,
     "admin.billing_run": ADMIN,
+    "admin.add_pending_charge": ADMIN,
+    "admin.end_membership_page": ADMIN,
+    "admin.remove_pending_charge": ADMIN,
     "admin.invoices": ADMIN,
     "admin.new_invoice": ADMIN,
     "admin.invoice": ADMIN,
@@ -160,6 +165,12 @@ def ids(db, member):
     other_customer = factories.CustomerFactory()
     service = factories.ServiceFactory()
     job = outbox.enqueue(db, JobKind.CONTACT, other_customer.id)
+    plan = factories.ServiceFactory(cycle="monthly")
+    membership = Membership(customer=other_customer, service=plan, starts_on=date.today())
+    db.add(membership)
+    charge = add_charge(
+        db, other_customer.id, ChargeDetails(service.id, date.today()), today=date.today()
+    )
     db.commit()
     event = InboundEvent(
         provider="xero",
@@ -182,6 +193,8 @@ def ids(db, member):
         "rate_id": service.tax_rate_id,
         "member_id": factories.MemberFactory(customer=other_customer).id,
         "token": "not-a-real-invitation",
+        "charge_id": charge.id,
+        "membership_id": membership.id,
     }
 
 

@@ -261,6 +261,29 @@ def test_an_invoiced_service_cannot_be_deleted(db, admin_client, vat):
     assert db.get(Service, service.id) is not None
 
 
+@pytest.mark.parametrize("used_by", ["membership", "pending charge"])
+def test_a_service_a_membership_or_a_charge_names_cannot_be_deleted(db, admin_client, vat, used_by):
+    from datetime import date
+
+    from billing.recurring.model import Membership, PendingCharge
+    from billing.recurring.periods import Cycle
+
+    service = ServiceFactory(code="NAMED", tax_rate=vat)
+    customer = CustomerFactory()
+    if used_by == "membership":
+        service.cycle = Cycle.MONTHLY
+        db.add(Membership(customer=customer, service=service, starts_on=date(2026, 12, 1)))
+        message = "Customers have memberships of this plan, so it can only be archived."
+    else:
+        db.add(PendingCharge(customer=customer, service=service, charged_on=date(2026, 12, 1)))
+        message = "Charges for this service are pending, so it can only be archived."
+    db.commit()
+    response = admin_client.post_form(f"/admin/services/{service.id}/delete", follow_redirects=True)
+    assert message in text(response)
+    db.expire_all()
+    assert db.get(Service, service.id) is not None
+
+
 # --- tax rates --------------------------------------------------------------------------------
 
 

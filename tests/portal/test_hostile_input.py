@@ -82,6 +82,8 @@ class Post:
     shows_field_error: bool = True
     #: ``setup`` also takes the app and the role's client (``app=``, ``client=``).
     needs_client: bool = False
+    #: The prefix the view gives the form (``prefix-field`` in the posted data).
+    prefix: str = ""
 
 
 @dataclass
@@ -215,6 +217,39 @@ def _link_contact(db, admin):
     }
 
 
+def _pending_charge(db, admin):
+    from datetime import date
+
+    room = factories.ServiceFactory(tax_rate=factories.TaxRateFactory())
+    customer = factories.CustomerFactory()
+    db.commit()
+    return f"/admin/customers/{customer.id}/charges", {
+        "charge-service_id": str(room.id),
+        "charge-charged_on": date.today().isoformat(),
+        "charge-quantity": "2",
+        "charge-unit_price": "12.50",
+        "charge-description": "Board meeting",
+    }
+
+
+def _membership_end(db, admin):
+    from datetime import date
+
+    from billing.recurring.model import Membership
+    from billing.recurring.periods import Cycle
+
+    plan = factories.ServiceFactory(tax_rate=factories.TaxRateFactory(), cycle=Cycle.MONTHLY)
+    membership = Membership(
+        customer=factories.CustomerFactory(), service=plan, starts_on=date.today()
+    )
+    db.add(membership)
+    db.commit()
+    return f"/admin/customers/{membership.customer_id}/memberships/{membership.id}/end", {
+        "last_day": date.today().isoformat(),
+        "reason": "Closing down",
+    }
+
+
 def _billing_run(db, admin):
     from datetime import date
 
@@ -271,6 +306,8 @@ POSTS: dict[str, Post | FormLevelOnly] = {
     "portal.admin.forms.MemberForm": Post(_member),
     "portal.admin.forms.MembershipForm": Post(_membership),
     "portal.admin.forms.BillingRunForm": Post(_billing_run),
+    "portal.admin.forms.PendingChargeForm": Post(_pending_charge, prefix="charge-"),
+    "portal.admin.forms.EndMembershipForm": Post(_membership_end),
     "portal.admin.forms.InvoiceForm": Post(_invoice),
     "portal.admin.forms.IssuedInvoiceForm": Post(_issued_edit),
     "portal.admin.forms.TaxRateForm": Post(_tax_rate),
@@ -439,7 +476,7 @@ def test_every_text_field_with_a_nul_is_refused_and_nothing_is_stored(
     key, name = route_case
     post, client, url, data = _prepare(key, app, db, admin, member)
     before = dump(db)
-    response = client.post_form(url, {**data, name: NUL})
+    response = client.post_form(url, {**data, post.prefix + name: NUL})
     assert 400 <= response.status_code < 500, (url, name, response.status_code)
     if post.shows_field_error:
         assert MESSAGE in response.get_data(as_text=True), (url, name)
@@ -454,6 +491,8 @@ def test_every_text_field_with_a_nul_is_refused_and_nothing_is_stored(
         "portal.admin.forms.MemberForm",
         "portal.admin.forms.MembershipForm",
         "portal.admin.forms.BillingRunForm",
+        "portal.admin.forms.PendingChargeForm",
+        "portal.admin.forms.EndMembershipForm",
         "portal.admin.forms.InvoiceForm",
         "portal.admin.forms.TaxRateForm",
         "portal.auth.forms.LoginForm",
