@@ -1,5 +1,6 @@
-"""``python -m bench``: the month-end sync benchmark, the payments reconciliation one, then
-the pages one (``pages_20k``); ``python -m bench NAME...`` runs only those named.
+"""``python -m bench``: the month-end sync benchmark, the payments reconciliation one, the
+billing run (``billing_run_2000``), then the pages one (``pages_20k``); ``python -m bench
+NAME...`` runs only those named.
 
 Each prints its figures and a JSON line; the last line printed is the last scenario's. The
 exit status is non-zero when any found a wrong result (it then prints no figures)."""
@@ -19,6 +20,12 @@ def _reconcile() -> int:
     return reconcile.main()
 
 
+def _billing_run() -> int:
+    from bench import billing_run
+
+    return billing_run.main()
+
+
 def _pages() -> int:
     from bench import pages
 
@@ -28,6 +35,7 @@ def _pages() -> int:
 SCENARIOS = {
     "month_end_1000": _month_end,
     "reconcile_500": _reconcile,
+    "billing_run_2000": _billing_run,
     "pages_20k": _pages,
 }
 
