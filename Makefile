@@ -24,8 +24,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## Measure month-end sync (1,000 invoices), payment reconciliation (500) and the pages at
-## 200 and 20,000 invoices (pages_20k); prints figures. One alone: make bench BENCH=pages_20k
+## Measure month-end sync (1,000 invoices), payment reconciliation (500), the billing run
+## (2,000 memberships) and the pages at 200 and 20,000 invoices (pages_20k); prints figures.
+## One alone: make bench BENCH=pages_20k
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH)
 

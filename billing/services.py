@@ -146,6 +146,9 @@ def _check_plan(details: ServiceDetails) -> None:
     ):
         if value not in {member.value for member in kind}:
             raise BillingError(f"Choose one of the listed options for the {what}.")
+    if details.unit_price <= 0:
+        # Its memberships would invoice nothing, and an invoice of nothing cannot be issued.
+        raise BillingError("A plan's price must be above 0.")
     if not 0 <= details.minimum_term_periods <= MAX_MINIMUM_TERM:
         raise BillingError(f"The minimum term is 0 to {MAX_MINIMUM_TERM} periods.")
     if not 0 <= details.notice_days <= MAX_NOTICE_DAYS:

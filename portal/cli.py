@@ -268,7 +268,7 @@ def billing_run(billing_date: str, dry_run: bool) -> None:
             format_money(total, currency) for currency, total in shown.totals_by_currency().items()
         )
         click.echo(
-            f"Dry run for {day:%d %b %Y}: {_counted(len(shown.bills), 'invoice')}, "
+            f"Dry run for {day:%d %b %Y}: {_counted(shown.invoice_count(), 'invoice')}, "
             f"{grand or 'nothing to invoice'}; "
             "nothing was saved."
         )
@@ -319,7 +319,7 @@ def charges_import(path: str) -> None:
     """Load pending charges from a CSV file with the columns customer (ledger code or
     e-mail), service (code), quantity, date (YYYY-MM-DD) and, optionally, description and
     unit_price. Every row is checked first: with any error nothing is loaded, and each bad
-    row is listed."""
+    line is listed. The same file twice is refused."""
     from billing.recurring.charges import import_charges
     from portal.clock import now
 
@@ -337,9 +337,9 @@ def charges_import(path: str) -> None:
     if report.errors:
         db.rollback()  # nothing half-loaded
         for row, what in report.errors:
-            click.echo(f"row {row}: {what}", err=True)
+            click.echo(f"line {row}: {what}", err=True)
         raise click.ClickException(
-            f"{_counted(len(report.errors), 'row')} with errors: nothing was loaded."
+            f"{_counted(len(report.errors), 'error')} in {path}: nothing was loaded."
         )
     db.commit()
     customers = {charge.customer_id for charge in report.added}

@@ -5,6 +5,7 @@ in bulk from a CSV file (all rows or none)."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,12 +13,13 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing.customers import Customer, get_customer
 from billing.errors import BillingError, InvalidAmount
 from billing.money import MAX_AMOUNT, MAX_QUANTITY
-from billing.recurring.model import PendingCharge
+from billing.recurring.model import ChargeImport, PendingCharge
 from billing.services import Service, get_invoiceable_service
 
 #: A charge dated further back or ahead than this is a typing mistake.
@@ -69,8 +71,8 @@ def add_charge(
     if not _has_places(details.quantity, PLACES):
         raise InvalidAmount("A quantity can have at most 4 decimal places.")
     if details.unit_price is not None:
-        if not Decimal(0) <= details.unit_price <= MAX_AMOUNT:
-            raise InvalidAmount(f"The unit price must be 0 to {MAX_AMOUNT:,}.")
+        if not Decimal(0) < details.unit_price <= MAX_AMOUNT:
+            raise InvalidAmount(f"The unit price must be above 0 and at most {MAX_AMOUNT:,}.")
         if not _has_places(details.unit_price, PLACES):
             raise InvalidAmount("A unit price can have at most 4 decimal places.")
     if abs((details.charged_on - today).days) > MAX_DATE_DISTANCE_DAYS:
@@ -122,7 +124,7 @@ def remove_charge(db: Session, customer_id: int, charge_id: int) -> None:
 @dataclass
 class ImportReport:
     added: list[PendingCharge] = field(default_factory=list)
-    #: (row number in the file, header being row 1; what is wrong)
+    #: (line of the file, the header being line 1; what is wrong)
     errors: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -156,16 +158,22 @@ def _rows(
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """The file's rows with something in them, as (row number, values by column); rows
     that are not rows of the columns go to the report."""
-    for number, row in enumerate(reader, start=2):
-        if number > MAX_ROWS + 1:
-            report.errors.append((number, f"more than {MAX_ROWS:,} rows: split the file"))
-            return
-        if None in row:
-            report.errors.append((number, "more values than columns"))
-            continue
-        values = {name: (row.get(name) or "").strip() for name in COLUMNS}
-        if any(values.values()):  # not a blank line
-            yield number, values
+    rows = 0
+    try:
+        for row in reader:
+            rows += 1
+            if rows > MAX_ROWS:
+                report.errors.append((reader.line_num, f"more than {MAX_ROWS:,} rows: split it"))
+                return
+            if None in row:
+                report.errors.append((reader.line_num, "more values than columns"))
+                continue
+            values = {name: (row.get(name) or "").strip() for name in COLUMNS}
+            if any(values.values()):  # not a blank line
+                yield reader.line_num, values
+    except csv.Error as error:  # an unclosed quote swallowing the rest, say
+        # line_num is the last line read whole: the bad record begins on the next one.
+        report.errors.append((reader.line_num + 1, f"not readable as CSV: {error}"))
 
 
 def _load(
@@ -210,19 +218,33 @@ def import_charges(
     rows loaded so far are rolled back to where the import began) and the report lists each
     bad row with what is wrong. Flushes."""
     report = ImportReport()
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    earlier = db.scalar(select(ChargeImport).where(ChargeImport.sha256 == digest))
+    if earlier is not None:
+        report.errors.append(
+            (
+                1,
+                f"this file was loaded already, on {earlier.imported_at:%d %b %Y at %H:%M} UTC "
+                f"({earlier.charges} charges): loading it again would charge them twice",
+            )
+        )
+        return report
     if "\x00" in text:
         report.errors.append((1, "the file holds a NUL character: is it a CSV text file?"))
         return report
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [name.strip().lower() for name in reader.fieldnames or []]
     missing = [name for name in REQUIRED if name not in header]
-    unknown = [name for name in header if name not in COLUMNS]
-    if missing or unknown:
+    unknown = [name or "(no name)" for name in header if name not in COLUMNS]
+    twice = sorted({name for name in header if name and header.count(name) > 1})
+    if missing or unknown or twice:
         wrong = []
         if missing:
             wrong.append(f"missing column(s) {', '.join(missing)}")
         if unknown:
             wrong.append(f"unknown column(s) {', '.join(unknown)}")
+        if twice:
+            wrong.append(f"column(s) given twice: {', '.join(twice)}")
         report.errors.append((1, "; ".join(wrong) + f" (the columns are {', '.join(COLUMNS)})"))
         return report
     reader.fieldnames = header
@@ -235,6 +257,14 @@ def import_charges(
                 )
             except BillingError as error:
                 report.errors.append((number, str(error)))
+        if not report.added and not report.errors:
+            report.errors.append((1, "the file has no charges, only its header"))
+        if not report.errors:
+            try:
+                with db.begin_nested():
+                    db.add(ChargeImport(sha256=digest, charges=len(report.added)))
+            except IntegrityError:  # the same file, loaded at this very moment elsewhere
+                report.errors.append((1, "this file is being loaded already"))
         if report.errors:
             loading.rollback()
             report.added = []

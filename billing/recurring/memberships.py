@@ -19,6 +19,10 @@ from billing.services import get_invoiceable_service
 
 #: A membership starting more than this far back would be invoiced for years at once.
 MAX_BACKDATE_DAYS = 366
+#: How far ahead a membership may start, and its last day be set (beyond: a typing mistake,
+#: and dates near the calendar's end that no period arithmetic can go past).
+MAX_AHEAD_DAYS = 366
+MAX_LAST_DAY_YEARS = 50
 MAX_NOTE = 500
 
 
@@ -47,14 +51,19 @@ def start_membership(
         raise BillingError("A membership cannot end before it starts.")
     if (today - details.starts_on).days > MAX_BACKDATE_DAYS:
         raise BillingError("A membership can start at most a year back.")
+    if (details.starts_on - today).days > MAX_AHEAD_DAYS:
+        raise BillingError("A membership can start at most a year ahead.")
+    if details.ends_on is not None:
+        _check_last_day(details.ends_on, today)
     if not Decimal(0) < details.quantity <= MAX_QUANTITY:
         raise InvalidAmount("The quantity must be above 0.")
-    if details.price is not None and not Decimal(0) <= details.price <= MAX_AMOUNT:
-        raise InvalidAmount("The price must be 0 or more.")
+    # A membership that invoices nothing could never be issued: every run would fail on it.
+    if details.price is not None and not Decimal(0) < details.price <= MAX_AMOUNT:
+        raise InvalidAmount("The price must be above 0 (a free membership invoices nothing).")
     if details.discount_percent is not None and not (
-        Decimal(0) <= details.discount_percent <= Decimal(100)
+        Decimal(0) <= details.discount_percent < Decimal(100)
     ):
-        raise InvalidAmount("A discount is 0 to 100 percent.")
+        raise InvalidAmount("A discount is 0 to 99.99 percent (100% invoices nothing).")
     if len(details.note) > MAX_NOTE:
         raise BillingError(f"The note can be at most {MAX_NOTE} characters.")
     membership = Membership(
@@ -124,6 +133,14 @@ class EndTerms:
     invoiced_to: date | None
 
 
+def _check_last_day(last_day: date, today: date) -> None:
+    if last_day.year > today.year + MAX_LAST_DAY_YEARS:
+        raise BillingError(
+            f"A last day can be at most {MAX_LAST_DAY_YEARS} years ahead; leave it empty for a "
+            "membership that runs until ended."
+        )
+
+
 def end_terms(membership: Membership, today: date, billing_day: int = 1) -> EndTerms:
     plan = membership.service
     notice_from = today + timedelta(days=plan.notice_days)
@@ -171,6 +188,7 @@ def end_membership(
     invoice), and one within the plan's notice or minimum term unless ``exception_reason``
     says why (it is kept on the membership)."""
     terms = end_terms(membership, today, billing_day)
+    _check_last_day(last_day, today)
     if last_day < membership.starts_on:
         raise BillingError(
             f"A membership cannot end before it starts ({membership.starts_on:%d %b %Y})."
@@ -179,6 +197,15 @@ def end_membership(
         raise BillingError(
             f"It is invoiced up to {terms.invoiced_to:%d %b %Y}: end it on that day or later "
             "(voiding an invoice already issued is not done from here)."
+        )
+    cut_short = [c for c in membership.charges if c.covered_end < c.period_end]
+    last = max(membership.charges, key=lambda c: c.period_start, default=None)
+    if last is not None and last in cut_short and last_day > (terms.invoiced_to or last_day):
+        # Its last period was invoiced to the old end only, and the period key is taken: the
+        # rest of that period could never be invoiced.
+        raise BillingError(
+            f"Its last period is invoiced to {terms.invoiced_to:%d %b %Y} only (to its old "
+            "end): keep that end, and start a new membership from the day after."
         )
     reason = exception_reason.strip()
     if last_day < terms.earliest:

@@ -145,6 +145,9 @@ class BillingRun(Base):
     cursor: Mapped[int] = mapped_column(Integer, default=0)
     #: Held by a worker for a chunk until then: nobody else takes the run before.
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The holder's own mark: a worker records progress only while the run still carries it
+    #: (one whose lease ran out, the run taken over by another, writes nothing).
+    lease_token: Mapped[str | None] = mapped_column(String(32))
 
     started_by = relationship("User")
 
@@ -196,3 +199,15 @@ class PendingCharge(Base):
     customer = relationship("Customer", lazy="joined")
     service = relationship("Service", lazy="joined")
     invoice = relationship("Invoice")
+
+
+class ChargeImport(Base):
+    """A file of pending charges loaded (its SHA-256): the same file twice is refused, so
+    re-running an import whose output was lost charges nobody twice."""
+
+    __tablename__ = "charge_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    charges: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

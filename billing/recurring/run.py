@@ -27,7 +27,13 @@ from billing.customers import Customer
 from billing.db import ZERO
 from billing.errors import BillingError
 from billing.invoices.model import Invoice
-from billing.invoices.operations import DraftDetails, DraftLine, create_draft, issue_invoice
+from billing.invoices.operations import (
+    MAX_LINES,
+    DraftDetails,
+    DraftLine,
+    create_draft,
+    issue_invoice,
+)
 from billing.recurring.model import Membership, MembershipCharge, PendingCharge
 from billing.recurring.periods import (
     UNIT_PRICE_PLACES,
@@ -87,6 +93,14 @@ class CustomerBill:
     def totals(self) -> InvoiceTotals:
         return invoice_totals((line.totals for line in self.lines), AMOUNTS)
 
+    def invoices(self) -> list[list[PlannedLine]]:
+        """The lines of each invoice it makes: ``MAX_LINES`` at most on one."""
+        return [self.lines[i : i + MAX_LINES] for i in range(0, len(self.lines), MAX_LINES)]
+
+    @property
+    def issuable(self) -> bool:
+        return all(line.service.active for line in self.lines)
+
     def tax_by_rate(self) -> dict[str, Decimal]:
         by_rate: dict[str, Decimal] = defaultdict(lambda: ZERO)
         for line in self.lines:
@@ -98,6 +112,10 @@ class CustomerBill:
 class Preview:
     billing_date: date
     bills: list[CustomerBill]
+
+    def invoice_count(self) -> int:
+        """The invoices a run would issue (a bill that cannot be issued makes none)."""
+        return sum(len(bill.invoices()) for bill in self.bills if bill.issuable)
 
     def totals_by_currency(self) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
@@ -308,38 +326,39 @@ def bill_customer(
                 f"{', '.join(archived)} is archived, so this invoice cannot be issued: restore "
                 "it in the service library, or end its memberships and remove its charges."
             )
-        draft = create_draft(
-            db,
-            DraftDetails(
-                customer_id=customer_id,
-                currency=bill.currency,
-                line_amount_type=AMOUNTS,
-                issue_date=billing_date,
-                lines=[
-                    DraftLine(line.service.id, line.description, line.quantity, line.unit_price)
-                    for line in bill.lines
-                ],
-            ),
-        )
-        invoice = issue_invoice(db, draft, prefix=prefix, today=billing_date)
-        for position, line in enumerate(bill.lines, start=1):
-            if line.pending_id is not None:
-                charged = pending_by_id[line.pending_id]
-                charged.invoice_id, charged.line_position = invoice.id, position
-                continue
-            assert line.membership_id is not None and line.charge is not None
-            db.add(
-                MembershipCharge(
-                    membership_id=line.membership_id,
-                    period_start=line.charge.period.start,
-                    period_end=line.charge.period.end,
-                    covered_start=line.charge.covered.start,
-                    covered_end=line.charge.covered.end,
-                    invoice_id=invoice.id,
-                    line_position=position,
-                    billing_date=billing_date,
-                )
+        for lines in bill.invoices():
+            draft = create_draft(
+                db,
+                DraftDetails(
+                    customer_id=customer_id,
+                    currency=bill.currency,
+                    line_amount_type=AMOUNTS,
+                    issue_date=billing_date,
+                    lines=[
+                        DraftLine(line.service.id, line.description, line.quantity, line.unit_price)
+                        for line in lines
+                    ],
+                ),
             )
-        db.flush()
-        invoices.append(invoice)
+            invoice = issue_invoice(db, draft, prefix=prefix, today=billing_date)
+            for position, line in enumerate(lines, start=1):
+                if line.pending_id is not None:
+                    charged = pending_by_id[line.pending_id]
+                    charged.invoice_id, charged.line_position = invoice.id, position
+                    continue
+                assert line.membership_id is not None and line.charge is not None
+                db.add(
+                    MembershipCharge(
+                        membership_id=line.membership_id,
+                        period_start=line.charge.period.start,
+                        period_end=line.charge.period.end,
+                        covered_start=line.charge.covered.start,
+                        covered_end=line.charge.covered.end,
+                        invoice_id=invoice.id,
+                        line_position=position,
+                        billing_date=billing_date,
+                    )
+                )
+            db.flush()
+            invoices.append(invoice)
     return invoices

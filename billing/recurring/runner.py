@@ -5,6 +5,10 @@ A run is carried out a chunk of customers at a time by whichever worker holds it
 each customer's invoices are committed with the run's progress (customers done, invoices
 issued, the last customer done), so the page shows how far it is and a run stopped half-way
 (a worker restarted, a crash) carries on from the next customer once its lease runs out.
+Progress is written only while the worker still holds the lease (its token): a worker that
+stalled past its lease, the run taken over meanwhile, writes nothing and stops. A customer
+that cannot be billed, for whatever reason but the database being unwell, is recorded with
+the reason and the run goes on.
 One run is under way at a time (the unique ``active`` column), and what it bills is kept
 under the unique key of membership and period (``billing.recurring.run``): a run resumed,
 repeated, or shared by two workers charges nothing twice.
@@ -13,11 +17,13 @@ repeated, or shared by two workers charges nothing twice.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import case, func, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from billing.db import utcnow
@@ -159,10 +165,12 @@ class BillingRunner:
             run_id = db.scalar(select(BillingRun.id).where(BillingRun.active.is_(True)))
             if run_id is None:
                 run_id = self._queue_scheduled(db, now)
-            if run_id is None or not self._claim(db, run_id, now):
+            if run_id is None:
                 return 0
-            run = db.get_one(BillingRun, run_id, populate_existing=True)
-            self._step(db, run)
+            token = self._claim(db, run_id, now)
+            if token is None:
+                return 0
+            self._step(db, run_id, token)
             return 1
 
     def drain(self, max_rounds: int = 100_000) -> int:
@@ -178,20 +186,22 @@ class BillingRunner:
         today = now.date()
         if self.hour is None or self._scheduled == today or now.time() < time(self.hour):
             return None
-        self._scheduled = today
         try:
             run = start_run(db, today, now=now, billing_day=self.billing_day, scheduled_for=today)
         except NothingDue:
-            return None  # no period's billing date has come: no run to show
-        except RunUnderWay:
-            self._scheduled = None  # try again once the other run is over
+            self._scheduled = today  # no period's billing date has come: no run to show
             return None
+        except RunUnderWay:
+            return None  # tried again once the other run is over
         db.commit()  # the run is queued whatever becomes of its first chunk
+        self._scheduled = today
         log.info("billing run %s queued for %s (%s customers)", run.id, today, run.total)
         return run.id if run.active else None
 
-    def _claim(self, db: Session, run_id: int, now: datetime) -> bool:
-        """Take the run's lease with one conditional UPDATE: of two workers, one wins."""
+    def _claim(self, db: Session, run_id: int, now: datetime) -> str | None:
+        """Take the run's lease with one conditional UPDATE (of two workers, one wins);
+        the lease's token, or None."""
+        token = secrets.token_hex(16)
         claimed = db.execute(
             update(BillingRun)
             .where(
@@ -201,47 +211,79 @@ class BillingRunner:
             )
             .values(
                 locked_until=now + self.lease,
+                lease_token=token,
                 status=BillingRunStatus.RUNNING,
                 started_at=func.coalesce(BillingRun.started_at, now),
             )
             .execution_options(synchronize_session=False)
         )
         db.commit()
-        return bool(getattr(claimed, "rowcount", 0))
+        return token if getattr(claimed, "rowcount", 0) else None
 
-    def _step(self, db: Session, run: BillingRun) -> None:
-        chunk = customers_due(db, run.billing_date, billing_day=self.billing_day, after=run.cursor)[
-            : self.chunk_size
-        ]
+    def _holding(self, db: Session, run_id: int, token: str, **values: Any) -> bool:
+        """Write ``values`` to the run if this worker still holds its lease; whether it did."""
+        written = db.execute(
+            update(BillingRun)
+            .where(BillingRun.id == run_id, BillingRun.lease_token == token)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(written, "rowcount", 0))
+
+    def _step(self, db: Session, run_id: int, token: str) -> None:
+        run = db.get_one(BillingRun, run_id, populate_existing=True)
+        billing_date, cursor = run.billing_date, run.cursor
+        chunk = customers_due(db, billing_date, billing_day=self.billing_day, after=cursor)
+        chunk = chunk[: self.chunk_size]
         for customer_id in chunk:
-            try:
-                with db.begin_nested():
-                    issued = bill_customer(
-                        db,
-                        customer_id,
-                        run.billing_date,
-                        prefix=self.prefix,
-                        billing_day=self.billing_day,
-                    )
-            except BillingError as error:
-                db.add(BillingRunFailure(run_id=run.id, customer_id=customer_id, reason=str(error)))
-                run.failed += 1
-            else:
-                run.invoices += len(issued)
-            run.cursor = customer_id
-            run.done += 1
-            run.total = max(run.total, run.done)
+            issued, failure = self._bill(db, customer_id, billing_date)
+            if failure is not None:
+                db.add(BillingRunFailure(run_id=run_id, customer_id=customer_id, reason=failure))
+            kept = self._holding(
+                db,
+                run_id,
+                token,
+                done=BillingRun.done + 1,
+                total=case(
+                    (BillingRun.total <= BillingRun.done, BillingRun.done + 1),
+                    else_=BillingRun.total,
+                ),
+                invoices=BillingRun.invoices + issued,
+                failed=BillingRun.failed + int(failure is not None),
+                cursor=customer_id,
+                locked_until=self.clock() + self.lease,
+            )
+            if not kept:
+                db.rollback()  # the run was taken over: this customer is the new holder's
+                log.warning("billing run %s: lease lost at customer %s", run_id, customer_id)
+                return
             db.commit()  # the runner's boundary: one customer's invoices with the progress
+        ending: dict[str, Any] = {"locked_until": None, "lease_token": None}
         if len(chunk) < self.chunk_size:
-            run.status = BillingRunStatus.DONE
-            run.active = None
-            run.finished_at = self.clock()
+            ending |= {"status": BillingRunStatus.DONE, "active": None, "finished_at": self.clock()}
+        if self._holding(db, run_id, token, **ending) and "active" in ending:
+            run = db.get_one(BillingRun, run_id, populate_existing=True)
             log.info(
                 "billing run %s for %s: %s invoices, %s customers not billed",
-                run.id,
-                run.billing_date,
+                run_id,
+                billing_date,
                 run.invoices,
                 run.failed,
             )
-        run.locked_until = None
         db.commit()
+
+    def _bill(self, db: Session, customer_id: int, billing_date: date) -> tuple[int, str | None]:
+        """Bill one customer in a savepoint: (invoices issued, None) or (0, why not)."""
+        try:
+            with db.begin_nested():
+                issued = bill_customer(
+                    db, customer_id, billing_date, prefix=self.prefix, billing_day=self.billing_day
+                )
+        except OperationalError:
+            raise  # the database is unwell (connection, lock timeout): retried after the lease
+        except BillingError as error:
+            return 0, str(error)
+        except Exception as error:  # noqa: BLE001 - one customer must not stop everyone's run
+            log.exception("billing run: customer %s could not be billed", customer_id)
+            return 0, f"Unexpected error ({type(error).__name__}): {error}"[:2000]
+        return len(issued), None

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column('failed', sa.Integer(), nullable=False),
         sa.Column('cursor', sa.Integer(), nullable=False),
         sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('lease_token', sa.String(length=32), nullable=True),
         sa.CheckConstraint(
             "status IN ('queued', 'running', 'done')", name=op.f('ck_billing_runs_status_known')
         ),

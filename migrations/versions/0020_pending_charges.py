@@ -1,5 +1,5 @@
 """pending charges: one-off charges for a customer waiting for its next invoice from the
-billing run
+billing run, and the files of them imported (each once)
 
 Revision ID: 0020
 Revises: 0019
@@ -61,7 +61,19 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        'charge_imports',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('sha256', sa.String(length=64), nullable=False),
+        sa.Column('charges', sa.Integer(), nullable=False),
+        sa.Column('imported_at', sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_charge_imports')),
+        sa.UniqueConstraint('sha256', name=op.f('uq_charge_imports_sha256')),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table('charge_imports')
     op.drop_index(op.f('ix_pending_charges_service_id'), table_name='pending_charges')
     op.drop_index(op.f('ix_pending_charges_invoice_id'), table_name='pending_charges')
     op.drop_index('ix_pending_charges_customer', table_name='pending_charges')

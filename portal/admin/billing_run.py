@@ -42,6 +42,7 @@ def billing_run():
     status = 200
     if request.method == "POST":
         if form.validate_on_submit():
+            under_way = active_run(db)
             try:
                 run = start_run(
                     db,
@@ -53,8 +54,9 @@ def billing_run():
             except BillingError as refused:
                 error = str(refused)
             else:
-                detail = f"run {run.id}, {run.billing_date}"
-                audit.record(current_user, "billing_run.started", detail)
+                if under_way is None:  # not the same date's run under way, shown again
+                    detail = f"run {run.id}, {run.billing_date}"
+                    audit.record(current_user, "billing_run.started", detail)
                 return redirect(url_for("admin.billing_run", run=run.id))
         else:
             error = " ".join(

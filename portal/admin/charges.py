@@ -3,7 +3,6 @@ billing run, or removed while they are still pending."""
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 from flask import flash, redirect, url_for
@@ -15,6 +14,7 @@ from billing.recurring.charges import ChargeDetails, add_charge, remove_charge
 from portal.admin import bp
 from portal.admin.customers import _charge_form, _customer_page
 from portal.admin.forms import ConfirmForm, MemberForm
+from portal.clock import now
 from portal.db import get_db, rollback_request
 from portal.views import found
 
@@ -35,7 +35,7 @@ def add_pending_charge(customer_id: int):
                     unit_price=form.unit_price.decimal,
                     description=form.description.data or "",
                 ),
-                today=date.today(),
+                today=now().date(),
                 created_by_id=current_user.id,
             )
         except BillingError as error:

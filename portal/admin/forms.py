@@ -185,6 +185,7 @@ class PendingChargeForm(FlaskForm):
         "Unit price instead of the service's (optional)",
         places=4,
         minimum=Decimal(0),
+        exclusive_minimum=True,
         maximum=MAX_AMOUNT,
     )
     description = StringField(

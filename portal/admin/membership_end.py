@@ -3,7 +3,6 @@ and kept, unless the admin gives the reason for an exception (audited)."""
 
 from __future__ import annotations
 
-from datetime import date
 from functools import partial
 
 from flask import current_app, flash, redirect, render_template, url_for
@@ -12,9 +11,11 @@ from flask_login import current_user
 from billing.customers import get_customer
 from billing.errors import BillingError
 from billing.recurring.memberships import end_membership, end_terms, get_membership
+from billing.recurring.periods import Proration
 from portal.admin import bp
 from portal.admin.forms import EndMembershipForm
 from portal.auth import audit
+from portal.clock import now
 from portal.db import get_db
 from portal.views import form_status, found
 
@@ -26,7 +27,7 @@ def end_membership_page(customer_id: int, membership_id: int):
     customer = found(get_customer, customer_id)
     db = get_db()
     billing_day = current_app.config["BILLING_DAY"]
-    today = date.today()
+    today = now().date()
     form = EndMembershipForm()
     # Locked for a POST: a billing run of the customer bills it before or after, not during.
     fetch = partial(get_membership, lock=form.is_submitted())
@@ -53,9 +54,14 @@ def end_membership_page(customer_id: int, membership_id: int):
             if membership.end_override_reason:
                 detail += f"; exception to the plan's terms: {membership.end_override_reason}"
             audit.record(current_user, "membership.ended", detail)
+            last = (
+                "its last period for the days up to then"
+                if membership.service.prorate_end == Proration.BY_DAY
+                else "its last period in full"
+            )
             flash(
                 f"{customer.name}'s {membership.service.name} ends on "
-                f"{membership.ends_on:%d %b %Y}: the billing run invoices it up to that day.",
+                f"{membership.ends_on:%d %b %Y}: the billing run invoices {last}.",
                 "success",
             )
             return redirect(url_for("admin.customer", customer_id=customer.id))

@@ -347,3 +347,55 @@ def test_a_run_more_than_one_period_ahead_is_refused(db):
     check_billing_date(date(2027, 1, 1), today=date(2026, 12, 2))  # next period's start: fine
     with pytest.raises(RunDateTooFar, match="01 Jan 2027"):
         check_billing_date(date(2027, 1, 2), today=date(2026, 12, 2))
+
+
+def test_a_customer_failing_unexpectedly_is_reported_and_the_run_goes_on(db, vat, monkeypatch):
+    desk = plan(vat, unit_price=Decimal("200"))
+    customers = [CustomerFactory() for _ in range(3)]
+    for customer in customers:
+        member(db, customer, desk, date(2026, 12, 1))
+    real_bill = runner_module.bill_customer
+
+    def breaks_on_the_second(db_, customer_id, *args, **kwargs):
+        if customer_id == customers[1].id:
+            raise RuntimeError("a bug, say")
+        return real_bill(db_, customer_id, *args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "bill_customer", breaks_on_the_second)
+    run = run_date(db)
+
+    assert (run.status, run.done, run.invoices, run.failed) == ("done", 3, 2, 1)
+    [failure] = failures_of(db, run)
+    assert failure.customer_id == customers[1].id
+    assert failure.reason == "Unexpected error (RuntimeError): a bug, say"
+    assert [len(invoices_of(db, c)) for c in customers] == [1, 0, 1]
+
+
+def test_a_worker_whose_lease_ran_out_writes_nothing(db, vat):
+    desk = plan(vat, unit_price=Decimal("200"))
+    customers = [CustomerFactory() for _ in range(2)]
+    for customer in customers:
+        member(db, customer, desk, date(2026, 12, 1))
+    run = start_run(db, DECEMBER_1, now=MORNING)
+    db.commit()
+    clock = Clock()
+    stalled = runner(db, clock)
+    stale_token = stalled._claim(db, run.id, clock())
+    assert stale_token is not None
+    # The stalled worker's lease runs out; another takes the run over and bills the first.
+    clock.at += runner_module.LEASE + timedelta(seconds=1)
+    other = runner(db, clock, chunk_size=1)
+    assert other.run_once() == 1
+    db.refresh(run)
+    assert (run.done, run.invoices, run.cursor) == (1, 1, customers[0].id)
+
+    stalled._step(db, run.id, stale_token)  # it wakes up and goes on with its chunk
+
+    db.refresh(run)
+    # Nothing of it was kept: the second customer is still to bill, the lease the other's.
+    assert (run.done, run.invoices, run.cursor, run.status) == (1, 1, customers[0].id, "running")
+    assert invoices_of(db, customers[1]) == []
+    assert other.drain() >= 1
+    db.refresh(run)
+    assert (run.status, run.done, run.invoices) == ("done", 2, 2)
+    assert [len(invoices_of(db, c)) for c in customers] == [1, 1]

@@ -145,3 +145,28 @@ def test_a_customer_with_charges_only_is_billed_once_by_two_runs_at_once(engine)
         # Removing it now is refused: it is on the invoice.
         with pytest.raises(ChargeNotPending):
             remove_charge(db, customer_id, charged.id)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="row locks across connections: PostgreSQL only")
+def test_removing_a_charge_while_a_run_bills_it_waits_and_is_refused(engine):
+    with domain_session(engine) as db, db.begin():
+        room = add_service(db, unit_price=Decimal("25"))
+        customer_id = create_customer(db, CustomerDetails(name="Remove Meanwhile")).id
+        charge_id = add_charge(
+            db, customer_id, ChargeDetails(room.id, date(2026, 11, 14)), today=DECEMBER_1
+        ).id
+    billing = domain_session(engine, expire_on_commit=False)
+    admin = domain_session(engine)
+    pid = admin.execute(select(func.pg_backend_pid())).scalar_one()
+    [issued] = bill_customer(billing, customer_id, DECEMBER_1, prefix="RACE-")
+    with ThreadPoolExecutor(1) as pool:
+        removal = pool.submit(remove_charge, admin, customer_id, charge_id)
+        _wait_until_blocked(engine, pid, removal)  # on the run's lock of the charge
+        billing.commit()
+        with pytest.raises(ChargeNotPending):
+            removal.result()
+    admin.rollback()
+    billing.close()
+    admin.close()
+    with domain_session(engine) as db:
+        assert db.get_one(PendingCharge, charge_id).invoice_id == issued.id

@@ -121,3 +121,24 @@ def test_another_customers_membership_is_not_found(db, office):
     with pytest.raises(NotFound):
         get_membership(db, membership.customer_id + 1000, membership.id)
     assert get_membership(db, membership.customer_id, membership.id, lock=True) is membership
+
+
+def test_an_end_already_invoiced_prorated_is_not_moved_later(db):
+    # Billed in advance and prorated at its end: 1 to 15 December is invoiced; moving the
+    # end to March would leave 16 to 31 December never invoiced.
+    flex = ServiceFactory(cycle=Cycle.MONTHLY, unit_price=Decimal("310"), tax_rate=TaxRateFactory())
+    membership = member(db, flex, date(2026, 12, 1))
+    end_membership(db, membership, date(2026, 12, 15), today=TODAY)
+    bill_customer(db, membership.customer_id, date(2026, 12, 1), prefix="END-")
+    db.refresh(membership)
+    with pytest.raises(BillingError, match="invoiced to 15 Dec 2026 only"):
+        end_membership(db, membership, date(2027, 3, 31), today=TODAY)
+    assert membership.ends_on == date(2026, 12, 15)
+
+
+@pytest.mark.parametrize("last_day", [date(9999, 12, 31), date(2100, 1, 1)])
+def test_a_last_day_past_any_sensible_date_is_refused(db, office, last_day):
+    membership = member(db, office, date(2026, 10, 17))
+    with pytest.raises(BillingError, match="at most 50 years ahead"):
+        end_membership(db, membership, last_day, today=TODAY)
+    assert membership.ends_on is None

@@ -138,9 +138,10 @@ def test_a_run_visits_customers_in_id_order_whatever_they_are_billed_for(db, vat
         ({"quantity": Decimal(-2)}, InvalidAmount, "quantity must be above 0"),
         ({"quantity": Decimal("1000001")}, InvalidAmount, "at most 1,000,000"),
         ({"quantity": Decimal("1.00001")}, InvalidAmount, "at most 4 decimal places"),
-        ({"unit_price": Decimal("-0.01")}, InvalidAmount, "unit price must be 0 to"),
+        ({"unit_price": Decimal("-0.01")}, InvalidAmount, "unit price must be above 0"),
+        ({"unit_price": Decimal("0")}, InvalidAmount, "unit price must be above 0"),
         ({"unit_price": Decimal("1.23456")}, InvalidAmount, "at most 4 decimal places"),
-        ({"unit_price": Decimal("1e12")}, InvalidAmount, "unit price must be 0 to"),
+        ({"unit_price": Decimal("1e12")}, InvalidAmount, "at most 1,000,000,000"),
         ({"charged_on": date(2028, 1, 1)}, BillingError, "at most a year from today"),
         ({"charged_on": date(2025, 1, 1)}, BillingError, "at most a year from today"),
         ({"description": "x" * 501}, BillingError, "at most 500 characters"),
@@ -239,9 +240,38 @@ def test_an_import_with_a_bad_row_loads_none_and_names_each(db, room):
         ("customer,service,quantity,date,colour\n", "unknown column(s) colour"),
         ("", "missing column(s) customer, service, quantity, date"),
         ("customer,service,quantity,date\nAC\x00ME,ROOM-H,1,2026-11-14\n", "NUL character"),
+        ("customer,service,quantity,date,quantity\n", "column(s) given twice: quantity"),
+        ("customer,service,quantity,date,\n", "unknown column(s) (no name)"),
+        ("customer,service,quantity,date\n", "the file has no charges, only its header"),
     ],
 )
 def test_an_import_that_is_not_a_charges_file(db, room, text, message):
     report = import_charges(db, text, today=TODAY)
     assert report.added == [] and [row for row, _ in report.errors] == [1]
     assert message in report.errors[0][1]
+
+
+def test_an_import_names_the_line_of_the_file_and_reads_no_further_than_csv_allows(db, room):
+    CustomerFactory(ledger_code="ACME")
+    text = "customer,service,quantity,date\n\n\nACME,ROOM-H,-1,2026-11-14\n"
+    report = import_charges(db, text, today=TODAY)
+    assert report.errors == [(4, "The quantity must be above 0 and at most 1,000,000.")]
+    # An unclosed quote swallowing a huge rest of the file: named, not a traceback.
+    huge = 'customer,service,quantity,date\nACME,"' + "x" * 200_000 + "\n"
+    [(line, message)] = import_charges(db, huge, today=TODAY).errors
+    assert line == 2 and message.startswith("not readable as CSV: field larger than")
+
+
+def test_the_same_file_twice_is_refused(db, room):
+    CustomerFactory(ledger_code="ACME")
+    first = import_charges(
+        db, CSV.split("\n", 2)[0] + "\nACME,ROOM-H,2,2026-11-14,,\n", today=TODAY
+    )
+    assert len(first.added) == 1 and first.errors == []
+    again = import_charges(
+        db, CSV.split("\n", 2)[0] + "\nACME,ROOM-H,2,2026-11-14,,\n", today=TODAY
+    )
+    assert again.added == []
+    [(line, message)] = again.errors
+    assert line == 1 and "this file was loaded already" in message and "(1 charges)" in message
+    assert db.scalar(select(func.count()).select_from(PendingCharge)) == 1

@@ -95,10 +95,14 @@ def test_a_membership_already_invoiced_shows_the_following_period(db, admin_clie
         ({"price": "-5"}, "Cannot be less than 0"),
         ({"price": "12.345678"}, "at most 4 decimal places"),
         ({"discount_percent": "150"}, "Cannot be more than 100"),
+        ({"discount_percent": "100"}, "100% invoices nothing"),
+        ({"price": "0"}, "a free membership invoices nothing"),
+        ({"ends_on": "9999-12-31"}, "at most 50 years ahead"),
+        ({"starts_on": (date.today() + timedelta(days=400)).isoformat()}, "at most a year ahead"),
         ({"starts_on": "not a date"}, "Not a valid date value"),
         ({"service_id": str(2**63)}, "Not a valid choice"),
         ({"note": "x" * 501}, "Field cannot be longer than 500 characters"),
-        ({"note": "a\x00b"}, ""),
+        ({"note": "a\x00b"}, "contains a character that cannot be stored"),
     ],
 )
 def test_bad_input_is_refused_and_nothing_saved(db, admin_client, setting, changes, message):

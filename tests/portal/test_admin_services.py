@@ -411,6 +411,14 @@ def test_bad_plan_terms_are_refused_and_nothing_saved(
     assert db.scalar(select(Service).where(Service.code == "DESK-HOT")) is None
 
 
+def test_a_free_plan_is_refused_its_memberships_would_invoice_nothing(db, admin_client, vat):
+    data = service_form(vat, cycle="monthly", unit_price="0")
+    response = admin_client.post_form("/admin/services/new", data)
+    assert response.status_code == 422
+    assert "A plan's price must be above 0." in text(response)
+    assert db.scalar(select(Service).where(Service.code == "DESK-HOT")) is None
+
+
 def test_a_plan_with_memberships_keeps_its_cycle(db, admin_client, vat):
     from datetime import date
 

@@ -47,6 +47,9 @@ def test_a_good_file_loads_every_row(app, db, tmp_path):
         result.output
     )
     assert count(db) == 3
+    again = charges_import(app, path)  # the output was lost, say, and it is run again
+    assert again.exit_code == 1 and "this file was loaded already" in again.output
+    assert count(db) == 3
 
 
 def test_a_file_with_bad_rows_loads_nothing_and_names_each(app, db, tmp_path):
@@ -61,9 +64,9 @@ def test_a_file_with_bad_rows_loads_nothing_and_names_each(app, db, tmp_path):
     )
     result = charges_import(app, path)
     assert result.exit_code == 1
-    assert "row 3: no customer has the ledger code or e-mail 'NOBODY'" in result.output
-    assert "row 4: A quantity can have at most 4 decimal places." in result.output
-    assert "2 rows with errors: nothing was loaded." in result.output
+    assert "line 3: no customer has the ledger code or e-mail 'NOBODY'" in result.output
+    assert "line 4: A quantity can have at most 4 decimal places." in result.output
+    assert "2 errors in " in result.output and ": nothing was loaded." in result.output
     assert count(db) == 0
 
 
