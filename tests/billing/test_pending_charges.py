@@ -275,3 +275,20 @@ def test_the_same_file_twice_is_refused(db, room):
     [(line, message)] = again.errors
     assert line == 1 and "this file was loaded already" in message and "(1 charges)" in message
     assert db.scalar(select(func.count()).select_from(PendingCharge)) == 1
+
+
+def test_more_lines_than_an_invoice_holds_go_on_several(db, room):
+    customer = CustomerFactory()
+    for n in range(101):
+        add_charge(db, customer.id, ChargeDetails(room.id, date(2026, 11, 1 + n % 28)), today=TODAY)
+    db.commit()
+    assert preview(db, DECEMBER_1).invoice_count() == 2
+    first, second = bill_customer(db, customer.id, DECEMBER_1, prefix="CHG-")
+    assert (len(first.lines), len(second.lines)) == (100, 1)
+    assert pending_charges_of(db, customer.id) == []
+    positions = db.execute(
+        select(PendingCharge.invoice_id, PendingCharge.line_position).where(
+            PendingCharge.customer_id == customer.id
+        )
+    ).all()
+    assert sorted(positions) == sorted([(first.id, p) for p in range(1, 101)] + [(second.id, 1)])
