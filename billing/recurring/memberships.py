@@ -198,9 +198,8 @@ def end_membership(
             f"It is invoiced up to {terms.invoiced_to:%d %b %Y}: end it on that day or later "
             "(voiding an invoice already issued is not done from here)."
         )
-    cut_short = [c for c in membership.charges if c.covered_end < c.period_end]
     last = max(membership.charges, key=lambda c: c.period_start, default=None)
-    if last is not None and last in cut_short and last_day > (terms.invoiced_to or last_day):
+    if last is not None and last.covered_end < last.period_end and last_day >= last.covered_end:
         # Its last period was invoiced to the old end only, and the period key is taken: the
         # rest of that period could never be invoiced.
         raise BillingError(

@@ -147,11 +147,9 @@ class MemberForm(FlaskForm):
     )
 
 
-class MembershipForm(FlaskForm):
-    service_id = SelectField("Plan", coerce=int, validators=[InputRequired()])
-    starts_on = DateField("Starts on", validators=[InputRequired()])
-    ends_on = DateField("Last day (optional)", validators=[Optional()])
-    quantity = DecimalText(
+def _quantity() -> DecimalText:
+    """How many of a plan or a service: required, above 0, 4 places, 1 unless given."""
+    return DecimalText(
         "Quantity",
         validators=[InputRequired()],
         places=4,
@@ -160,6 +158,13 @@ class MembershipForm(FlaskForm):
         maximum=MAX_QUANTITY,
         default="1",
     )
+
+
+class MembershipForm(FlaskForm):
+    service_id = SelectField("Plan", coerce=int, validators=[InputRequired()])
+    starts_on = DateField("Starts on", validators=[InputRequired()])
+    ends_on = DateField("Last day (optional)", validators=[Optional()])
+    quantity = _quantity()
     price = DecimalText("Price instead of the plan's (optional)", places=4)
     discount_percent = DecimalText(
         "Discount % (optional)", places=2, minimum=Decimal(0), maximum=Decimal(100)
@@ -172,15 +177,7 @@ class PendingChargeForm(FlaskForm):
 
     service_id = SelectField("Service", coerce=int, validators=[InputRequired()])
     charged_on = DateField("Date", validators=[InputRequired()])
-    quantity = DecimalText(
-        "Quantity",
-        validators=[InputRequired()],
-        places=4,
-        minimum=Decimal(0),
-        exclusive_minimum=True,
-        maximum=MAX_QUANTITY,
-        default="1",
-    )
+    quantity = _quantity()
     unit_price = DecimalText(
         "Unit price instead of the service's (optional)",
         places=4,
